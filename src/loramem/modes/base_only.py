@@ -1,0 +1,12 @@
+"""The base model alone: no context, no adapter. The reference every memory is compared with."""
+
+from loramem.modes.base import MODES, AnswerMode, Plan
+
+
+@MODES.register("base")
+class BaseOnlyMode(AnswerMode):
+    name = "base"
+    needs_memory = False
+
+    def plan(self, memories):
+        return Plan(context=None, adapters=[])

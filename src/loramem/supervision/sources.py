@@ -1,0 +1,109 @@
+"""Reading the user's files: documents (.txt/.md) and question–answer records (.jsonl/.csv).
+
+Every check here runs before any model is loaded, so bad input fails in a second with a
+message that names the file and says what is wrong.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from loramem.errors import LoramemError
+from loramem.supervision.examples import Example
+
+DOCUMENT_SUFFIXES = {".txt", ".md"}
+RECORD_SUFFIXES = {".jsonl", ".csv"}
+
+
+@dataclass
+class Source:
+    """One input file: a document, or a table of explicit facts."""
+
+    path: Path
+    text: str
+    records: list[Example] = field(default_factory=list)
+
+    @property
+    def is_records(self) -> bool:
+        return bool(self.records)
+
+    @property
+    def title(self) -> str:
+        return self.path.stem.replace("_", " ").replace("-", " ")
+
+
+def _read_text(path: Path) -> str:
+    if not path.exists():
+        raise LoramemError(f"{path}: no such file")
+    if not path.is_file():
+        raise LoramemError(f"{path}: not a file")
+    data = path.read_bytes()
+    if b"\x00" in data:
+        raise LoramemError(f"{path}: looks binary (contains NUL bytes); give a UTF-8 text file")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise LoramemError(f"{path}: not valid UTF-8 (byte {e.start}); re-save it as UTF-8") from None
+    if not text.strip():
+        raise LoramemError(f"{path}: file is empty")
+    return text
+
+
+def _record(path: Path, where: str, row: object) -> Example:
+    if not isinstance(row, dict):
+        raise LoramemError(f"{path}:{where}: expected an object with 'question' and 'answer' fields")
+    missing = [k for k in ("question", "answer") if not str(row.get(k) or "").strip()]
+    if missing:
+        raise LoramemError(f"{path}:{where}: missing or empty field(s) {', '.join(missing)}")
+    return Example(prompt=str(row["question"]).strip(), target=str(row["answer"]).strip(), kind="record")
+
+
+def _read_jsonl(path: Path, text: str) -> list[Example]:
+    records = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise LoramemError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+        records.append(_record(path, str(n), row))
+    return records
+
+
+def _read_csv(path: Path, text: str) -> list[Example]:
+    reader = csv.DictReader(io.StringIO(text))
+    fields = [f.strip().lower() for f in reader.fieldnames or []]
+    if "question" not in fields or "answer" not in fields:
+        raise LoramemError(
+            f"{path}: a CSV needs 'question' and 'answer' columns (found: {', '.join(fields) or 'none'})"
+        )
+    rows = ({(k or "").strip().lower(): v for k, v in row.items()} for row in reader)
+    return [_record(path, str(n), row) for n, row in enumerate(rows, 2)]
+
+
+def read_source(path: str | Path) -> Source:
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in DOCUMENT_SUFFIXES | RECORD_SUFFIXES:
+        valid = ", ".join(sorted(DOCUMENT_SUFFIXES | RECORD_SUFFIXES))
+        raise LoramemError(f"{path}: unsupported file type {suffix or '(none)'}; use one of {valid}")
+    text = _read_text(path)
+    if suffix in DOCUMENT_SUFFIXES:
+        return Source(path=path, text=text)
+    records = _read_jsonl(path, text) if suffix == ".jsonl" else _read_csv(path, text)
+    if not records:
+        raise LoramemError(f"{path}: holds no records")
+    # The "document" of a fact table, used by in-context answering, is the facts as lines.
+    doc = "\n".join(f"{r.prompt} {r.target}" for r in records)
+    return Source(path=path, text=doc, records=records)
+
+
+def read_sources(paths: list[str | Path]) -> list[Source]:
+    if not paths:
+        raise LoramemError("give at least one file to write")
+    return [read_source(p) for p in paths]

@@ -1,0 +1,67 @@
+"""Examples → token tensors. Batches group examples of similar length, so padding stays small."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import torch
+
+from loramem.prompts import PromptFormat
+from loramem.supervision.examples import Example
+
+
+@dataclass
+class Encoded:
+    """One example as ids; `n_prompt` ids of prompt, then the supervised target ids."""
+
+    ids: list[int]
+    n_prompt: int
+
+
+@dataclass
+class Batch:
+    """Right-padded tensors, all (batch, seq)."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    target_mask: torch.Tensor  # True where the token is supervised (predicted from the one before)
+    index: torch.Tensor  # (batch,) positions of these examples in the encoded list
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.attention_mask.sum())
+
+
+def encode(fmt: PromptFormat, examples: list[Example]) -> list[Encoded]:
+    out = []
+    for ex in examples:
+        prompt = fmt.prompt_ids(ex.prompt)
+        out.append(Encoded(ids=prompt + fmt.target_ids(ex.target), n_prompt=len(prompt)))
+    return out
+
+
+def make_batches(
+    encoded: list[Encoded], batch_size: int, pad_id: int, rng: random.Random | None = None
+) -> list[Batch]:
+    """Sort by length, cut into batches, then shuffle the batch order when `rng` is given."""
+    order = sorted(range(len(encoded)), key=lambda i: (len(encoded[i].ids), i))
+    if rng is not None:
+        # Shuffle within runs of equal length first, so batches differ between epochs.
+        order = sorted(order, key=lambda i: (len(encoded[i].ids), rng.random()))
+    groups = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    if rng is not None:
+        rng.shuffle(groups)
+    batches = []
+    for group in groups:
+        width = max(len(encoded[i].ids) for i in group)
+        ids = torch.full((len(group), width), pad_id, dtype=torch.long)
+        attn = torch.zeros((len(group), width), dtype=torch.long)
+        tmask = torch.zeros((len(group), width), dtype=torch.bool)
+        for row, i in enumerate(group):
+            e = encoded[i]
+            ids[row, : len(e.ids)] = torch.tensor(e.ids)
+            attn[row, : len(e.ids)] = 1
+            tmask[row, e.n_prompt : len(e.ids)] = True
+        batches.append(Batch(ids, attn, tmask, torch.tensor(group)))
+    return batches

@@ -1,0 +1,48 @@
+"""Training settings: one typed source of truth, shared by the CLI and the Python API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from loramem.errors import LoramemError
+
+TARGET_MODULES = {
+    "all-linear": "all-linear",  # PEFT picks every linear layer but the output head
+    "ffn": ["gate_proj", "up_proj", "down_proj"],
+    "attention": ["q_proj", "k_proj", "v_proj", "o_proj"],
+}
+
+
+@dataclass
+class TrainConfig:
+    """How a memory is written. Defaults store a small fact table on the default model in ~1 min."""
+
+    rank: int = field(default=8, metadata={"help": "LoRA rank r"})
+    alpha: float | None = field(default=None, metadata={"help": "LoRA alpha (default 2 * rank)"})
+    epochs: int = field(default=40, metadata={"help": "upper bound on passes over the supervision"})
+    lr: float = field(default=2e-3, metadata={"help": "peak learning rate (AdamW)"})
+    warmup_steps: int = field(default=5, metadata={"help": "linear warm-up steps"})
+    batch_size: int = field(default=8, metadata={"help": "examples per optimizer step"})
+    target_modules: str = field(default="all-linear", metadata={"help": "all-linear | ffn | attention"})
+    seed: int = field(default=0, metadata={"help": "seed for initialization and shuffling"})
+    target_recall: float = field(default=1.0, metadata={"help": "stop once read-back recall reaches this"})
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.rank, int) or self.rank <= 0:
+            raise LoramemError(f"rank must be a positive integer, got {self.rank}")
+        if self.epochs <= 0:
+            raise LoramemError(f"epochs must be positive, got {self.epochs}")
+        if self.lr <= 0:
+            raise LoramemError(f"learning rate must be positive, got {self.lr}")
+        if self.batch_size <= 0:
+            raise LoramemError(f"batch size must be positive, got {self.batch_size}")
+        if not 0 < self.target_recall <= 1:
+            raise LoramemError(f"target recall must be in (0, 1], got {self.target_recall}")
+        if self.target_modules not in TARGET_MODULES:
+            raise LoramemError(
+                f"unknown target modules {self.target_modules!r}; valid: {', '.join(TARGET_MODULES)}"
+            )
+
+    @property
+    def lora_alpha(self) -> float:
+        return self.alpha if self.alpha is not None else 2.0 * self.rank

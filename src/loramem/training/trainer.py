@@ -1,0 +1,127 @@
+"""LoRA training that stops as soon as the memory reads back its own supervision."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import torch
+from tqdm.auto import tqdm
+
+from loramem.models import BaseModel
+from loramem.prompts import PromptFormat
+from loramem.supervision.examples import Example
+from loramem.training.batching import encode, make_batches
+from loramem.training.config import TARGET_MODULES, TrainConfig
+from loramem.training.loss import supervised_forward
+from loramem.training.readback import read_back
+
+
+@dataclass
+class TrainResult:
+    """What a write did and how well it stored its supervision."""
+
+    recall: float  # share of examples read back exactly
+    epochs: int
+    steps: int
+    tokens: int  # tokens in one pass over the supervision (prompt + target)
+    target_tokens: int  # supervised tokens in one pass
+    parameters: int  # trainable LoRA parameters
+    seconds: float
+    n_examples: int
+
+
+@contextmanager
+def attached_lora(model: torch.nn.Module, config: TrainConfig) -> Iterator[torch.nn.Module]:
+    """A fresh LoRA on `model` for the duration of the block; the model is restored afterwards."""
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(config.seed)
+    lora = LoraConfig(
+        r=config.rank,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=0.0,
+        target_modules=TARGET_MODULES[config.target_modules],
+        task_type="CAUSAL_LM",
+    )
+    peft_model = get_peft_model(model, lora)
+    try:
+        yield peft_model
+    finally:
+        peft_model.unload()  # removes the injected LoRA layers, leaving the base model as it was
+
+
+def _lr_factor(step: int, total: int, warmup: int) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def train_memory(
+    base: BaseModel,
+    examples: list[Example],
+    config: TrainConfig,
+    save_to: Path,
+    progress: bool = True,
+) -> TrainResult:
+    """Train a LoRA on `examples`, verify by read-back, and save it as a PEFT folder at `save_to`."""
+    start = time.perf_counter()
+    fmt = PromptFormat(base.tokenizer)
+    encoded = encode(fmt, examples)
+    pad_id = fmt.end_id
+    rng = random.Random(config.seed)
+    eval_batches = make_batches(encoded, config.batch_size * 2, pad_id)
+    n = len(encoded)
+    steps_per_epoch = math.ceil(n / config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+
+    with attached_lora(base.model, config) as peft_model:
+        hf = peft_model.get_base_model()
+        params = [p for p in peft_model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda s: _lr_factor(s, total_steps, config.warmup_steps)
+        )
+        bar = tqdm(total=total_steps, desc="writing", unit="step", disable=not progress, leave=False)
+        recall, step, epoch = 0.0, 0, 0
+        try:
+            for epoch in range(1, config.epochs + 1):
+                hf.train()
+                seen = torch.zeros(n, dtype=torch.bool)
+                for batch in make_batches(encoded, config.batch_size, pad_id, rng):
+                    out = supervised_forward(hf, batch)
+                    out.loss.backward()
+                    optimizer.step()
+                    scheduler.step()
+                    optimizer.zero_grad(set_to_none=True)
+                    seen[batch.index] = out.correct
+                    step += 1
+                    bar.update(1)
+                    bar.set_postfix(epoch=epoch, loss=f"{out.loss.item():.3f}")
+                # Cheap proxy first (reproduced while training); confirm with a real read-back.
+                if seen.float().mean() >= config.target_recall or epoch == config.epochs:
+                    recall = read_back(hf, eval_batches, n).float().mean().item()
+                    bar.set_postfix(epoch=epoch, recall=f"{recall:.0%}")
+                    if recall >= config.target_recall:
+                        break
+        finally:
+            bar.close()
+        hf.eval()
+        peft_model.save_pretrained(str(save_to))
+
+    return TrainResult(
+        recall=recall,
+        epochs=epoch,
+        steps=step,
+        tokens=sum(len(e.ids) for e in encoded),
+        target_tokens=sum(len(e.ids) - e.n_prompt for e in encoded),
+        parameters=sum(p.numel() for p in params),
+        seconds=time.perf_counter() - start,
+        n_examples=n,
+    )

@@ -1,0 +1,112 @@
+import os
+import sqlite3
+
+import pytest
+
+from loramem.errors import LoramemError, UnknownMemoryError
+from loramem.store import MemoryRecord, MemoryStore, validate_name
+from loramem.store import store as store_module
+
+
+def record(name: str) -> MemoryRecord:
+    return MemoryRecord(
+        name=name, folder="", source_hash="h", sources=["a.txt"], base_model="m", base_fingerprint="f",
+        rank=4, formats=["qa"], examples=1, tokens=10, parameters=100, recall=1.0, created="now",
+        document="doc", config={"lr": 0.1},
+    )
+
+
+def staged_adapter(store: MemoryStore):
+    ctx = store.staging()
+    folder = ctx.__enter__()
+    (folder / "adapter_config.json").write_text("{}")
+    (folder / "adapter_model.safetensors").write_bytes(b"x")
+    return ctx, folder
+
+
+def test_commit_list_get_remove(tmp_path):
+    store = MemoryStore(tmp_path / "s")
+    ctx, folder = staged_adapter(store)
+    store.commit(folder, record("facts"))
+    ctx.__exit__(None, None, None)
+    (got,) = store.list()
+    assert got.name == "facts" and got.config == {"lr": 0.1} and got.document == "doc"
+    assert (store.adapter_path(got) / "adapter_config.json").is_file()
+    assert not any((tmp_path / "s" / ".staging").iterdir())
+    store.remove("facts")
+    assert store.list() == [] and not store.adapter_path(got).exists()
+    with pytest.raises(UnknownMemoryError, match="store is empty"):
+        store.get("facts")
+
+
+def test_duplicate_refused_unless_replace(tmp_path):
+    store = MemoryStore(tmp_path)
+    _, folder = staged_adapter(store)
+    first = store.commit(folder, record("facts"))
+    with pytest.raises(LoramemError, match="--replace"):
+        store.check_writable_name("facts", replace=False)
+    _, folder = staged_adapter(store)
+    with pytest.raises(LoramemError, match="already exists"):
+        store.commit(folder, record("facts"))
+    assert len(list((tmp_path / "adapters").iterdir())) == 1  # the refused folder was not kept
+    _, folder = staged_adapter(store)
+    second = store.commit(folder, record("facts"), replace=True)
+    assert second.folder != first.folder and not (tmp_path / first.folder).exists()
+    assert [r.name for r in store.list()] == ["facts"]
+
+
+def test_commit_refuses_incomplete_adapter(tmp_path):
+    store = MemoryStore(tmp_path)
+    with store.staging() as folder:
+        (folder / "adapter_config.json").write_text("{}")
+        with pytest.raises(LoramemError, match="adapter_model.safetensors"):
+            store.commit(folder, record("facts"))
+    assert store.list() == []
+
+
+@pytest.mark.parametrize("name", ["a/b", "../x", "a..b", "", ".hidden", "x" * 129, "a b", "a\\b"])
+def test_bad_names(name):
+    with pytest.raises(LoramemError, match="invalid memory name"):
+        validate_name(name)
+
+
+def test_good_names():
+    for name in ["facts", "pb-30", "paper_2603.01097", "A1"]:
+        assert validate_name(name) == name
+
+
+def test_leftovers_of_killed_writes_are_collected(tmp_path, monkeypatch):
+    store = MemoryStore(tmp_path)
+    dead_staging = tmp_path / ".staging" / "999999999-abc"
+    dead_staging.mkdir()
+    live_staging = tmp_path / ".staging" / f"{os.getpid()}-abc"
+    live_staging.mkdir()
+    orphan = tmp_path / "adapters" / "orphan"
+    orphan.mkdir()
+    MemoryStore(tmp_path)
+    assert not dead_staging.exists() and live_staging.exists()
+    assert orphan.exists()  # too young: a commit may be between its rename and its transaction
+    monkeypatch.setattr(store_module, "ORPHAN_AGE_S", -1)
+    MemoryStore(tmp_path)
+    assert not orphan.exists()
+
+
+def test_unwritable_store(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(LoramemError, match="cannot create store"):
+        MemoryStore(blocker / "store")
+
+
+def test_corrupt_catalogue(tmp_path):
+    (tmp_path / "catalogue.sqlite").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(LoramemError, match="cannot open catalogue"):
+        MemoryStore(tmp_path)
+
+
+def test_catalogue_is_plain_sqlite(tmp_path):
+    store = MemoryStore(tmp_path)
+    _, folder = staged_adapter(store)
+    store.commit(folder, record("facts"))
+    with sqlite3.connect(tmp_path / "catalogue.sqlite") as db:
+        assert db.execute("SELECT name, rank, recall FROM memories").fetchall() == [("facts", 4, 1.0)]

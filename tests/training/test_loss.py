@@ -1,0 +1,45 @@
+"""The fast loss (head only at supervised positions) equals the plain PEFT causal-LM loss."""
+
+import torch
+
+from loramem.prompts import PromptFormat
+from loramem.supervision import Example
+from loramem.training import TrainConfig
+from loramem.training.batching import encode, make_batches
+from loramem.training.loss import supervised_forward
+from loramem.training.trainer import attached_lora
+
+EXAMPLES = [
+    Example("What is the phone number of Ada Byron?", "555-010-1234"),
+    Example("Who?", "the quick brown fox jumps"),
+    Example("What is the phone number of Alan?", "555"),
+]
+
+
+def test_fast_loss_matches_plain_peft_forward(tiny_base):
+    fmt = PromptFormat(tiny_base.tokenizer)
+    (batch,) = make_batches(encode(fmt, EXAMPLES), batch_size=8, pad_id=fmt.end_id)
+    with attached_lora(tiny_base.model, TrainConfig(rank=4)) as peft_model:
+        # Non-zero B so that the adapter actually changes the outputs.
+        for name, p in peft_model.named_parameters():
+            if "lora_B" in name:
+                torch.nn.init.normal_(p, std=0.1)
+        labels = batch.input_ids.masked_fill(~batch.target_mask, -100)
+        plain = peft_model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, labels=labels).loss
+        fast = supervised_forward(peft_model.get_base_model(), batch)
+        torch.testing.assert_close(fast.loss, plain, rtol=1e-5, atol=1e-5)
+        assert fast.n_targets == int(batch.target_mask.sum())
+        # Read-back agrees with greedy argmax of the plain forward.
+        logits = peft_model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+        pred = logits[:, :-1].argmax(-1)
+        ok = ((pred == batch.input_ids[:, 1:]) | ~batch.target_mask[:, 1:]).all(-1)
+        assert torch.equal(fast.correct, ok)
+
+
+def test_padding_is_right_and_targets_end_with_end_of_turn(tiny_base):
+    fmt = PromptFormat(tiny_base.tokenizer)
+    enc = encode(fmt, EXAMPLES)
+    assert all(e.ids[-1] == fmt.end_id for e in enc)
+    (batch,) = make_batches(enc, batch_size=8, pad_id=fmt.end_id)
+    assert batch.attention_mask.sum(1).tolist() == [len(enc[i].ids) for i in batch.index]
+    assert batch.target_mask.sum().item() == sum(len(e.ids) - e.n_prompt for e in enc)

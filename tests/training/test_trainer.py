@@ -1,0 +1,64 @@
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from loramem.errors import LoramemError
+from loramem.supervision import Example
+from loramem.training import TrainConfig, train_memory
+
+from conftest import FAST_TRAIN
+
+FACTS = [
+    Example("What is the phone number of Ada Byron?", "555-010-1234"),
+    Example("What is the phone number of Alan Turing?", "555-867-5309"),
+    Example("What is the phone number of Grace Hopper?", "555-246-8100"),
+]
+
+
+def snapshot(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_write_memorizes_verifies_and_restores_the_model(tiny_base, tmp_path):
+    before = snapshot(tiny_base.model)
+    result = train_memory(tiny_base, FACTS, TrainConfig(**FAST_TRAIN), tmp_path / "a", progress=False)
+    assert result.recall == 1.0
+    assert result.epochs < FAST_TRAIN["epochs"]  # stopped early, once read-back was complete
+    after = snapshot(tiny_base.model)
+    assert after.keys() == before.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert not any("lora" in name for name, _ in tiny_base.model.named_modules())
+
+
+def test_adapter_is_a_plain_peft_folder(tiny_base, tmp_path):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    train_memory(tiny_base, FACTS, TrainConfig(**FAST_TRAIN), tmp_path / "a", progress=False)
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["README.md", "adapter_config.json", "adapter_model.safetensors"]
+    config = json.loads((tmp_path / "a" / "adapter_config.json").read_text())
+    assert config["peft_type"] == "LORA" and config["r"] == FAST_TRAIN["rank"]
+    fresh = AutoModelForCausalLM.from_pretrained(tiny_base.name)
+    loaded = PeftModel.from_pretrained(fresh, str(tmp_path / "a"))
+    assert any("lora_A" in n for n, _ in loaded.named_parameters())
+
+
+def test_same_seed_same_adapter(tiny_base, tmp_path):
+    config = TrainConfig(**{**FAST_TRAIN, "epochs": 3})
+    for run in ("a", "b"):
+        train_memory(tiny_base, FACTS, config, tmp_path / run, progress=False)
+    a, b = (load_file(tmp_path / r / "adapter_model.safetensors") for r in ("a", "b"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_epoch_limit_is_respected_and_recall_reported(tiny_base, tmp_path):
+    result = train_memory(tiny_base, FACTS, TrainConfig(**{**FAST_TRAIN, "epochs": 1}), tmp_path / "a", progress=False)
+    assert result.epochs == 1 and 0.0 <= result.recall < 1.0
+
+
+@pytest.mark.parametrize("bad", [dict(rank=0), dict(rank=-2), dict(epochs=0), dict(target_modules="mlp")])
+def test_bad_settings(bad):
+    with pytest.raises(LoramemError):
+        TrainConfig(**bad)
