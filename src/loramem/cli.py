@@ -16,7 +16,6 @@ from loramem.errors import LoramemError
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
                   help="Store knowledge in LoRA adapters and read it back.")
 out = Console()
-err = Console(stderr=True)
 
 StoreOpt = typer.Option(None, "--store", help="store folder (default: $LORAMEM_STORE, else a per-user folder)")
 ModelOpt = typer.Option(None, "--model", help="base model: folder or hub id (default: embedded SmolLM2-135M-Instruct)")
@@ -114,10 +113,10 @@ def main() -> None:
     try:
         app()
     except LoramemError as e:
-        err.print(f"error: {e}", markup=False, highlight=False)
+        print(f"error: {e}", file=sys.stderr)  # one line, never wrapped
         sys.exit(1)
     except KeyboardInterrupt:
-        err.print("interrupted")
+        print("interrupted", file=sys.stderr)
         sys.exit(130)
 
 

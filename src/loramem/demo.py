@@ -36,6 +36,7 @@ def run_demo(store: Path | None = None, model: str | None = None, console: Conso
             with_memory = mem.ask(fact.prompt, memories=[r.name]).answer
             ok = fact.target.lower() in with_memory.lower()
             hits += ok
+            base = base if len(base) <= 80 else base[:79] + "…"
             table.add_row(fact.prompt, fact.target, base, ("[green]" if ok else "[red]") + with_memory)
         console.print(table)
         console.print(f"memory answered {hits}/{len(facts)} correctly")

@@ -1,0 +1,131 @@
+"""The command line as a user runs it: one-line errors, non-zero exits, nothing half-written."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from loramem.cli import main
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    argv = sys.argv
+    sys.argv = ["loramem", *args]
+    try:
+        main()
+        code = 0
+    except SystemExit as e:
+        code = e.code or 0
+    finally:
+        sys.argv = argv
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def cli(capsys, tmp_path, tiny_model_dir):
+    store = str(tmp_path / "store")
+
+    def call(*args: str):
+        model = args[0] in ("write", "ask")  # the commands that load a model
+        extra = ["--store", store] + (["--model", str(tiny_model_dir)] if model else [])
+        return run(capsys, *args, *extra)
+
+    return call
+
+
+def test_write_ask_ls_show_rm(cli, facts_jsonl):
+    code, out, _ = cli("write", str(facts_jsonl), "--name", "facts", "--epochs", "2", "--rank", "4")
+    assert code == 0 and "wrote facts" in out and "read-back recall" in out
+    code, out, _ = cli("ask", "What is the phone number of Ada Byron?", "--memory", "facts", "--json")
+    reply = json.loads(out.strip().splitlines()[-1])
+    assert code == 0 and reply["memories"] == ["facts"] and reply["mode"] == "parametric" and "answer" in reply
+    code, out, _ = cli("ls", "--json")
+    (listed,) = json.loads(out)
+    assert listed["name"] == "facts" and listed["rank"] == 4 and "document" not in listed
+    code, out, _ = cli("show", "facts")
+    shown = json.loads(out)
+    assert os.path.isfile(os.path.join(shown["path"], "adapter_model.safetensors"))
+    assert cli("rm", "facts")[0] == 0
+    assert json.loads(cli("ls", "--json")[1]) == []
+
+
+def _bad_inputs(tmp_path, facts_jsonl):
+    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "bin.txt").write_bytes(b"\x00\x01\x02")
+    (tmp_path / "latin.md").write_bytes("caf\xe9".encode("latin-1"))
+    (tmp_path / "noqa.csv").write_text("name,phone\nx,y\n")
+    (tmp_path / "noqa.jsonl").write_text('{"q": 1}\n')
+    f = str(facts_jsonl)
+    return [
+        (["write", str(tmp_path / "missing.txt")], "no such file"),
+        (["write", str(tmp_path / "empty.txt")], "empty"),
+        (["write", str(tmp_path / "bin.txt")], "binary"),
+        (["write", str(tmp_path / "latin.md")], "UTF-8"),
+        (["write", str(tmp_path / "noqa.csv")], "'question' and 'answer'"),
+        (["write", str(tmp_path / "noqa.jsonl")], "missing or empty field"),
+        (["write", f, "--rank", "0"], "rank must be a positive"),
+        (["write", f, "--name", "../etc"], "invalid memory name"),
+        (["write", f, "--name", "a/b"], "invalid memory name"),
+        (["ask", "Who?", "--memory", "ghost"], "no memory named 'ghost'"),
+        (["show", "ghost"], "no memory named 'ghost'"),
+        (["rm", "ghost"], "no memory named 'ghost'"),
+    ]
+
+
+def test_bad_input_gives_one_line_error_and_stores_nothing(cli, tmp_path, facts_jsonl):
+    for args, message in _bad_inputs(tmp_path, facts_jsonl):
+        code, out, err = cli(*args)
+        assert code == 1, args
+        assert err.startswith("error:") and message in err, (args, err)
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert json.loads(cli("ls", "--json")[1]) == []
+
+
+def test_duplicate_name_refused_unless_replace(cli, facts_jsonl):
+    assert cli("write", str(facts_jsonl), "--name", "facts", "--epochs", "1")[0] == 0
+    code, _, err = cli("write", str(facts_jsonl), "--name", "facts", "--epochs", "1")
+    assert code == 1 and "--replace" in err
+    assert cli("write", str(facts_jsonl), "--name", "facts", "--epochs", "1", "--replace")[0] == 0
+
+
+def test_unwritable_store(capsys, tmp_path, facts_jsonl):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, _, err = run(capsys, "ls", "--store", str(blocker / "store"))
+    assert code == 1 and "cannot create store" in err
+
+
+def test_killed_write_leaves_a_consistent_store(tmp_path, tiny_model_dir, facts_jsonl):
+    """Kill `loramem write` at several moments; every listed memory must keep its files."""
+    store = tmp_path / "store"
+    big = tmp_path / "big.jsonl"
+    big.write_text("".join(json.dumps({"question": f"Code of item {i}?", "answer": f"{i * 7919 % 10000:04d}"}) + "\n" for i in range(40)))
+    exe = [sys.executable, "-m", "loramem.cli"]
+    common = ["--store", str(store), "--model", str(tiny_model_dir)]
+    subprocess.run(exe + ["write", str(facts_jsonl), "--name", "keep", "--epochs", "1", *common], check=True, capture_output=True)
+    for delay in (0.5, 2.0, 3.5, 5.0):
+        proc = subprocess.Popen(
+            exe + ["write", str(big), "--name", "big", "--epochs", "3", "--replace", *common],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        with sqlite3.connect(store / "catalogue.sqlite") as db:
+            assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            rows = db.execute("SELECT name, folder FROM memories").fetchall()
+        assert "keep" in {name for name, _ in rows}
+        for name, folder in rows:
+            assert (store / folder / "adapter_config.json").is_file(), name
+            assert (store / folder / "adapter_model.safetensors").is_file(), name
+    out = subprocess.run(exe + ["ls", "--json", "--store", str(store)], check=True, capture_output=True, text=True)
+    assert "keep" in {r["name"] for r in json.loads(out.stdout)}
+    assert not [p for p in (store / ".staging").iterdir()]  # dead writers' staging was collected
