@@ -16,6 +16,7 @@ from loramem.errors import LoramemError
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
                   help="Store knowledge in LoRA adapters and read it back.")
 out = Console()
+err_console = Console(stderr=True)
 
 StoreOpt = typer.Option(None, "--store", help="store folder (default: $LORAMEM_STORE, else a per-user folder)")
 ModelOpt = typer.Option(None, "--model", help="base model: folder or hub id (default: embedded SmolLM2-135M-Instruct)")
@@ -107,6 +108,48 @@ def demo(store: Optional[Path] = typer.Option(None, "--store", help="keep the de
     from loramem.demo import run_demo
 
     run_demo(store=store, model=model, console=out)
+
+
+bench_app = typer.Typer(help="Benchmarks: measure and print numbers (a table, and JSON with --out).")
+app.add_typer(bench_app, name="bench")
+
+PERF_TARGETS = {  # key: (target, higher is better)
+    "train_speedup": (3, True), "mfu": (0.6, True), "write_speedup": (4, True),
+    "answer_speedup_vs_icl": (3, True), "activation_share": (0.1, False), "write_peak_rss_bytes": (3 * 2**30, False),
+}
+
+
+@bench_app.command("perf")
+def bench_perf(
+    out_file: Optional[Path] = typer.Option(None, "--out", help="write the results as JSON here"),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu | cuda | auto (default: auto)"),
+    rank: int = typer.Option(8, "--rank"),
+    baseline_budget: float = typer.Option(900.0, "--baseline-budget", help="seconds the usual recipe gets to verify its write"),
+    quick: bool = typer.Option(False, "--quick", help="small sizes (40 / 12 entries, 120 s budget): a smoke run, not the benchmark"),
+    model: Optional[str] = ModelOpt,
+) -> None:
+    """Training throughput, MFU, time to a verified write and answer latency vs. the usual recipe."""
+    from loramem.bench.perf import run_perf
+
+    sizes = dict(n_train=40, n_write=12, baseline_budget_s=min(baseline_budget, 120)) if quick else dict(baseline_budget_s=baseline_budget)
+    from loramem.training import TrainConfig
+
+    results = run_perf(config=TrainConfig(rank=rank), model=model, device=device, log=lambda m: err_console.print(m), **sizes)
+    table = Table(title="loramem bench perf")
+    for col in ("metric", "value", "target"):
+        table.add_column(col)
+    for key, value in results.items():
+        target = PERF_TARGETS.get(key)
+        shown = f"{value:.4g}" if isinstance(value, float) else str(value)
+        mark = ""
+        if target:
+            ok = value >= target[0] if target[1] else value <= target[0]
+            mark = ("[green]met " if ok else "[red]missed ") + ("≥ " if target[1] else "≤ ") + f"{target[0]:.4g}"
+        table.add_row(key, shown, mark)
+    out.print(table)
+    if out_file:
+        out_file.write_text(json.dumps(results, indent=2))
+        out.print(f"wrote {out_file}")
 
 
 def main() -> None:

@@ -26,6 +26,7 @@ class TrainConfig:
     target_modules: str = field(default="all-linear", metadata={"help": "all-linear | ffn | attention"})
     seed: int = field(default=0, metadata={"help": "seed for initialization and shuffling"})
     target_recall: float = field(default=1.0, metadata={"help": "stop once read-back recall reaches this"})
+    precision: str = field(default="auto", metadata={"help": "auto | fp32 | bf16 (auto: bf16 where the hardware has fast bf16 matmul)"})
 
     def __post_init__(self) -> None:
         if not isinstance(self.rank, int) or self.rank <= 0:
@@ -38,6 +39,8 @@ class TrainConfig:
             raise LoramemError(f"batch size must be positive, got {self.batch_size}")
         if not 0 < self.target_recall <= 1:
             raise LoramemError(f"target recall must be in (0, 1], got {self.target_recall}")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise LoramemError(f"unknown precision {self.precision!r}; valid: auto, fp32, bf16")
         if self.target_modules not in TARGET_MODULES:
             raise LoramemError(
                 f"unknown target modules {self.target_modules!r}; valid: {', '.join(TARGET_MODULES)}"

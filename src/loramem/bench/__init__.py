@@ -1,0 +1,1 @@
+"""Benchmarks: programs that measure and print numbers (JSON + a table), never timed tests."""

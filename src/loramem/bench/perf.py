@@ -1,0 +1,164 @@
+"""`loramem bench perf`: loramem's trainer and reader against the usual recipe, in one process.
+
+Throughput counts *content tokens*: the tokens of "question answer" for each example trained
+on, the same numerator for both recipes, so chat-template and padding overhead count as cost.
+FLOPs are counted by torch's FlopCounterMode on one real training step of loramem's path.
+"""
+
+from __future__ import annotations
+
+import resource
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from loramem.answering import generate_answer
+from loramem.bench.baseline import usual_recipe
+from loramem.bench.phonebook import phonebook
+from loramem.models import load_base
+from loramem.prompts import PromptFormat
+from loramem.training import TrainConfig, train_memory
+from loramem.training.batching import encode, make_batches
+from loramem.training.loss import supervised_forward
+from loramem.training.precision import training_dtype, training_model
+from loramem.training.trainer import attached_lora
+
+
+def matmul_peak_flops(dtype: torch.dtype = torch.float32, size: int = 2048, reps: int = 10) -> float:
+    """Best of several square matmuls: the machine's practical peak for `dtype`."""
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+    for _ in range(2):
+        a @ b
+    best = float("inf")
+    for _ in range(reps):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2 * size**3 / best
+
+
+def content_tokens(tokenizer, examples) -> int:
+    return sum(len(tokenizer(f"{e.prompt} {e.target}", add_special_tokens=False)["input_ids"]) for e in examples)
+
+
+def flops_per_token(base, examples, config: TrainConfig) -> float:
+    """Forward + backward FLOPs of loramem's training step, per processed token."""
+    fmt = PromptFormat(base.tokenizer)
+    batch = make_batches(encode(fmt, examples[: config.batch_size]), config.batch_size, fmt.end_id)[0]
+    model = training_model(base, training_dtype(config.precision, base))
+    with attached_lora(model, config) as peft_model, FlopCounterMode(display=False) as counter:
+        supervised_forward(peft_model.get_base_model(), batch).loss.backward()
+    return counter.get_total_flops() / batch.n_tokens
+
+
+def _answer_seconds(base, question: str, reps: int = 3, **kw) -> float:
+    generate_answer(base, question, **kw)  # warm-up
+    t = time.perf_counter()
+    for _ in range(reps):
+        generate_answer(base, question, **kw)
+    return (time.perf_counter() - t) / reps
+
+
+def _activation_seconds(mem, names: list[str]) -> float:
+    """Load three memories from disk and merge them with TIES (PEFT add_weighted_adapter)."""
+    from peft import PeftModel
+
+    t = time.perf_counter()
+    records = [mem.store.get(n) for n in names]
+    peft_model = PeftModel.from_pretrained(mem.base.model, str(mem.store.adapter_path(records[0])), adapter_name="m0")
+    try:
+        for i, r in enumerate(records[1:], 1):
+            peft_model.load_adapter(str(mem.store.adapter_path(r)), adapter_name=f"m{i}")
+        peft_model.add_weighted_adapter([f"m{i}" for i in range(len(records))], [1.0] * len(records),
+                                        adapter_name="merged", combination_type="ties", density=0.5)
+        peft_model.set_adapter("merged")
+        return time.perf_counter() - t
+    finally:
+        peft_model.unload()
+
+
+def run_perf(n_train: int = 200, n_write: int = 48, model: str | None = None, device: str | None = None,
+             baseline_budget_s: float = 900.0, config: TrainConfig | None = None, log=print) -> dict:
+    """Run every measurement and return the results (see the module docstring for the units)."""
+    from loramem.api import Memory
+
+    base = load_base(model, device)
+    config = config or TrainConfig()
+    rank = config.rank
+    results: dict = {"model": base.name, "device": str(base.device), "rank": rank,
+                     "precision": str(training_dtype(config.precision, base)).replace("torch.", "")}
+
+    with tempfile.TemporaryDirectory(prefix="loramem-perf-") as tmp:
+        tmp = Path(tmp)
+        mem = Memory(store=tmp / "store", model=model, progress=False)
+        mem._base = base
+        # 1. Verified write of a 48-entry PhoneBook (>= 95% read back), loramem first: its peak RSS.
+        write_set = phonebook(n_write, seed=1)
+        path = tmp / "pb48.jsonl"
+        path.write_text("".join(f'{{"question": "{e.prompt}", "answer": "{e.target}"}}\n' for e in write_set))
+        log(f"verified write of {n_write} entries with loramem ...")
+        t = time.perf_counter()
+        mem.write([path], name="pb48", config=replace(config, target_recall=0.95))
+        results["verified_write_s"] = time.perf_counter() - t
+        results["verified_write_recall"] = mem.show("pb48").recall
+        results["write_peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+        # 2. Training throughput on a 200-entry PhoneBook, one epoch each.
+        train_set = phonebook(n_train, seed=2)
+        n_content = content_tokens(base.tokenizer, train_set)
+        log(f"one epoch over {n_train} entries with loramem ...")
+        ours = train_memory(base, train_set, replace(config, epochs=1), tmp / "ours", progress=False)
+        log(f"one epoch over {n_train} entries with the usual recipe ...")
+        theirs = usual_recipe(base, train_set, rank=rank, max_epochs=1)
+        results["train_tokens_per_s"] = n_content / ours.train_seconds
+        results["train_tokens_per_s_baseline"] = n_content / theirs.train_seconds
+        results["train_speedup"] = theirs.train_seconds / ours.train_seconds
+        results["processed_tokens_per_s"] = ours.processed_tokens / ours.train_seconds
+        results["processed_tokens_per_s_baseline"] = theirs.processed_tokens / theirs.train_seconds
+
+        # 3. Utilization: counted FLOPs of loramem's step against the measured fp32 matmul peak.
+        results["matmul_peak_flops"] = matmul_peak_flops(torch.float32)
+        results["matmul_peak_flops_bf16"] = matmul_peak_flops(torch.bfloat16)
+        results["train_flops_per_s"] = flops_per_token(base, train_set, config) * results["processed_tokens_per_s"]
+        results["mfu"] = results["train_flops_per_s"] / results["matmul_peak_flops"]
+        peak = results["matmul_peak_flops_bf16"] if results["precision"] == "bfloat16" else results["matmul_peak_flops"]
+        results["mfu_vs_training_dtype_peak"] = results["train_flops_per_s"] / peak
+
+        # 4. Answer latency: the document (~2K tokens) in context vs. the memory.
+        question = write_set[0].prompt
+        doc_set = write_set + phonebook(400, seed=3)
+        lines, doc = [], ""
+        for e in doc_set:
+            lines.append(f"{e.prompt} {e.target}")
+            doc = "\n".join(lines)
+            if len(base.tokenizer(doc)["input_ids"]) >= 2048:
+                break
+        results["icl_document_tokens"] = len(base.tokenizer(doc)["input_ids"])
+        log("answer latency ...")
+        adapter = [("pb48", mem.store.adapter_path(mem.show("pb48")))]
+        results["answer_s_icl"] = _answer_seconds(base, question, context=doc)
+        results["answer_s_memory"] = _answer_seconds(base, question, adapters=adapter)
+        results["answer_speedup_vs_icl"] = results["answer_s_icl"] / results["answer_s_memory"]
+
+        # 5. Activation: three memories loaded from disk and merged with TIES.
+        for i in (1, 2):
+            small = phonebook(4, seed=10 + i)
+            p = tmp / f"m{i}.jsonl"
+            p.write_text("".join(f'{{"question": "{e.prompt}", "answer": "{e.target}"}}\n' for e in small))
+            mem.write([p], name=f"m{i}", config=replace(config, epochs=1))
+        _activation_seconds(mem, ["pb48", "m1", "m2"])  # warm-up
+        results["activation_s"] = _activation_seconds(mem, ["pb48", "m1", "m2"])
+        results["activation_share"] = results["activation_s"] / results["answer_s_memory"]
+
+        # 6. The usual recipe's verified write, last: it is the slowest part.
+        log(f"verified write of {n_write} entries with the usual recipe (budget {baseline_budget_s:.0f} s) ...")
+        slow = usual_recipe(base, write_set, rank=rank, max_epochs=200, target_recall=0.95, budget_s=baseline_budget_s)
+        results["verified_write_s_baseline"] = slow.seconds
+        results["verified_write_baseline_reached"] = slow.reached
+        results["verified_write_baseline_recall"] = slow.recall
+        results["write_speedup"] = slow.seconds / results["verified_write_s"]
+    return results
