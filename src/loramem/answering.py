@@ -8,18 +8,32 @@ from typing import Iterator
 
 import torch
 
+from loramem.activation import AdapterCache, UnsupportedAdapter, hooked
 from loramem.models import BaseModel
 from loramem.prompts import PromptFormat
 
 
 @contextmanager
-def active_adapters(model: torch.nn.Module, adapters: list[tuple[str, Path]]) -> Iterator[torch.nn.Module]:
-    """`model` with the given PEFT adapters active (their outputs summed); restored on exit.
+def active_adapters(
+    model: torch.nn.Module, adapters: list[tuple[str, Path]], cache: AdapterCache | None = None
+) -> Iterator[torch.nn.Module]:
+    """`model` with the given adapters active (their outputs summed); restored on exit.
 
     Several active LoRA adapters add their deltas: W x + sum_i B_i A_i x, the exact sum.
+    Plain LoRA adapters go through cached weights and hooks (fast); others through PEFT.
     """
     if not adapters:
         yield model
+        return
+    param = next(model.parameters())
+    try:
+        cache = cache or AdapterCache(capacity=len(adapters))
+        weights = [(cache.get(Path(path), param.device, param.dtype), 1.0) for _, path in adapters]
+    except UnsupportedAdapter:
+        weights = None
+    if weights is not None:
+        with hooked(model, weights):
+            yield model
         return
     from peft import PeftModel
 
@@ -50,6 +64,7 @@ def generate_answer(
     context: str | None = None,
     adapters: list[tuple[str, Path]] = (),
     max_new_tokens: int = 64,
+    cache: AdapterCache | None = None,
 ) -> tuple[str, int]:
     """Greedy answer and the number of prompt tokens it read."""
     fmt = PromptFormat(base.tokenizer)
@@ -57,7 +72,7 @@ def generate_answer(
         window = getattr(base.model.config, "max_position_embeddings", 2048)
         context = truncate_context(fmt, context, max(0, window - max_new_tokens - 256))
     ids = torch.tensor([fmt.prompt_ids(question, context)], device=base.device)
-    with active_adapters(base.model, list(adapters)) as model:
+    with active_adapters(base.model, list(adapters), cache) as model:
         out = model.generate(
             input_ids=ids,
             attention_mask=torch.ones_like(ids),

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
+from loramem.activation import AdapterCache
 from loramem.answering import generate_answer
 from loramem.errors import BaseModelMismatchError, LoramemError
 from loramem.models import BaseModel, load_base
@@ -75,6 +76,7 @@ class Memory:
         self.device = device
         self.progress = progress
         self._base: BaseModel | None = None
+        self.adapters = AdapterCache()  # loaded adapter weights, so repeated asks skip the disk
 
     @property
     def base(self) -> BaseModel:
@@ -173,7 +175,7 @@ class Memory:
         plan = answer_mode.plan(records)
         start = time.perf_counter()
         adapters = [(r.name, self.store.adapter_path(r)) for r in plan.adapters]
-        text, n_prompt = generate_answer(self.base, question, plan.context, adapters, max_new_tokens)
+        text, n_prompt = generate_answer(self.base, question, plan.context, adapters, max_new_tokens, self.adapters)
         return Answer(
             answer=text, memories=[r.name for r in records], mode=mode, question=question,
             prompt_tokens=n_prompt, seconds=time.perf_counter() - start,

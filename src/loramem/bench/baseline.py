@@ -43,7 +43,7 @@ def _generate_recall(model, tokenizer, examples: list[Example], stop_id: int) ->
     hits = 0
     for ex in examples:
         prompt = tokenizer.apply_chat_template([{"role": "user", "content": ex.prompt}], add_generation_prompt=True, tokenize=False)
-        ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
+        ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"].to(model.device)
         out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=24,
                              do_sample=False, eos_token_id=stop_id, pad_token_id=stop_id)
         hits += ex.target in tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
@@ -89,7 +89,8 @@ def usual_recipe(
                     input_ids[row, : len(ids)] = torch.tensor(ids)
                     labels[row, n_prompt : len(ids)] = torch.tensor(ids[n_prompt:])
                     mask[row, : len(ids)] = 1
-                loss = peft_model(input_ids=input_ids, attention_mask=mask, labels=labels).loss
+                dev = base.device
+                loss = peft_model(input_ids=input_ids.to(dev), attention_mask=mask.to(dev), labels=labels.to(dev)).loss
                 loss.backward()
                 optimizer.step()
                 optimizer.zero_grad()

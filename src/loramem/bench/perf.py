@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from loramem.activation import AdapterCache, hooked, ties_merge
 from loramem.answering import generate_answer
 from loramem.bench.baseline import usual_recipe
 from loramem.bench.phonebook import phonebook
@@ -28,15 +29,22 @@ from loramem.training.precision import training_dtype, training_model
 from loramem.training.trainer import attached_lora
 
 
-def matmul_peak_flops(dtype: torch.dtype = torch.float32, size: int = 2048, reps: int = 10) -> float:
-    """Best of several square matmuls: the machine's practical peak for `dtype`."""
-    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+def matmul_peak_flops(dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu",
+                      size: int = 2048, reps: int = 10) -> float:
+    """Best of several square matmuls: the practical peak of `device` for `dtype`."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        size = 8192
+    a, b = (torch.randn(size, size, dtype=dtype, device=device) for _ in range(2))
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     for _ in range(2):
         a @ b
     best = float("inf")
     for _ in range(reps):
+        sync()
         t = time.perf_counter()
         a @ b
+        sync()
         best = min(best, time.perf_counter() - t)
     return 2 * size**3 / best
 
@@ -64,21 +72,16 @@ def _answer_seconds(base, question: str, reps: int = 3, **kw) -> float:
 
 
 def _activation_seconds(mem, names: list[str]) -> float:
-    """Load three memories from disk and merge them with TIES (PEFT add_weighted_adapter)."""
-    from peft import PeftModel
+    """Read three memories from disk (cold cache), merge them with TIES and activate the result.
 
+    Routing is not part of this figure yet: the routers arrive with the multi-memory issue.
+    """
     t = time.perf_counter()
-    records = [mem.store.get(n) for n in names]
-    peft_model = PeftModel.from_pretrained(mem.base.model, str(mem.store.adapter_path(records[0])), adapter_name="m0")
-    try:
-        for i, r in enumerate(records[1:], 1):
-            peft_model.load_adapter(str(mem.store.adapter_path(r)), adapter_name=f"m{i}")
-        peft_model.add_weighted_adapter([f"m{i}" for i in range(len(records))], [1.0] * len(records),
-                                        adapter_name="merged", combination_type="ties", density=0.5)
-        peft_model.set_adapter("merged")
+    cache = AdapterCache()
+    param = next(mem.base.model.parameters())
+    loaded = [(cache.get(mem.store.adapter_path(mem.store.get(n)), param.device, param.dtype), 1.0) for n in names]
+    with hooked(mem.base.model, [(ties_merge(loaded), 1.0)]):
         return time.perf_counter() - t
-    finally:
-        peft_model.unload()
 
 
 def run_perf(n_train: int = 200, n_write: int = 48, model: str | None = None, device: str | None = None,
@@ -121,8 +124,8 @@ def run_perf(n_train: int = 200, n_write: int = 48, model: str | None = None, de
         results["processed_tokens_per_s_baseline"] = theirs.processed_tokens / theirs.train_seconds
 
         # 3. Utilization: counted FLOPs of loramem's step against the measured fp32 matmul peak.
-        results["matmul_peak_flops"] = matmul_peak_flops(torch.float32)
-        results["matmul_peak_flops_bf16"] = matmul_peak_flops(torch.bfloat16)
+        results["matmul_peak_flops"] = matmul_peak_flops(torch.float32, base.device)
+        results["matmul_peak_flops_bf16"] = matmul_peak_flops(torch.bfloat16, base.device)
         results["train_flops_per_s"] = flops_per_token(base, train_set, config) * results["processed_tokens_per_s"]
         results["mfu"] = results["train_flops_per_s"] / results["matmul_peak_flops"]
         peak = results["matmul_peak_flops_bf16"] if results["precision"] == "bfloat16" else results["matmul_peak_flops"]

@@ -1,0 +1,132 @@
+"""Fast adapter activation: cached LoRA weights applied by forward hooks, removed on exit.
+
+PEFT's `PeftModel.from_pretrained` replaces every target layer with a LoRA wrapper and reads
+the file again on each load (hundreds of milliseconds on CPU for a 135M model); answering one
+question takes about a second, so that cost would dominate. Here an adapter's tensors are read
+once into an LRU cache, and activating it registers one forward hook per target linear layer,
+which adds `scale * B(A(x))` to the layer's output: the same function PEFT computes, for
+plain LoRA (tests compare the two). Exiting removes the hooks, leaving the model untouched.
+Adapters PEFT features outside plain LoRA (DoRA, biases, extra modules) are refused here so
+the caller falls back to PEFT.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import torch
+from safetensors.torch import load_file
+
+_PREFIX = "base_model.model."
+
+
+@dataclass
+class LoraWeights:
+    """One adapter's tensors: for each target module path, (A (r, in), B (out, r)) and the scale."""
+
+    layers: dict[str, tuple[torch.Tensor, torch.Tensor]]
+    scale: float
+
+
+class UnsupportedAdapter(ValueError):
+    """The adapter uses PEFT features that the hook path does not implement."""
+
+
+def load_lora(folder: Path, device: torch.device, dtype: torch.dtype) -> LoraWeights:
+    config = json.loads((folder / "adapter_config.json").read_text())
+    if config.get("peft_type") != "LORA" or config.get("use_dora") or config.get("modules_to_save") \
+            or config.get("lora_bias") or config.get("bias", "none") != "none" or config.get("fan_in_fan_out"):
+        raise UnsupportedAdapter(f"{folder}: not a plain LoRA adapter")
+    r, alpha = config["r"], config["lora_alpha"]
+    if config.get("rank_pattern") or config.get("alpha_pattern"):
+        raise UnsupportedAdapter(f"{folder}: per-layer ranks")
+    scale = alpha / (r**0.5) if config.get("use_rslora") else alpha / r
+    tensors = load_file(str(folder / "adapter_model.safetensors"))
+    layers: dict[str, list] = {}
+    for key, value in tensors.items():
+        if not key.startswith(_PREFIX) or not (key.endswith(".lora_A.weight") or key.endswith(".lora_B.weight")):
+            raise UnsupportedAdapter(f"{folder}: unexpected tensor {key}")
+        module, which = key[len(_PREFIX):].rsplit(".lora_", 1)
+        slot = 0 if which.startswith("A") else 1
+        layers.setdefault(module, [None, None])[slot] = value.to(device=device, dtype=dtype)
+    if any(a is None or b is None for a, b in layers.values()):
+        raise UnsupportedAdapter(f"{folder}: incomplete A/B pairs")
+    return LoraWeights({k: (a, b) for k, (a, b) in layers.items()}, scale)
+
+
+class AdapterCache:
+    """LRU of loaded adapters, keyed by folder (a replaced memory gets a new folder)."""
+
+    def __init__(self, capacity: int = 16) -> None:
+        self.capacity = capacity
+        self._items: OrderedDict[str, LoraWeights] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, folder: Path, device: torch.device, dtype: torch.dtype) -> LoraWeights:
+        key = f"{folder.resolve()}|{device}|{dtype}"
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        weights = load_lora(folder, device, dtype)
+        with self._lock:
+            self._items[key] = weights
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+        return weights
+
+
+def ties_merge(adapters: list[tuple[LoraWeights, float]], density: float = 0.5) -> LoraWeights:
+    """TIES (arXiv 2306.01708) over LoRA factors, as PEFT's `add_weighted_adapter(..., "ties")` does it.
+
+    Like PEFT, this merges the A factors and the B factors separately (each scaled by
+    sqrt(weight * scale)), so the result is not a TIES merge of the deltas B A.
+    """
+    from peft.utils.merge_utils import ties
+
+    ranks = {a.shape[0] for w, _ in adapters for a, _ in w.layers.values()}
+    if len(ranks) > 1:
+        raise UnsupportedAdapter(f"TIES over LoRA factors needs one rank; got ranks {sorted(ranks)}")
+    modules = sorted({m for w, _ in adapters for m in w.layers})
+    merged = {}
+    for m in modules:
+        present = [(w.layers[m], (wt * w.scale) ** 0.5) for w, wt in adapters if m in w.layers]
+        ones = torch.ones(len(present))
+        a = ties([f[0] * s for f, s in present], ones, density)
+        b = ties([f[1] * s for f, s in present], ones, density)
+        merged[m] = (a, b)
+    return LoraWeights(merged, scale=1.0)
+
+
+@contextmanager
+def hooked(model: torch.nn.Module, adapters: list[tuple[LoraWeights, float]]) -> Iterator[torch.nn.Module]:
+    """`model` with each (adapter, weight) added to its target layers: W x + sum_i w_i s_i B_i A_i x."""
+    modules = dict(model.named_modules())
+    per_module: dict[str, list[tuple[torch.Tensor, torch.Tensor, float]]] = {}
+    for weights, w in adapters:
+        for path, (a, b) in weights.layers.items():
+            if path not in modules:
+                raise UnsupportedAdapter(f"adapter targets {path}, which this model lacks")
+            per_module.setdefault(path, []).append((a, b, w * weights.scale))
+
+    def make_hook(terms):
+        def hook(_module, args, output):
+            x = args[0]
+            for a, b, s in terms:
+                output = output + (x @ a.T) @ b.T * s  # (..., in) -> (..., r) -> (..., out)
+            return output
+
+        return hook
+
+    handles = [modules[p].register_forward_hook(make_hook(t)) for p, t in per_module.items()]
+    try:
+        yield model
+    finally:
+        for h in handles:
+            h.remove()

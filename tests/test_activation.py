@@ -1,0 +1,70 @@
+"""Hook activation computes what PEFT computes, sums several adapters exactly, and restores the model."""
+
+import torch
+from peft import PeftModel
+
+from loramem.activation import AdapterCache, hooked, load_lora
+from loramem.supervision import Example
+from loramem.training import TrainConfig, train_memory
+
+from conftest import FAST_TRAIN
+
+
+def _adapter(tiny_base, folder, seed):
+    facts = [Example(f"Code of item {seed}?", f"{seed * 37 % 1000:03d}")]
+    train_memory(tiny_base, facts, TrainConfig(**{**FAST_TRAIN, "epochs": 3, "seed": seed}), folder, progress=False)
+    return folder
+
+
+def test_hooks_match_peft_and_sum_exactly(tiny_base, tmp_path):
+    a, b = _adapter(tiny_base, tmp_path / "a", 1), _adapter(tiny_base, tmp_path / "b", 2)
+    ids = torch.tensor([[1, 5, 9, 13, 17, 21]])
+    model = tiny_base.model
+    with torch.no_grad():
+        plain = model(ids).logits
+        peft = PeftModel.from_pretrained(model, str(a), adapter_name="a")
+        peft.load_adapter(str(b), adapter_name="b")
+        expected_a = peft(ids).logits
+        peft.base_model.set_adapter(["a", "b"])
+        expected_ab = peft(ids).logits
+        peft.unload()
+        wa, wb = load_lora(a, ids.device, torch.float32), load_lora(b, ids.device, torch.float32)
+        with hooked(model, [(wa, 1.0)]):
+            got_a = model(ids).logits
+        with hooked(model, [(wa, 1.0), (wb, 1.0)]):
+            got_ab = model(ids).logits
+        after = model(ids).logits
+    assert not torch.allclose(expected_a, plain)  # the adapter does something
+    torch.testing.assert_close(got_a, expected_a, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(got_ab, expected_ab, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(after, plain, rtol=0, atol=0)
+
+
+def test_cache_reuses_and_evicts(tiny_base, tmp_path):
+    folders = [_adapter(tiny_base, tmp_path / f"m{i}", i) for i in range(3)]
+    cache = AdapterCache(capacity=2)
+    first = cache.get(folders[0], torch.device("cpu"), torch.float32)
+    assert cache.get(folders[0], torch.device("cpu"), torch.float32) is first
+    cache.get(folders[1], torch.device("cpu"), torch.float32)
+    cache.get(folders[2], torch.device("cpu"), torch.float32)
+    assert cache.get(folders[0], torch.device("cpu"), torch.float32) is not first  # evicted, reloaded
+
+
+def test_ties_merge_matches_peft(tiny_base, tmp_path):
+    from loramem.activation import ties_merge
+
+    folders = [_adapter(tiny_base, tmp_path / f"t{i}", i) for i in range(3)]
+    ids = torch.tensor([[1, 5, 9, 13, 17, 21]])
+    model = tiny_base.model
+    with torch.no_grad():
+        peft = PeftModel.from_pretrained(model, str(folders[0]), adapter_name="m0")
+        for i, f in enumerate(folders[1:], 1):
+            peft.load_adapter(str(f), adapter_name=f"m{i}")
+        peft.add_weighted_adapter(["m0", "m1", "m2"], [1.0, 1.0, 1.0], "merged", combination_type="ties", density=0.5)
+        peft.set_adapter("merged")
+        expected = peft(ids).logits
+        peft.unload()
+        merged = ties_merge([(load_lora(f, ids.device, torch.float32), 1.0) for f in folders], density=0.5)
+        with hooked(model, [(merged, 1.0)]):
+            got = model(ids).logits
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
