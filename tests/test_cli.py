@@ -129,3 +129,8 @@ def test_killed_write_leaves_a_consistent_store(tmp_path, tiny_model_dir, facts_
     out = subprocess.run(exe + ["ls", "--json", "--store", str(store)], check=True, capture_output=True, text=True)
     assert "keep" in {r["name"] for r in json.loads(out.stdout)}
     assert not [p for p in (store / ".staging").iterdir()]  # dead writers' staging was collected
+
+
+def test_unknown_device(cli, facts_jsonl):
+    code, _, err = cli("ask", "Who?", "--device", "tpu9")
+    assert code == 1 and "unknown device" in err

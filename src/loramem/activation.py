@@ -82,26 +82,57 @@ class AdapterCache:
         return weights
 
 
+def _ties(stack: torch.Tensor, density: float) -> torch.Tensor:
+    """TIES over task tensors, batched: (groups, tasks, *shape) -> (groups, *shape).
+
+    Per task tensor keep the top `density` share by magnitude, elect each entry's sign by the
+    larger total mass, average the kept entries that agree with it (PEFT's `ties`, vectorized
+    over groups of same-shaped tensors so a merge costs a few ops, not a few per layer).
+    """
+    g, t = stack.shape[:2]
+    flat = stack.reshape(g, t, -1)
+    n = flat.shape[-1]
+    k = int(density * n)
+    if k <= 0:
+        kept = torch.zeros_like(flat)
+    else:
+        # The k-th largest magnitude by selection (O(n)) rather than a top-k sort.
+        magnitude = flat.abs()
+        threshold = magnitude.kthvalue(n - k + 1, dim=-1, keepdim=True).values
+        kept = flat * (magnitude >= threshold)
+    majority = torch.where(kept.sum(dim=1, keepdim=True) >= 0, 1.0, -1.0)
+    agree = (kept.sign() == majority).to(kept.dtype)
+    merged = (kept * agree).sum(dim=1) / agree.sum(dim=1).clamp(min=1.0)
+    return merged.reshape(g, *stack.shape[2:])
+
+
 def ties_merge(adapters: list[tuple[LoraWeights, float]], density: float = 0.5) -> LoraWeights:
     """TIES (arXiv 2306.01708) over LoRA factors, as PEFT's `add_weighted_adapter(..., "ties")` does it.
 
     Like PEFT, this merges the A factors and the B factors separately (each scaled by
-    sqrt(weight * scale)), so the result is not a TIES merge of the deltas B A.
+    sqrt(weight * scale)), so the result is not a TIES merge of the deltas B A. Every adapter
+    must target the same modules with the same rank.
     """
-    from peft.utils.merge_utils import ties
-
+    modules = sorted(adapters[0][0].layers)
+    for w, _ in adapters[1:]:
+        if sorted(w.layers) != modules:
+            raise UnsupportedAdapter("TIES needs adapters that target the same modules")
     ranks = {a.shape[0] for w, _ in adapters for a, _ in w.layers.values()}
     if len(ranks) > 1:
         raise UnsupportedAdapter(f"TIES over LoRA factors needs one rank; got ranks {sorted(ranks)}")
-    modules = sorted({m for w, _ in adapters for m in w.layers})
-    merged = {}
-    for m in modules:
-        present = [(w.layers[m], (wt * w.scale) ** 0.5) for w, wt in adapters if m in w.layers]
-        ones = torch.ones(len(present))
-        a = ties([f[0] * s for f, s in present], ones, density)
-        b = ties([f[1] * s for f, s in present], ones, density)
-        merged[m] = (a, b)
-    return LoraWeights(merged, scale=1.0)
+    factors: dict[str, list] = {m: [None, None] for m in modules}
+    for slot in (0, 1):  # A factors, then B factors
+        by_shape: dict[tuple, list[str]] = {}
+        for m in modules:
+            by_shape.setdefault(tuple(adapters[0][0].layers[m][slot].shape), []).append(m)
+        for names in by_shape.values():
+            # (groups, tasks, *shape), each factor scaled by sqrt(weight * scale) as PEFT does
+            stack = torch.stack([
+                torch.stack([w.layers[m][slot] * (wt * w.scale) ** 0.5 for w, wt in adapters]) for m in names
+            ])
+            for m, merged in zip(names, _ties(stack, density)):
+                factors[m][slot] = merged
+    return LoraWeights({m: (a, b) for m, (a, b) in factors.items()}, scale=1.0)
 
 
 @contextmanager

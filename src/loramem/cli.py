@@ -22,10 +22,13 @@ StoreOpt = typer.Option(None, "--store", help="store folder (default: $LORAMEM_S
 ModelOpt = typer.Option(None, "--model", help="base model: folder or hub id (default: embedded SmolLM2-135M-Instruct)")
 
 
-def _memory(store: Optional[Path], model: Optional[str] = None, progress: bool = True):
+DeviceOpt = typer.Option(None, "--device", help="cpu | cuda | auto (default: cuda when present)")
+
+
+def _memory(store: Optional[Path], model: Optional[str] = None, device: Optional[str] = None):
     from loramem.api import Memory
 
-    return Memory(store=store, model=model, progress=progress)
+    return Memory(store=store, model=model, device=device)
 
 
 @app.command()
@@ -37,14 +40,17 @@ def write(
     seed: int = typer.Option(0, "--seed"),
     generator: str = typer.Option("local", "--generator", help="QA generator for documents: local | cloze"),
     replace: bool = typer.Option(False, "--replace", help="overwrite a memory of the same name"),
+    lr: float = typer.Option(2e-3, "--lr", help="peak learning rate"),
+    precision: str = typer.Option("auto", "--precision", help="training precision: auto | fp32 | bf16"),
     store: Optional[Path] = StoreOpt,
     model: Optional[str] = ModelOpt,
+    device: Optional[str] = DeviceOpt,
 ) -> None:
     """Write documents or fact tables into a new memory, verified by read-back."""
     from loramem.training import TrainConfig
 
-    config = TrainConfig(rank=rank, epochs=epochs, seed=seed)
-    result = _memory(store, model).write(paths, name=name, replace=replace, generator=generator, config=config)
+    config = TrainConfig(rank=rank, epochs=epochs, seed=seed, lr=lr, precision=precision)
+    result = _memory(store, model, device).write(paths, name=name, replace=replace, generator=generator, config=config)
     r = result.record
     kinds = ", ".join(f"{k} {v}" for k, v in sorted(result.kinds.items()))
     out.print(f"wrote {r.name}: {r.examples} examples ({kinds}), {r.tokens} tokens, rank {r.rank}, "
@@ -61,9 +67,10 @@ def ask(
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
     store: Optional[Path] = StoreOpt,
     model: Optional[str] = ModelOpt,
+    device: Optional[str] = DeviceOpt,
 ) -> None:
     """Answer a question with the named memories."""
-    answer = _memory(store, model).ask(question, memories=memory, mode=mode, max_new_tokens=max_new_tokens)
+    answer = _memory(store, model, device).ask(question, memories=memory, mode=mode, max_new_tokens=max_new_tokens)
     if as_json:
         print(json.dumps(answer.to_dict()))
     else:
@@ -122,7 +129,7 @@ PERF_TARGETS = {  # key: (target, higher is better)
 @bench_app.command("perf")
 def bench_perf(
     out_file: Optional[Path] = typer.Option(None, "--out", help="write the results as JSON here"),
-    device: Optional[str] = typer.Option(None, "--device", help="cpu | cuda | auto (default: auto)"),
+    device: Optional[str] = DeviceOpt,
     rank: int = typer.Option(8, "--rank"),
     baseline_budget: float = typer.Option(900.0, "--baseline-budget", help="seconds the usual recipe gets to verify its write"),
     quick: bool = typer.Option(False, "--quick", help="small sizes (40 / 12 entries, 120 s budget): a smoke run, not the benchmark"),

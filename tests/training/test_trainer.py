@@ -62,3 +62,27 @@ def test_epoch_limit_is_respected_and_recall_reported(tiny_base, tmp_path):
 def test_bad_settings(bad):
     with pytest.raises(LoramemError):
         TrainConfig(**bad)
+
+
+def test_bf16_training_keeps_the_model_fp32_and_verifies_in_fp32(tiny_base, tmp_path):
+    from loramem.training.readback import read_back
+
+    before = snapshot(tiny_base.model)
+    result = train_memory(tiny_base, FACTS, TrainConfig(**FAST_TRAIN, precision="bf16"), tmp_path / "a", progress=False)
+    assert all(p.dtype == torch.float32 for p in tiny_base.model.parameters())
+    assert all(torch.equal(before[k], v) for k, v in tiny_base.model.state_dict().items())
+    assert result.recall > 0
+    # The recorded recall is the fp32 model's: recompute it from the saved adapter.
+    from peft import PeftModel
+
+    from loramem.prompts import PromptFormat
+    from loramem.training.batching import encode, make_batches
+
+    fmt = PromptFormat(tiny_base.tokenizer)
+    batches = make_batches(encode(fmt, FACTS), 8, fmt.end_id)
+    peft = PeftModel.from_pretrained(tiny_base.model, str(tmp_path / "a"))
+    try:
+        recall = read_back(peft.get_base_model(), batches, len(FACTS)).float().mean().item()
+    finally:
+        peft.unload()
+    assert recall == result.recall

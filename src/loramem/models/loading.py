@@ -38,7 +38,13 @@ def _quiet_transformers() -> None:
 def resolve_device(device: str | None) -> torch.device:
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise LoramemError(f"unknown device {device!r}; use cpu, cuda, cuda:N or auto") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise LoramemError("no CUDA device on this machine; use --device cpu")
+    return dev
 
 
 def load_base(spec: str | None = None, device: str | None = None) -> BaseModel:
