@@ -50,10 +50,7 @@ def default_name(paths: Sequence[str | Path]) -> str:
 
 
 def _hash_sources(sources: list[Source]) -> str:
-    h = hashlib.sha256()
-    for s in sources:
-        h.update(s.path.read_bytes())
-    return h.hexdigest()
+    return hashlib.sha256("".join(s.digest for s in sources).encode()).hexdigest()
 
 
 class Memory:

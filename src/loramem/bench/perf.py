@@ -7,6 +7,7 @@ FLOPs are counted by torch's FlopCounterMode on one real training step of lorame
 
 from __future__ import annotations
 
+import json
 import resource
 import tempfile
 import time
@@ -63,6 +64,10 @@ def flops_per_token(base, examples, config: TrainConfig) -> float:
     return counter.get_total_flops() / batch.n_tokens
 
 
+def _write_jsonl(path: Path, examples) -> None:
+    path.write_text("".join(json.dumps({"question": e.prompt, "answer": e.target}) + "\n" for e in examples))
+
+
 def _answer_seconds(base, question: str, reps: int = 3, **kw) -> float:
     generate_answer(base, question, **kw)  # warm-up
     t = time.perf_counter()
@@ -98,11 +103,11 @@ def run_perf(n_train: int = 200, n_write: int = 48, model: str | None = None, de
     with tempfile.TemporaryDirectory(prefix="loramem-perf-") as tmp:
         tmp = Path(tmp)
         mem = Memory(store=tmp / "store", model=model, progress=False)
-        mem._base = base
+        mem._base = base  # share the loaded model: a second copy would inflate the RSS figure
         # 1. Verified write of a 48-entry PhoneBook (>= 95% read back), loramem first: its peak RSS.
         write_set = phonebook(n_write, seed=1)
         path = tmp / "pb48.jsonl"
-        path.write_text("".join(f'{{"question": "{e.prompt}", "answer": "{e.target}"}}\n' for e in write_set))
+        _write_jsonl(path, write_set)
         log(f"verified write of {n_write} entries with loramem ...")
         t = time.perf_counter()
         mem.write([path], name="pb48", config=replace(config, target_recall=0.95))
@@ -151,7 +156,7 @@ def run_perf(n_train: int = 200, n_write: int = 48, model: str | None = None, de
         for i in (1, 2):
             small = phonebook(4, seed=10 + i)
             p = tmp / f"m{i}.jsonl"
-            p.write_text("".join(f'{{"question": "{e.prompt}", "answer": "{e.target}"}}\n' for e in small))
+            _write_jsonl(p, small)
             mem.write([p], name=f"m{i}", config=replace(config, epochs=1))
         _activation_seconds(mem, ["pb48", "m1", "m2"])  # warm-up
         results["activation_s"] = _activation_seconds(mem, ["pb48", "m1", "m2"])

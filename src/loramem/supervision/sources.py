@@ -7,6 +7,7 @@ message that names the file and says what is wrong.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ class Source:
 
     path: Path
     text: str
+    digest: str  # sha256 of the file's bytes
     records: list[Example] = field(default_factory=list)
 
     @property
@@ -36,7 +38,8 @@ class Source:
         return self.path.stem.replace("_", " ").replace("-", " ")
 
 
-def _read_text(path: Path) -> str:
+def _read_text(path: Path) -> tuple[str, str]:
+    """The file's text and the sha256 of its bytes."""
     if not path.exists():
         raise LoramemError(f"{path}: no such file")
     if not path.is_file():
@@ -50,7 +53,7 @@ def _read_text(path: Path) -> str:
         raise LoramemError(f"{path}: not valid UTF-8 (byte {e.start}); re-save it as UTF-8") from None
     if not text.strip():
         raise LoramemError(f"{path}: file is empty")
-    return text
+    return text, hashlib.sha256(data).hexdigest()
 
 
 def _record(path: Path, where: str, row: object) -> Example:
@@ -92,15 +95,15 @@ def read_source(path: str | Path) -> Source:
     if suffix not in DOCUMENT_SUFFIXES | RECORD_SUFFIXES:
         valid = ", ".join(sorted(DOCUMENT_SUFFIXES | RECORD_SUFFIXES))
         raise LoramemError(f"{path}: unsupported file type {suffix or '(none)'}; use one of {valid}")
-    text = _read_text(path)
+    text, digest = _read_text(path)
     if suffix in DOCUMENT_SUFFIXES:
-        return Source(path=path, text=text)
+        return Source(path=path, text=text, digest=digest)
     records = _read_jsonl(path, text) if suffix == ".jsonl" else _read_csv(path, text)
     if not records:
         raise LoramemError(f"{path}: holds no records")
     # The "document" of a fact table, used by in-context answering, is the facts as lines.
     doc = "\n".join(f"{r.prompt} {r.target}" for r in records)
-    return Source(path=path, text=doc, records=records)
+    return Source(path=path, text=doc, digest=digest, records=records)
 
 
 def read_sources(paths: list[str | Path]) -> list[Source]:
