@@ -21,9 +21,10 @@ def snapshot(model):
     return {k: v.clone() for k, v in model.state_dict().items()}
 
 
-def test_write_memorizes_verifies_and_restores_the_model(tiny_base, tmp_path):
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])  # on the answering model itself / on a copy
+def test_write_memorizes_verifies_and_restores_the_model(tiny_base, tmp_path, precision):
     before = snapshot(tiny_base.model)
-    result = train_memory(tiny_base, FACTS, TrainConfig(**FAST_TRAIN), tmp_path / "a", progress=False)
+    result = train_memory(tiny_base, FACTS, TrainConfig(**FAST_TRAIN, precision=precision), tmp_path / "a", progress=False)
     assert result.recall == 1.0
     assert result.epochs < FAST_TRAIN["epochs"]  # stopped early, once read-back was complete
     after = snapshot(tiny_base.model)

@@ -29,8 +29,13 @@ class BaselineResult:
     reached: bool  # recall reached the target before the epoch or time limit
 
 
+def _prompt(tokenizer, question: str) -> str:
+    """The model's own template, with its default system prompt."""
+    return tokenizer.apply_chat_template([{"role": "user", "content": question}], add_generation_prompt=True, tokenize=False)
+
+
 def _encode(tokenizer, ex: Example) -> tuple[list[int], int]:
-    prompt = tokenizer.apply_chat_template([{"role": "user", "content": ex.prompt}], add_generation_prompt=True, tokenize=False)
+    prompt = _prompt(tokenizer, ex.prompt)
     full = tokenizer.apply_chat_template(
         [{"role": "user", "content": ex.prompt}, {"role": "assistant", "content": ex.target}], tokenize=False
     )
@@ -42,8 +47,7 @@ def _encode(tokenizer, ex: Example) -> tuple[list[int], int]:
 def _generate_recall(model, tokenizer, examples: list[Example], stop_id: int) -> float:
     hits = 0
     for ex in examples:
-        prompt = tokenizer.apply_chat_template([{"role": "user", "content": ex.prompt}], add_generation_prompt=True, tokenize=False)
-        ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"].to(model.device)
+        ids = tokenizer(_prompt(tokenizer, ex.prompt), add_special_tokens=False, return_tensors="pt")["input_ids"].to(model.device)
         out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=24,
                              do_sample=False, eos_token_id=stop_id, pad_token_id=stop_id)
         hits += ex.target in tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)

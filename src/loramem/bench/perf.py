@@ -30,6 +30,12 @@ from loramem.training.precision import training_dtype, training_model
 from loramem.training.trainer import attached_lora
 
 
+PERF_TARGETS = {  # key: (target, higher is better)
+    "train_speedup": (3, True), "mfu": (0.6, True), "write_speedup": (4, True),
+    "answer_speedup_vs_icl": (3, True), "activation_share": (0.1, False), "write_peak_rss_bytes": (3 * 2**30, False),
+}
+
+
 def matmul_peak_flops(dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu",
                       size: int = 2048, reps: int = 10) -> float:
     """Best of several square matmuls: the practical peak of `device` for `dtype`."""

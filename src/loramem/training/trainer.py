@@ -99,6 +99,7 @@ def train_memory(
         )
         bar = tqdm(total=total_steps, desc="writing", unit="step", disable=not progress, leave=False)
         step, epoch, processed, train_seconds = 0, 0, 0, 0.0
+        verified = None  # recall of a successful in-loop read-back
         try:
             for epoch in range(1, config.epochs + 1):
                 hf.train()
@@ -121,16 +122,22 @@ def train_memory(
                     recall = read_back(hf, eval_batches, n).float().mean().item()
                     bar.set_postfix(epoch=epoch, recall=f"{recall:.0%}")
                     if recall >= config.target_recall:
+                        verified = recall
                         break
         finally:
             bar.close()
-        lora_state = {k: v.detach().float().clone() for k, v in get_peft_model_state_dict(peft_model).items()}
+        if train_on is base.model:  # trained on the answering model itself: verify and save here
+            recall = verified if verified is not None else read_back(hf, eval_batches, n).float().mean().item()
+            peft_model.save_pretrained(str(save_to))
+        else:
+            lora_state = {k: v.detach().float().clone() for k, v in get_peft_model_state_dict(peft_model).items()}
 
-    # Verify and save on the model that answers questions (fp32 unless the caller chose otherwise).
-    with attached_lora(base.model, config) as peft_model:
-        set_peft_model_state_dict(peft_model, lora_state)
-        recall = read_back(peft_model.get_base_model(), eval_batches, n).float().mean().item()
-        peft_model.save_pretrained(str(save_to))
+    if train_on is not base.model:
+        # Verify and save on the model that answers questions, not on the bf16 training copy.
+        with attached_lora(base.model, config) as peft_model:
+            set_peft_model_state_dict(peft_model, lora_state)
+            recall = read_back(peft_model.get_base_model(), eval_batches, n).float().mean().item()
+            peft_model.save_pretrained(str(save_to))
 
     return TrainResult(
         recall=recall,
