@@ -41,7 +41,7 @@ def test_icl_puts_the_document_in_context(mem, facts_jsonl):
 def test_document_write_with_deterministic_generator(mem, tmp_path):
     doc = tmp_path / "velmont.txt"
     doc.write_text("The Velmont Observatory opened in 1887 on the ridge. Its first director was Edda Falkenrath.")
-    result = mem.write([doc], generator="cloze", config=TrainConfig(**FAST_TRAIN))
+    result = mem.write([doc], format="cloze", config=TrainConfig(**FAST_TRAIN))
     assert result.record.name == "velmont" and result.kinds == {"cloze": 2}
     assert "1887" in mem.show("velmont").document
 

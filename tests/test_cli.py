@@ -34,7 +34,7 @@ def cli(capsys, tmp_path, tiny_model_dir):
     store = str(tmp_path / "store")
 
     def call(*args: str):
-        model = args[0] in ("write", "ask")  # the commands that load a model
+        model = args[0] in ("write", "ask", "synth")  # the commands that load a model
         extra = ["--store", store] + (["--model", str(tiny_model_dir)] if model else [])
         return run(capsys, *args, *extra)
 
@@ -63,6 +63,7 @@ def _bad_inputs(tmp_path, facts_jsonl):
     (tmp_path / "latin.md").write_bytes("caf\xe9".encode("latin-1"))
     (tmp_path / "noqa.csv").write_text("name,phone\nx,y\n")
     (tmp_path / "noqa.jsonl").write_text('{"q": 1}\n')
+    (tmp_path / "doc.md").write_text("The Velmont Observatory opened in 1887 on the northern ridge.")
     f = str(facts_jsonl)
     return [
         (["write", str(tmp_path / "missing.txt")], "no such file"),
@@ -74,6 +75,13 @@ def _bad_inputs(tmp_path, facts_jsonl):
         (["write", f, "--rank", "0"], "rank must be a positive"),
         (["write", f, "--name", "../etc"], "invalid memory name"),
         (["write", f, "--name", "a/b"], "invalid memory name"),
+        (["write", str(tmp_path / "doc.md"), "--format", "qa:40,sumary:8"], "unknown format 'sumary'"),
+        (["synth", str(tmp_path / "doc.md"), "--format", "raw:2"], "raw takes no count"),
+        (["write", str(tmp_path / "doc.md"), "--layers", "middle"], "cannot parse layers"),
+        (["write", str(tmp_path / "doc.md"), "--objective", "telepathy"], "unknown objective"),
+        (["write", str(tmp_path / "doc.md"), "--generator", "gpt-9"], "unknown generator"),
+        (["write", str(tmp_path / "doc.md"), "--generator", "http://127.0.0.1:9/v1", "--generator-model", "m"],
+         "gave up after 3 attempts"),
         (["ask", "Who?", "--memory", "ghost"], "no memory named 'ghost'"),
         (["show", "ghost"], "no memory named 'ghost'"),
         (["rm", "ghost"], "no memory named 'ghost'"),
@@ -83,6 +91,7 @@ def _bad_inputs(tmp_path, facts_jsonl):
 def test_bad_input_gives_one_line_error_and_stores_nothing(cli, tmp_path, facts_jsonl):
     for args, message in _bad_inputs(tmp_path, facts_jsonl):
         code, out, err = cli(*args)
+        err = err.rsplit("\r", 1)[-1]  # what a terminal shows: progress bars redraw with carriage returns
         assert code == 1, args
         assert err.startswith("error:") and message in err, (args, err)
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
@@ -134,3 +143,26 @@ def test_killed_write_leaves_a_consistent_store(tmp_path, tiny_model_dir, facts_
 def test_unknown_device(cli, facts_jsonl):
     code, _, err = cli("ask", "Who?", "--device", "tpu9")
     assert code == 1 and "unknown device" in err
+
+
+def test_synth_prints_supervision_without_training(cli, tmp_path):
+    doc = tmp_path / "velmont.md"
+    doc.write_text("# Velmont\n\nThe Velmont Observatory opened in 1887 on the northern ridge. "
+                   "Its first director was Edda Falkenrath, who catalogued stars.")
+    code, out, err = cli("synth", str(doc), "--format", "cloze,raw", "--json")
+    rows = [json.loads(line) for line in out.strip().splitlines()]
+    assert code == 0 and {r["kind"] for r in rows} == {"cloze", "raw"}
+    assert all(set(r) == {"kind", "prompt", "target", "chunk"} and "1887" in r["chunk"] for r in rows)
+    assert "examples (cloze 2, raw 1)" in err
+    assert json.loads(cli("ls", "--json")[1]) == []
+
+
+def test_write_records_placement_and_summarizes(cli, tmp_path):
+    doc = tmp_path / "velmont.md"
+    doc.write_text("The Velmont Observatory opened in 1887 on the northern ridge. Its first director was Edda Falkenrath.")
+    code, out, _ = cli("write", str(doc), "--format", "cloze", "--layers", "late", "--target-modules", "ffn",
+                       "--epochs", "1", "--objective", "next-token")
+    assert code == 0 and "wrote velmont: 2 examples (cloze 2)" in out and "parameters" in out
+    shown = json.loads(cli("show", "velmont")[1])
+    assert shown["placement"] == {"target_modules": "ffn", "layers": [1]}
+    assert shown["config"]["objective"] == "next-token" and shown["config"]["format"] == "cloze"

@@ -7,7 +7,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from loramem.activation import AdapterCache
 from loramem.answering import generate_answer
@@ -15,9 +15,11 @@ from loramem.errors import BaseModelMismatchError, LoramemError
 from loramem.models import BaseModel, load_base
 from loramem.modes import MODES
 from loramem.store import MemoryRecord, MemoryStore, validate_name
-from loramem.supervision import Example, Source, read_sources
-from loramem.supervision.generators import GENERATORS
+from loramem.supervision import (ChunkSettings, Source, Supervision, SupervisionCache, build_supervision,
+                                 parse_format, read_sources)
+from loramem.supervision.generators import GENERATORS, Generator, HTTPGenerator, is_url
 from loramem.training import TrainConfig, train_memory
+from loramem.training.config import parse_layers
 
 
 @dataclass
@@ -41,6 +43,8 @@ class WriteResult:
     seconds: float
     epochs: int
     kinds: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # where a format made fewer examples than asked
+    resumed_from_epoch: int = 0
 
 
 def default_name(paths: Sequence[str | Path]) -> str:
@@ -83,45 +87,71 @@ class Memory:
         return self._base
 
     # -- write -------------------------------------------------------------------------------
-    def supervision(self, sources: list[Source], generator: str = "local") -> list[Example]:
-        """The examples a write trains on: records as they are, documents through `generator`."""
-        examples: list[Example] = []
-        gen = None
-        for source in sources:
-            if source.is_records:
-                examples.extend(source.records)
-                continue
-            if gen is None:
-                cls = GENERATORS.get(generator)
-                gen = cls(base=self.base) if generator == "local" else cls()
-            made = gen.generate(source.text, source.title)
-            if not made:
-                raise LoramemError(f"{source.path}: no usable sentences to learn from")
-            examples.extend(made)
-        return examples
+    def _generator(self, spec: str, options: dict | None) -> Callable[[], Generator]:
+        """A factory for the generator named by `spec` (`local` or an OpenAI-compatible URL)."""
+        if is_url(spec):
+            return lambda: HTTPGenerator(spec, **(options or {}))
+        cls = GENERATORS.get(spec)
+        return lambda: cls(base=self.base)
+
+    def supervision(
+        self,
+        paths: Sequence[str | Path],
+        format: str = "auto",
+        generator: str = "local",
+        seed: int = 0,
+        chunking: ChunkSettings | None = None,
+        generator_options: dict | None = None,
+    ) -> Supervision:
+        """The examples a write of `paths` trains on: records as they are, documents through `format`.
+
+        Generated examples are cached in the store, so asking again (or writing) costs nothing.
+        """
+        return self._build(read_sources(list(paths)), format, generator, seed, chunking, generator_options)
+
+    def _build(self, sources: list[Source], format: str, generator: str, seed: int,
+               chunking: ChunkSettings | None, generator_options: dict | None) -> Supervision:
+        spec = parse_format(format)
+        factory = self._generator(generator, generator_options)
+        tok = self.base.tokenizer
+        return build_supervision(
+            sources, spec, factory, count_tokens=lambda t: len(tok(t, add_special_tokens=False)["input_ids"]),
+            cache=SupervisionCache(self.store.path / "cache" / "supervision"), chunking=chunking, seed=seed,
+            progress=self.progress,
+        )
 
     def write(
         self,
         paths: Sequence[str | Path],
         name: str | None = None,
         replace: bool = False,
+        format: str = "auto",
         generator: str = "local",
         config: TrainConfig | None = None,
+        resume: bool = False,
+        chunking: ChunkSettings | None = None,
+        generator_options: dict | None = None,
         **settings,
     ) -> WriteResult:
-        """Write the files at `paths` into one memory; `settings` override TrainConfig fields."""
+        """Write the files at `paths` into one memory; `settings` override TrainConfig fields.
+
+        Progress is checkpointed after every epoch; `resume=True` continues an interrupted write
+        of the same name, inputs and settings from its last checkpoint.
+        """
         start = time.perf_counter()
         config = config or TrainConfig(**settings)
         name = validate_name(name or default_name(paths))
         self.store.check_writable_name(name, replace)
-        GENERATORS.get(generator)
+        parse_format(format)
+        if not is_url(generator):
+            GENERATORS.get(generator)
         sources = read_sources(list(paths))
-        examples = self.supervision(sources, generator)
+        sup = self._build(sources, format, generator, config.seed, chunking, generator_options)
+        checkpoint = self.store.path / "checkpoints" / f"{name}.pt"
         with self.store.staging() as staged:
-            result = train_memory(self.base, examples, config, staged, progress=self.progress)
-            kinds: dict[str, int] = {}
-            for ex in examples:
-                kinds[ex.kind] = kinds.get(ex.kind, 0) + 1
+            result = train_memory(self.base, sup.examples, config, staged, progress=self.progress,
+                                  checkpoint=checkpoint, resume=resume)
+            layers = parse_layers(config.layers, self.base.model.config.num_hidden_layers)
             record = MemoryRecord(
                 name=name,
                 folder="",
@@ -130,7 +160,7 @@ class Memory:
                 base_model=self.base.name,
                 base_fingerprint=self.base.fingerprint,
                 rank=config.rank,
-                formats=sorted(kinds),
+                formats=sorted(sup.kinds),
                 examples=result.n_examples,
                 tokens=result.tokens,
                 parameters=result.parameters,
@@ -138,10 +168,15 @@ class Memory:
                 created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 document="\n\n".join(s.text for s in sources),
                 config={**asdict(config), "epochs_run": result.epochs, "steps": result.steps,
-                        "train_seconds": round(result.seconds, 2), "generator": generator},
+                        "train_seconds": round(result.seconds, 2), "generator": generator,
+                        "format": str(parse_format(format)), "examples_by_kind": sup.kinds,
+                        "placement": {"target_modules": config.target_modules,
+                                      "layers": layers if layers is not None else "all"}},
             )
             self.store.commit(staged, record, replace=replace)
-        return WriteResult(record=record, seconds=time.perf_counter() - start, epochs=result.epochs, kinds=kinds)
+        checkpoint.unlink(missing_ok=True)
+        return WriteResult(record=record, seconds=time.perf_counter() - start, epochs=result.epochs,
+                           kinds=sup.kinds, notes=sup.notes, resumed_from_epoch=result.resumed_from_epoch)
 
     # -- read --------------------------------------------------------------------------------
     def _check_base(self, records: list[MemoryRecord]) -> None:

@@ -31,15 +31,47 @@ def _memory(store: Optional[Path], model: Optional[str] = None, device: Optional
     return Memory(store=store, model=model, device=device)
 
 
+FormatOpt = typer.Option("auto", "--format", help="supervision for documents: auto | qa | raw | summary | rewrite | cloze | mixed, "
+                         "or a mixture with per-chunk counts such as qa:40,summary:8,rewrite:4,raw")
+GeneratorOpt = typer.Option("local", "--generator", help="who writes QA/summaries/rewrites: local (the base model) "
+                            "or an OpenAI-compatible URL such as http://127.0.0.1:8080/v1")
+GeneratorModelOpt = typer.Option(None, "--generator-model", help="model name at the generator URL "
+                                 "(default: $LORAMEM_GENERATOR_MODEL, else the server's first model)")
+GeneratorKeyOpt = typer.Option(None, "--generator-key", help="API key for the generator URL "
+                               "(default: $LORAMEM_GENERATOR_KEY, else $OPENAI_API_KEY)")
+ChunkOpt = typer.Option(384, "--chunk-tokens", help="documents are cut into chunks of this many tokens (48 overlap)")
+
+
+def _chunking(chunk_tokens: int):
+    from loramem.supervision import ChunkSettings
+
+    if chunk_tokens < 64:
+        raise LoramemError(f"--chunk-tokens must be at least 64, got {chunk_tokens}")
+    return ChunkSettings(max_tokens=chunk_tokens, overlap=min(48, chunk_tokens // 4))
+
+
+def _generator_options(model: Optional[str], key: Optional[str]) -> dict:
+    return {k: v for k, v in (("model", model), ("api_key", key)) if v}
+
+
 @app.command()
 def write(
     paths: List[Path] = typer.Argument(..., help=".txt/.md documents or .jsonl/.csv question-answer records"),
     name: Optional[str] = typer.Option(None, "--name", help="memory name (default: the first file's name)"),
+    format: str = FormatOpt,
     rank: int = typer.Option(8, "--rank", help="LoRA rank"),
     epochs: int = typer.Option(40, "--epochs", help="most passes over the supervision"),
     seed: int = typer.Option(0, "--seed"),
-    generator: str = typer.Option("local", "--generator", help="QA generator for documents: local | cloze"),
+    generator: str = GeneratorOpt,
+    generator_model: Optional[str] = GeneratorModelOpt,
+    generator_key: Optional[str] = GeneratorKeyOpt,
+    objective: str = typer.Option("auto", "--objective", help="auto | answer | next-token | distill (deep context distillation)"),
+    distill_hidden: float = typer.Option(0.0, "--distill-hidden", help="weight of the hidden-state distance when distilling"),
+    target_modules: str = typer.Option("all-linear", "--target-modules", help="all-linear | ffn | attention"),
+    layers: str = typer.Option("all", "--layers", help="all | early | late | indices such as 0-7 or 0,2,4"),
+    chunk_tokens: int = ChunkOpt,
     replace: bool = typer.Option(False, "--replace", help="overwrite a memory of the same name"),
+    resume: bool = typer.Option(False, "--resume", help="continue an interrupted write of this name from its checkpoint"),
     lr: float = typer.Option(2e-3, "--lr", help="peak learning rate"),
     precision: str = typer.Option("auto", "--precision", help="training precision: auto | fp32 | bf16"),
     store: Optional[Path] = StoreOpt,
@@ -49,13 +81,50 @@ def write(
     """Write documents or fact tables into a new memory, verified by read-back."""
     from loramem.training import TrainConfig
 
-    config = TrainConfig(rank=rank, epochs=epochs, seed=seed, lr=lr, precision=precision)
-    result = _memory(store, model, device).write(paths, name=name, replace=replace, generator=generator, config=config)
+    config = TrainConfig(rank=rank, epochs=epochs, seed=seed, lr=lr, precision=precision, objective=objective,
+                         distill_hidden=distill_hidden, target_modules=target_modules, layers=layers)
+    result = _memory(store, model, device).write(
+        paths, name=name, replace=replace, format=format, generator=generator, config=config, resume=resume,
+        chunking=_chunking(chunk_tokens), generator_options=_generator_options(generator_model, generator_key),
+    )
+    for note in result.notes:
+        err_console.print(f"note: {note}", markup=False, highlight=False)
     r = result.record
     kinds = ", ".join(f"{k} {v}" for k, v in sorted(result.kinds.items()))
+    resumed = f" (resumed after epoch {result.resumed_from_epoch})" if result.resumed_from_epoch else ""
     out.print(f"wrote {r.name}: {r.examples} examples ({kinds}), {r.tokens} tokens, rank {r.rank}, "
-              f"{r.parameters:,} parameters, {result.epochs} epochs, {result.seconds:.1f} s")
+              f"{r.parameters:,} parameters, {result.epochs} epochs{resumed}, {result.seconds:.1f} s")
     out.print(f"read-back recall: {r.recall:.1%}")
+
+
+@app.command()
+def synth(
+    paths: List[Path] = typer.Argument(..., help=".txt/.md documents or .jsonl/.csv records"),
+    format: str = FormatOpt,
+    generator: str = GeneratorOpt,
+    generator_model: Optional[str] = GeneratorModelOpt,
+    generator_key: Optional[str] = GeneratorKeyOpt,
+    chunk_tokens: int = ChunkOpt,
+    seed: int = typer.Option(0, "--seed"),
+    as_json: bool = typer.Option(False, "--json", help="one JSON object per line: kind, prompt, target, chunk"),
+    store: Optional[Path] = StoreOpt,
+    model: Optional[str] = ModelOpt,
+    device: Optional[str] = DeviceOpt,
+) -> None:
+    """Print the supervision a write would train on, without training."""
+    sup = _memory(store, model, device).supervision(
+        paths, format=format, generator=generator, seed=seed, chunking=_chunking(chunk_tokens),
+        generator_options=_generator_options(generator_model, generator_key),
+    )
+    for note in sup.notes:
+        err_console.print(f"note: {note}", markup=False, highlight=False)
+    for ex in sup.examples:
+        if as_json:
+            print(json.dumps({"kind": ex.kind, "prompt": ex.prompt, "target": ex.target, "chunk": ex.chunk}))
+        else:
+            print(f"[{ex.kind}] {ex.prompt}\n    → {ex.target}")
+    kinds = ", ".join(f"{k} {v}" for k, v in sorted(sup.kinds.items()))
+    err_console.print(f"{len(sup.examples)} examples ({kinds})")
 
 
 @app.command()
@@ -98,7 +167,8 @@ def show(name: str, store: Optional[Path] = StoreOpt) -> None:
     """Show everything the catalogue holds about one memory."""
     mem = _memory(store)
     record = mem.show(name)
-    print(json.dumps({**record.summary(), "path": str(mem.store.adapter_path(record))}, indent=2))
+    placement = record.config.get("placement", {"target_modules": record.config.get("target_modules"), "layers": "all"})
+    print(json.dumps({**record.summary(), "placement": placement, "path": str(mem.store.adapter_path(record))}, indent=2))
 
 
 @app.command()
@@ -151,6 +221,30 @@ def bench_perf(
     if out_file:
         out_file.write_text(json.dumps(results, indent=2))
         out.print(f"wrote {out_file}")
+
+
+@bench_app.command("formats")
+def bench_formats(
+    data: Path = typer.Option(..., "--data", help="PaperQA JSON (a list of papers with title, introduction, QA)"),
+    out_dir: Path = typer.Option(..., "--out", help="results folder (rerun to resume)"),
+    format: List[str] = typer.Option(["raw", "qa", "mixed"], "--format", help="format to compare (repeatable)"),
+    papers: Optional[str] = typer.Option(None, "--papers", help="paper indices such as 0-2 or 0,4 (default: all)"),
+    rank: int = typer.Option(8, "--rank"),
+    epochs: int = typer.Option(20, "--epochs"),
+    seed: int = typer.Option(0, "--seed"),
+    model: Optional[str] = ModelOpt,
+    device: Optional[str] = DeviceOpt,
+) -> None:
+    """Closed-book ROUGE-L on PaperQA questions for memories written with each format."""
+    from loramem.bench.formats import run_format_comparison, summary_markdown
+    from loramem.training import TrainConfig
+    from loramem.training.config import parse_indices
+
+    chosen = parse_indices(papers, "papers") if papers else None
+    summary = run_format_comparison(data, out_dir, format, chosen, TrainConfig(rank=rank, epochs=epochs, seed=seed),
+                                    model=model, device=device, log=lambda m: err_console.print(m, markup=False))
+    print(summary_markdown(summary))
+    out.print(f"wrote {out_dir / 'summary.md'}, {out_dir / 'summary.json'} and {out_dir / 'results.jsonl'}")
 
 
 def main() -> None:

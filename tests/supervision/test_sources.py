@@ -17,7 +17,7 @@ def test_documents_are_read_as_text(tmp_path):
     doc = tmp_path / "notes.md"
     doc.write_text("# Title\n\nThe cat sat on the mat.")
     (source,) = read_sources([doc])
-    assert not source.is_records and "cat sat" in source.text and source.title == "notes"
+    assert not source.is_records and "cat sat" in source.text and source.title == "Title"  # the first heading
 
 
 @pytest.mark.parametrize(

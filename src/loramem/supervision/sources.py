@@ -35,6 +35,11 @@ class Source:
 
     @property
     def title(self) -> str:
+        """A document's first Markdown heading, else its file name."""
+        if not self.is_records:
+            first = self.text.lstrip().split("\n", 1)[0]
+            if first.startswith("#") and first.lstrip("# ").strip():
+                return first.lstrip("# ").strip()
         return self.path.stem.replace("_", " ").replace("-", " ")
 
 

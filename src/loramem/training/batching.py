@@ -9,14 +9,20 @@ import torch
 
 from loramem.prompts import PromptFormat
 from loramem.supervision.examples import Example
+from loramem.training.objectives import example_objective
 
 
 @dataclass
 class Encoded:
-    """One example as ids; `n_prompt` ids of prompt, then the supervised target ids."""
+    """One example as ids; `n_prompt` ids of prompt, then the supervised target ids.
+
+    A distilled example also has the teacher's ids (the chunk in context, then the same target).
+    """
 
     ids: list[int]
     n_prompt: int
+    teacher_ids: list[int] | None = None
+    teacher_n_prompt: int = 0
 
 
 @dataclass
@@ -33,11 +39,23 @@ class Batch:
         return int(self.attention_mask.sum())
 
 
-def encode(fmt: PromptFormat, examples: list[Example]) -> list[Encoded]:
+def encode(fmt: PromptFormat, examples: list[Example], objective: str = "auto") -> list[Encoded]:
     out = []
     for ex in examples:
+        how = example_objective(objective, ex)
+        if how == "next-token":
+            text = ex.target if ex.kind == "raw" else f"{ex.prompt}\n{ex.target}"
+            bos = fmt.tokenizer.bos_token_id
+            ids = ([bos] if bos is not None else []) + fmt.tokenizer(text, add_special_tokens=False)["input_ids"]
+            out.append(Encoded(ids=ids, n_prompt=1))
+            continue
         prompt = fmt.prompt_ids(ex.prompt)
-        out.append(Encoded(ids=prompt + fmt.target_ids(ex.target), n_prompt=len(prompt)))
+        target = fmt.target_ids(ex.target)
+        enc = Encoded(ids=prompt + target, n_prompt=len(prompt))
+        if how == "distill":
+            teacher_prompt = fmt.prompt_ids(ex.prompt, context=ex.chunk)
+            enc.teacher_ids, enc.teacher_n_prompt = teacher_prompt + target, len(teacher_prompt)
+        out.append(enc)
     return out
 
 

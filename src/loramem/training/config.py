@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from loramem.errors import LoramemError
+from loramem.training.objectives import check_objective
 
 TARGET_MODULES = {
     "all-linear": "all-linear",  # PEFT picks every linear layer but the output head
@@ -27,6 +28,9 @@ class TrainConfig:
     seed: int = field(default=0, metadata={"help": "seed for initialization and shuffling"})
     target_recall: float = field(default=1.0, metadata={"help": "stop once read-back recall reaches this"})
     precision: str = field(default="auto", metadata={"help": "auto | fp32 | bf16 (auto: bf16 where the hardware has fast bf16 matmul)"})
+    objective: str = field(default="auto", metadata={"help": "auto | answer | next-token | distill"})
+    distill_hidden: float = field(default=0.0, metadata={"help": "weight of the hidden-state distance in distillation"})
+    layers: str = field(default="all", metadata={"help": "all | early | late | indices such as 0-7 or 0,2,4"})
 
     def __post_init__(self) -> None:
         if not isinstance(self.rank, int) or self.rank <= 0:
@@ -46,6 +50,44 @@ class TrainConfig:
                 f"unknown target modules {self.target_modules!r}; valid: {', '.join(TARGET_MODULES)}"
             )
 
+        check_objective(self.objective)
+        if self.distill_hidden < 0:
+            raise LoramemError(f"distill_hidden must be >= 0, got {self.distill_hidden}")
+        parse_layers(self.layers, None)
+
     @property
     def lora_alpha(self) -> float:
         return self.alpha if self.alpha is not None else 2.0 * self.rank
+
+
+def parse_layers(spec: str, n_layers: int | None) -> list[int] | None:
+    """Decoder layers that get LoRA: None for all; `early`/`late` are the first/second half.
+
+    With `n_layers` None only the syntax is checked (before any model is loaded).
+    """
+    spec = str(spec).strip().lower()
+    if spec == "all":
+        return None
+    if spec in ("early", "late"):
+        if n_layers is None:
+            return None
+        half = n_layers // 2
+        return list(range(half)) if spec == "early" else list(range(half, n_layers))
+    layers = parse_indices(spec, "layers", "use all, early, late, or indices like 0-7 or 0,2,4")
+    if n_layers is not None and max(layers) >= n_layers:
+        raise LoramemError(f"layers {spec!r}: the model has {n_layers} layers (0-{n_layers - 1})")
+    return layers
+
+
+def parse_indices(spec: str, what: str, hint: str = "use indices like 0-7 or 0,2,4") -> list[int]:
+    """`0-3,7` → [0, 1, 2, 3, 7]."""
+    found: set[int] = set()
+    try:
+        for item in filter(None, (s.strip() for s in spec.split(","))):
+            lo, _, hi = item.partition("-")
+            found.update(range(int(lo), int(hi) + 1) if hi else [int(lo)])
+    except ValueError:
+        raise LoramemError(f"cannot parse {what} {spec!r}; {hint}") from None
+    if not found:
+        raise LoramemError(f"cannot parse {what} {spec!r}; {hint}")
+    return sorted(found)

@@ -3,7 +3,8 @@
 With a 49K-token vocabulary the head is ~20% of the model's FLOPs and its logits dominate
 activation memory; answers are a few tokens of a longer prompt, so computing logits only where
 a target is predicted saves most of that work. The result equals the plain causal-LM loss
-with prompt labels set to -100 (see tests/training/test_loss.py).
+with prompt labels set to -100 (see tests/training/test_loss.py). Distilled positions use the
+cross-entropy to the teacher's distribution instead (see distill.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from loramem.training.batching import Batch
+from loramem.training.distill import BatchTeacher, TeacherTargets, batch_teacher
 
 
 @dataclass
@@ -23,18 +25,39 @@ class StepOutput:
     n_targets: int
 
 
-def supervised_forward(model: torch.nn.Module, batch: Batch) -> StepOutput:
+def supervised_forward(
+    model: torch.nn.Module, batch: Batch, teacher: dict[int, TeacherTargets] | None = None,
+    hidden_weight: float = 0.0,
+) -> StepOutput:
     """`model` is a Hugging Face causal LM (adapters may be injected into its layers)."""
     device = next(model.parameters()).device
     ids = batch.input_ids.to(device)
-    hidden = model.base_model(
-        input_ids=ids, attention_mask=batch.attention_mask.to(device), use_cache=False
-    ).last_hidden_state  # (batch, seq, hidden)
-    # Position t predicts token t+1: select positions whose *next* token is a target.
-    select = batch.target_mask[:, 1:].to(device)  # (batch, seq-1)
+    select = batch.target_mask[:, 1:].to(device)  # (batch, seq-1): positions whose *next* token is a target
+    bt: BatchTeacher | None = batch_teacher(teacher, batch.index, select.sum(1).tolist()) if teacher else None
+    want_hidden = bt is not None and bt.hidden is not None and hidden_weight > 0
+    result = model.base_model(
+        input_ids=ids, attention_mask=batch.attention_mask.to(device), use_cache=False,
+        output_hidden_states=want_hidden,
+    )
+    hidden = result.last_hidden_state  # (batch, seq, hidden)
+    # Position t predicts token t+1: the head runs only where the next token is a target.
     logits = model.get_output_embeddings()(hidden[:, :-1][select])  # (n_targets, vocab)
     labels = ids[:, 1:][select]  # (n_targets,)
-    loss = F.cross_entropy(logits.float(), labels)
+    if bt is None:
+        loss = F.cross_entropy(logits.float(), labels)
+    else:
+        logp = F.log_softmax(logits.float(), -1)
+        ce = -logp.gather(1, labels[:, None]).squeeze(1)
+        # KL on the teacher's top-k support: both distributions renormalized over those k tokens.
+        student_topk = F.log_softmax(logits.float().gather(1, bt.top_ids.to(device)), -1)
+        kd = -(bt.top_probs.to(device) * student_topk).sum(-1)
+        mask = bt.mask.to(device)
+        loss = torch.where(mask, kd, ce).mean()
+        if want_hidden:
+            student = torch.stack(result.hidden_states[1:], dim=2)[:, :-1][select][mask].float()
+            target = bt.hidden.to(device)[mask].float()
+            distance = (student - target).abs().sum(-1) / target.abs().sum(-1).clamp(min=1e-6)
+            loss = loss + hidden_weight * distance.mean()
     with torch.no_grad():
         wrong = logits.argmax(-1) != labels
         rows = select.nonzero()[:, 0]

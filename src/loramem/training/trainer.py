@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import os
 import random
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 from peft import get_peft_model_state_dict, set_peft_model_state_dict
@@ -17,8 +20,9 @@ from tqdm.auto import tqdm
 from loramem.models import BaseModel
 from loramem.prompts import PromptFormat
 from loramem.supervision.examples import Example
-from loramem.training.batching import encode, make_batches
-from loramem.training.config import TARGET_MODULES, TrainConfig
+from loramem.training.batching import Encoded, encode, make_batches
+from loramem.training.config import TARGET_MODULES, TrainConfig, parse_layers
+from loramem.training.distill import teacher_targets
 from loramem.training.loss import supervised_forward
 from loramem.training.precision import training_dtype, training_model
 from loramem.training.readback import read_back
@@ -38,6 +42,7 @@ class TrainResult:
     n_examples: int
     train_seconds: float = 0.0  # optimizer steps only (what throughput is measured on)
     processed_tokens: int = 0  # non-padding tokens through forward and backward, all epochs
+    resumed_from_epoch: int = 0  # 0 unless the run continued from a checkpoint
 
 
 @contextmanager
@@ -46,11 +51,19 @@ def attached_lora(model: torch.nn.Module, config: TrainConfig) -> Iterator[torch
     from peft import LoraConfig, get_peft_model
 
     torch.manual_seed(config.seed)
+    layers = parse_layers(config.layers, model.config.num_hidden_layers)
+    targets = TARGET_MODULES[config.target_modules]
+    if layers is not None and isinstance(targets, str):
+        # PEFT takes layer ranges only with named modules: every linear layer inside the decoder layers.
+        targets = sorted({name.rsplit(".", 1)[-1] for name, m in model.named_modules()
+                          if isinstance(m, torch.nn.Linear) and ".layers." in f".{name}"})
     lora = LoraConfig(
         r=config.rank,
         lora_alpha=config.lora_alpha,
         lora_dropout=0.0,
-        target_modules=TARGET_MODULES[config.target_modules],
+        target_modules=targets,
+        layers_to_transform=layers,
+        layers_pattern="layers" if layers is not None else None,
         task_type="CAUSAL_LM",
     )
     peft_model = get_peft_model(model, lora)
@@ -67,27 +80,59 @@ def _lr_factor(step: int, total: int, warmup: int) -> float:
     return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
+def _run_key(encoded: list[Encoded], config: TrainConfig) -> str:
+    """Identifies a training run: a checkpoint resumes only the run it was saved from."""
+    h = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode())
+    for e in encoded:
+        h.update(json.dumps([e.ids, e.n_prompt, e.teacher_ids]).encode())
+    return h.hexdigest()
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)  # a kill mid-save leaves the previous checkpoint intact
+
+
 def train_memory(
     base: BaseModel,
     examples: list[Example],
     config: TrainConfig,
     save_to: Path,
     progress: bool = True,
+    checkpoint: Path | None = None,
+    resume: bool = False,
+    on_epoch: Callable[[int, float], None] | None = None,
 ) -> TrainResult:
     """Train a LoRA on `examples`, verify by read-back, and save it as a PEFT folder at `save_to`.
 
     Training stops as soon as read-back recall reaches `config.target_recall` or after
     `config.epochs` passes; the recall returned is measured on the full-precision model.
+    With `checkpoint`, the state after every epoch is saved there; `resume` continues from it
+    when it belongs to the same examples and settings. `on_epoch(epoch, seconds)` is called
+    after each epoch's checkpoint.
     """
     start = time.perf_counter()
     fmt = PromptFormat(base.tokenizer)
-    encoded = encode(fmt, examples)
+    encoded = encode(fmt, examples, config.objective)
     pad_id = fmt.end_id
     rng = random.Random(config.seed)
     eval_batches = make_batches(encoded, config.batch_size * 2, pad_id)
     n = len(encoded)
     steps_per_epoch = math.ceil(n / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
+    teacher = teacher_targets(base.model, encoded, pad_id, hidden=config.distill_hidden > 0, progress=progress)
+    key = _run_key(encoded, config)
+    saved = None
+    if resume and checkpoint is not None and checkpoint.exists():
+        saved = torch.load(checkpoint, weights_only=False)
+        if saved.get("key") != key:
+            saved = None
+    resumed_from = saved["epoch"] if saved else 0
+
+    def forward(model, batch):
+        return supervised_forward(model, batch, teacher, config.distill_hidden)
 
     train_on = training_model(base, training_dtype(config.precision, base))
     with attached_lora(train_on, config) as peft_model:
@@ -97,17 +142,23 @@ def train_memory(
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda s: _lr_factor(s, total_steps, config.warmup_steps)
         )
-        bar = tqdm(total=total_steps, desc="writing", unit="step", disable=not progress, leave=False)
         step, epoch, processed, train_seconds = 0, 0, 0, 0.0
+        if saved:
+            set_peft_model_state_dict(peft_model, saved["lora"])
+            optimizer.load_state_dict(saved["optimizer"])
+            scheduler.load_state_dict(saved["scheduler"])
+            rng.setstate(saved["rng"])
+            step, epoch, processed, train_seconds = saved["step"], saved["epoch"], saved["processed"], saved["train_seconds"]
+        bar = tqdm(total=total_steps, initial=step, desc="writing", unit="step", disable=not progress, leave=False)
         verified = None  # recall of a successful in-loop read-back
         try:
-            for epoch in range(1, config.epochs + 1):
+            for epoch in range(resumed_from + 1, config.epochs + 1):
                 hf.train()
                 seen = torch.zeros(n, dtype=torch.bool)
                 tick = time.perf_counter()
                 for batch in make_batches(encoded, config.batch_size, pad_id, rng):
                     processed += batch.n_tokens
-                    out = supervised_forward(hf, batch)
+                    out = forward(hf, batch)
                     out.loss.backward()
                     optimizer.step()
                     scheduler.step()
@@ -117,6 +168,15 @@ def train_memory(
                     bar.update(1)
                     bar.set_postfix(epoch=epoch, loss=f"{out.loss.item():.3f}")
                 train_seconds += time.perf_counter() - tick
+                if checkpoint is not None:
+                    _save_checkpoint(checkpoint, {
+                        "key": key, "epoch": epoch, "step": step, "processed": processed,
+                        "train_seconds": train_seconds, "rng": rng.getstate(),
+                        "lora": get_peft_model_state_dict(peft_model),
+                        "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                    })
+                if on_epoch is not None:
+                    on_epoch(epoch, train_seconds)
                 # Cheap proxy first (reproduced while training); confirm with a real read-back.
                 if seen.float().mean() >= config.target_recall:
                     recall = read_back(hf, eval_batches, n).float().mean().item()
@@ -126,6 +186,7 @@ def train_memory(
                         break
         finally:
             bar.close()
+        epoch = max(epoch, resumed_from)
         if train_on is base.model:  # trained on the answering model itself: verify and save here
             recall = verified if verified is not None else read_back(hf, eval_batches, n).float().mean().item()
             peft_model.save_pretrained(str(save_to))
@@ -150,4 +211,5 @@ def train_memory(
         n_examples=n,
         train_seconds=train_seconds,
         processed_tokens=processed,
+        resumed_from_epoch=resumed_from,
     )

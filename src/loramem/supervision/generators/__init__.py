@@ -1,6 +1,7 @@
-"""Generators turn a document into question–answer examples. Picked by name with `--generator`."""
+"""Generators write supervision text: `local` (the base model) or an OpenAI-compatible URL."""
 
-from loramem.supervision.generators.base import GENERATORS, QAGenerator, split_sentences
-from loramem.supervision.generators import cloze, local  # noqa: F401  (registration)
+from loramem.supervision.generators import local  # noqa: F401  (registration)
+from loramem.supervision.generators.base import GENERATORS, Generator, is_url
+from loramem.supervision.generators.http import GeneratorError, HTTPGenerator
 
-__all__ = ["GENERATORS", "QAGenerator", "split_sentences"]
+__all__ = ["GENERATORS", "Generator", "GeneratorError", "HTTPGenerator", "is_url"]

@@ -1,32 +1,29 @@
-"""The generator interface and its registry."""
+"""Generators write text (QA pairs, summaries, rewrites) from a prompt.
+
+`local` is the base model itself; any `http://` or `https://` URL is an OpenAI-compatible chat
+endpoint (vLLM, llama.cpp server, Ollama, a hosted API).
+"""
 
 from __future__ import annotations
 
-import re
 from abc import ABC, abstractmethod
 
 from loramem.registry import Registry
-from loramem.supervision.examples import Example
 
-GENERATORS: Registry[type["QAGenerator"]] = Registry("generator")
-
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
+GENERATORS: Registry[type["Generator"]] = Registry("generator")
 
 
-def split_sentences(text: str) -> list[str]:
-    """Sentences of a document, headings and list items kept as their own lines."""
-    out = []
-    for block in re.split(r"\n\s*\n|\n(?=\s*[-*#])", text):
-        block = " ".join(block.split()).lstrip("#-* ").strip()
-        out.extend(s.strip() for s in _SENTENCE_END.split(block) if s.strip())
-    return out
+class Generator(ABC):
+    """Completes prompts. `id` names the generator in the supervision cache key."""
 
-
-class QAGenerator(ABC):
-    """Turns one document into training examples."""
-
-    name: str = ""
+    @property
+    @abstractmethod
+    def id(self) -> str: ...
 
     @abstractmethod
-    def generate(self, text: str, title: str) -> list[Example]:
-        """Examples (prompt, target) drawn from `text`; `title` names the document in prompts."""
+    def complete(self, prompt: str, n: int = 1, seed: int = 0) -> list[str]:
+        """`n` completions of `prompt`: the first greedy (or temperature 0), the rest sampled with `seed`."""
+
+
+def is_url(spec: str) -> bool:
+    return spec.startswith(("http://", "https://"))

@@ -1,0 +1,137 @@
+"""Which supervision format stores a paper best? Closed-book ROUGE-L on PaperQA questions.
+
+For each paper, its introduction is written into one memory per format (same rank, seed and
+training budget), then every gold question is asked with that memory alone (no document in
+context) and the answer scored with ROUGE-L F1 against the gold answer. The base model with no
+memory is the floor. Rows are appended to `results.jsonl` as each (paper, format) finishes,
+so an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Callable
+
+from loramem.bench.metrics import rouge_l
+from loramem.errors import LoramemError
+from loramem.training import TrainConfig
+
+BASELINE = "base (no memory)"
+
+
+def load_paperqa(path: Path) -> list[dict]:
+    """PaperQA papers: `id`, `title`, `introduction`, `QA` (items with `question`, `answer`, `level`)."""
+    try:
+        papers = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise LoramemError(f"{path}: cannot read PaperQA JSON ({e})") from None
+    if not isinstance(papers, list) or not all(
+        isinstance(p, dict) and {"title", "introduction", "QA"} <= set(p) for p in papers
+    ):
+        raise LoramemError(f"{path}: expected a list of papers with title, introduction and QA")
+    return papers
+
+
+def _done(results: Path) -> set[tuple[str, str]]:
+    if not results.exists():
+        return set()
+    rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
+    return {(r["paper"], r["format"]) for r in rows}
+
+
+def run_format_comparison(
+    data: Path, out: Path, formats: list[str], papers: list[int] | None = None,
+    config: TrainConfig | None = None, model: str | None = None, device: str | None = None,
+    log: Callable[[str], None] = print,
+) -> list[dict]:
+    """Run (or resume) the comparison into `out`; returns the summary rows."""
+    from loramem.api import Memory
+
+    all_papers = load_paperqa(data)
+    chosen = papers if papers is not None else list(range(len(all_papers)))
+    if any(i < 0 or i >= len(all_papers) for i in chosen):
+        raise LoramemError(f"{data} holds papers 0-{len(all_papers) - 1}; asked for {chosen}")
+    config = config or TrainConfig(epochs=20)
+    out.mkdir(parents=True, exist_ok=True)
+    results = out / "results.jsonl"
+    done = _done(results)
+    mem = Memory(store=out / "store", model=model, device=device, progress=True)
+    docs = out / "documents"
+    docs.mkdir(exist_ok=True)
+    for i in chosen:
+        paper = all_papers[i]
+        pid = str(paper.get("id", i))
+        doc = docs / f"paper-{i}.md"
+        doc.write_text(f"# {paper['title']}\n\n{paper['introduction']}\n")
+        for fmt in [BASELINE, *formats]:
+            if (pid, fmt) in done:
+                continue
+            write = {}
+            memories: list[str] = []
+            if fmt != BASELINE:
+                name = f"paper-{i}-{''.join(c if c.isalnum() else '-' for c in fmt)}"
+                log(f"paper {i} ({paper['title'][:50]}): writing with format {fmt}")
+                w = mem.write([doc], name=name, format=fmt, config=config, replace=True)
+                write = {"examples": w.record.examples, "kinds": w.kinds, "epochs": w.epochs,
+                         "recall": w.record.recall, "write_s": round(w.seconds, 1), "tokens": w.record.tokens}
+                memories = [name]
+            log(f"paper {i}: asking {len(paper['QA'])} questions ({fmt})")
+            tick = time.perf_counter()
+            rows = []
+            for qa in paper["QA"]:
+                answer = mem.ask(qa["question"], memories=memories, mode="parametric" if memories else "base").answer
+                rows.append({"paper": pid, "title": paper["title"], "format": fmt, "level": qa.get("level"),
+                             "question": qa["question"], "gold": qa["answer"], "answer": answer,
+                             "rouge_l": rouge_l(answer, qa["answer"]), **write})
+            log(f"paper {i}: {fmt}: ROUGE-L {sum(r['rouge_l'] for r in rows) / len(rows):.3f} "
+                f"({time.perf_counter() - tick:.0f} s to answer)")
+            with results.open("a") as f:
+                f.writelines(json.dumps(r) + "\n" for r in rows)
+    summary = summarize(results, [BASELINE, *formats])
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    (out / "summary.md").write_text(summary_markdown(summary))
+    return summary
+
+
+def summarize(results: Path, formats: list[str]) -> list[dict]:
+    rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
+    by_format: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        by_format[r["format"]].append(r)
+    summary = []
+    for fmt in formats:
+        rs = by_format.get(fmt, [])
+        if not rs:
+            continue
+        levels = sorted({r["level"] for r in rs if r["level"] is not None})
+        per_paper = {}
+        for r in rs:
+            per_paper.setdefault(r["paper"], r)
+        summary.append({
+            "format": fmt,
+            "papers": len(per_paper),
+            "questions": len(rs),
+            "rouge_l": sum(r["rouge_l"] for r in rs) / len(rs),
+            **{f"rouge_l_level_{lv}": sum(r["rouge_l"] for r in rs if r["level"] == lv)
+               / max(1, sum(r["level"] == lv for r in rs)) for lv in levels},
+            "examples_per_paper": sum(r.get("examples", 0) for r in per_paper.values()) / len(per_paper),
+            "write_s_per_paper": sum(r.get("write_s", 0) for r in per_paper.values()) / len(per_paper),
+            "recall": sum(r.get("recall", 0) for r in per_paper.values()) / len(per_paper) if fmt != BASELINE else None,
+        })
+    return summary
+
+
+def summary_markdown(summary: list[dict]) -> str:
+    levels = sorted({k for s in summary for k in s if k.startswith("rouge_l_level_")})
+    head = ["format", "papers", "questions", "ROUGE-L", *[f"level {k.rsplit('_', 1)[1]}" for k in levels],
+            "examples/paper", "write s/paper", "read-back recall"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for s in summary:
+        cells = [s["format"], str(s["papers"]), str(s["questions"]), f"{s['rouge_l']:.3f}",
+                 *[f"{s.get(k, 0):.3f}" for k in levels], f"{s['examples_per_paper']:.0f}",
+                 f"{s['write_s_per_paper']:.0f}", "" if s["recall"] is None else f"{s['recall']:.0%}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

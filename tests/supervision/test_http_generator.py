@@ -1,0 +1,133 @@
+"""The OpenAI-compatible generator against a real HTTP server on loopback."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from loramem.supervision.generators import GeneratorError, HTTPGenerator
+
+QA_TEXT = "Q: When did the Velmont Observatory open?\nA: 1887\nQ: Who was its first director?\nA: Edda Falkenrath"
+
+
+class Server:
+    """A chat-completions endpoint whose behaviour the test picks: ok, junk, slow, 401, flaky."""
+
+    def __init__(self, behaviour: str = "ok") -> None:
+        self.behaviour = behaviour
+        self.requests: list[dict] = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _send(self, code: int, body: bytes, kind: str = "application/json") -> None:
+                self.send_response(code)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                owner.requests.append({"path": self.path, "auth": self.headers.get("Authorization")})
+                self._send(200, json.dumps({"data": [{"id": "served-model"}]}).encode())
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                owner.requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
+                mode = owner.behaviour
+                if mode == "flaky" and len(owner.requests) == 1:
+                    return self._send(503, b"warming up", "text/plain")
+                if mode == "junk":
+                    return self._send(200, b"<html>not an API</html>", "text/html")
+                if mode == "wrong-shape":
+                    return self._send(200, json.dumps({"result": "hello"}).encode())
+                if mode == "unauthorized":
+                    return self._send(401, json.dumps({"error": "bad key"}).encode())
+                if mode == "slow":
+                    time.sleep(1.5)
+                reply = {"choices": [{"message": {"role": "assistant", "content": QA_TEXT}}]}
+                self._send(200, json.dumps(reply).encode())
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.handle_error = lambda *args: None  # a client that timed out hung up: expected here
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server(request):
+    s = Server(getattr(request, "param", "ok"))
+    yield s
+    s.close()
+
+
+def dead_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"
+
+
+def test_completes_with_the_served_model_and_key(server, monkeypatch):
+    monkeypatch.delenv("LORAMEM_GENERATOR_MODEL", raising=False)
+    gen = HTTPGenerator(server.url, api_key="sk-test", backoff=0.01)
+    texts = gen.complete("Write questions.", n=2, seed=5)
+    assert texts == [QA_TEXT, QA_TEXT]
+    posts = [r for r in server.requests if r["path"] == "/v1/chat/completions"]
+    assert [p["body"]["temperature"] for p in posts] == [0.0, gen.temperature]
+    assert posts[0]["body"]["model"] == "served-model" and posts[0]["body"]["seed"] == 5
+    assert all(r["auth"] == "Bearer sk-test" for r in server.requests)
+    assert "served-model" in gen.id
+
+
+@pytest.mark.parametrize("server", ["flaky"], indirect=True)
+def test_retries_a_server_error(server):
+    assert HTTPGenerator(server.url, model="m", backoff=0.01).complete("x") == [QA_TEXT]
+
+
+def test_down_server_fails_clearly_after_bounded_retries():
+    with pytest.raises(GeneratorError, match=r"cannot connect .*gave up after 3 attempts"):
+        HTTPGenerator(dead_url(), model="m", backoff=0.01).complete("x")
+
+
+@pytest.mark.parametrize("server,match", [
+    ("junk", "not JSON"), ("wrong-shape", "not a chat completion"), ("unauthorized", "HTTP 401"),
+], indirect=["server"])
+def test_junk_and_refusals_fail_clearly(server, match):
+    with pytest.raises(GeneratorError, match=match):
+        HTTPGenerator(server.url, model="m", backoff=0.01).complete("x")
+    if match != "HTTP 401":
+        assert len(server.requests) >= 3  # retried
+    else:
+        assert len(server.requests) == 1  # a refusal is not retried
+
+
+@pytest.mark.parametrize("server", ["slow"], indirect=True)
+def test_slow_server_times_out(server):
+    with pytest.raises(GeneratorError, match="no answer within 0.2 s"):
+        HTTPGenerator(server.url, model="m", timeout=0.2, attempts=2, backoff=0.01).complete("x")
+
+
+def test_write_through_a_url_generator(server, tmp_path, tiny_model_dir):
+    from loramem import Memory
+
+    doc = tmp_path / "velmont.md"
+    doc.write_text("The Velmont Observatory opened in 1887. Its first director was Edda Falkenrath.")
+    mem = Memory(store=tmp_path / "store", model=str(tiny_model_dir), progress=False)
+    sup = mem.supervision([doc], format="qa:2", generator=server.url, generator_options={"model": "m"})
+    assert [(e.prompt, e.target) for e in sup.examples] == [
+        ("When did the Velmont Observatory open?", "1887"), ("Who was its first director?", "Edda Falkenrath")]
+    n = len(server.requests)
+    mem.supervision([doc], format="qa:2", generator=server.url, generator_options={"model": "m"})
+    assert len(server.requests) == n  # cached: a rerun costs nothing
