@@ -15,7 +15,7 @@ class ScriptedGenerator(Generator):
     def id(self) -> str:
         return "scripted:" + repr(sorted(self.replies.items())) + self.default
 
-    def complete(self, prompt: str, n: int = 1, seed: int = 0) -> list[str]:
+    def complete(self, prompt: str, n: int = 1, seed: int = 0, sample: bool = False) -> list[str]:
         self.calls += n
         for needle, reply in self.replies.items():
             if needle in prompt:

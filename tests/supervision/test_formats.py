@@ -56,6 +56,13 @@ def test_qa_keeps_supported_unique_pairs_says_how_many_and_covers_the_rest_with_
     assert gen.calls <= 1 + 2 * 4  # bounded, however little the generator delivers
 
 
+def test_a_good_question_with_an_invented_answer_gets_the_sentence_it_asks_about():
+    gen = ScriptedGenerator(default="Q: Where was the great refractor cast?\nA: In Paris\nQ: Who built it?\nA: Martians")
+    made = FORMATS.get("qa")().make(part(), 2, gen, seed=0)
+    qa = [(e.prompt, e.target) for e in made.examples if e.kind == "qa"]
+    assert qa == [("Where was the great refractor cast?", "The great refractor was cast in Tarnowice.")]
+
+
 def test_summary_and_rewrite_drop_invented_and_duplicate_texts():
     gen = ScriptedGenerator({"Summarize": SUMMARY, "Rewrite": "Once upon a time a dragon lived in a castle far away."})
     summary = FORMATS.get("summary")().make(part(), 3, gen, seed=0)

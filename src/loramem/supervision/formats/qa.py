@@ -1,7 +1,8 @@
 """`qa`: N question–answer pairs per chunk, written by the generator and checked against the chunk.
 
-Generators (small local ones especially) write noisy pairs, so the output is parsed leniently,
-de-duplicated, and a pair is kept only when most words of its answer occur in the chunk. More
+Generators (small local ones especially) write noisy pairs, so the output is parsed leniently and
+de-duplicated. A pair is kept when most words of its answer occur in the chunk; when they do not
+but the pair clearly concerns one sentence of the chunk, that sentence becomes the answer. More
 completions are sampled until N pairs are kept or a bounded number of calls is spent. Sentences
 that no kept answer comes from get a cloze example, so every part of the chunk is supervised.
 """
@@ -17,15 +18,54 @@ from loramem.supervision.formats.cloze import cloze_examples
 from loramem.supervision.chunking import split_sentences
 from loramem.supervision.templates import load_template
 
-_PAIR = re.compile(r"Q\s*\d*\s*[:.)]\s*(.+?)\s*\n+\s*A\s*\d*\s*[:.)]\s*(.+?)\s*(?=\n\s*Q\s*\d*\s*[:.)]|\Z)", re.S)
+_Q = re.compile(r"^\s*(?:\d+[.)]\s*)?Q(?:uestion)?\s*\d*\s*[:.)]\s*(.+?)\s*$", re.I)
+_A = re.compile(r"^\s*(?:\d+[.)]\s*)?A(?:nswer)?\s*\d*\s*[:.)]\s*(.*?)\s*$", re.I)
 PAIRS_PER_CALL = 10
 
 
 def parse_pairs(text: str) -> list[tuple[str, str]]:
-    """(question, answer) pairs from `Q: ... / A: ...` text, numbered or not; junk around is ignored."""
-    text = text.replace("**", "") + "\n"
-    pairs = ((q.strip(), a.strip().splitlines()[0].strip() if a.strip() else "") for q, a in _PAIR.findall(text))
-    return [(q, a) for q, a in pairs if q and a]
+    """(question, answer) pairs from `Q: ... / A: ...` lines, numbered or not; junk around is ignored.
+
+    A question is one line ending in "?"; its answer is the next non-empty line, if it is an A: line.
+    """
+    pairs = []
+    question = None
+    for line in text.replace("**", "").splitlines():
+        if not line.strip():
+            continue
+        q, a = _Q.match(line), _A.match(line)
+        if q:
+            question = q.group(1) if q.group(1).endswith("?") else None
+        elif a and question and a.group(1):
+            pairs.append((question, a.group(1)))
+            question = None
+        else:
+            question = None
+    return pairs
+
+
+_CONTENT = re.compile(r"[a-z0-9][a-z0-9-]{3,}")
+_STOP = {"what", "which", "when", "where", "does", "that", "this", "with", "from", "have", "about", "passage",
+         "text", "article", "paper", "question", "answer", "their", "there", "these", "they", "were", "into"}
+
+
+def _content_words(text: str) -> set[str]:
+    return set(_CONTENT.findall(text.lower())) - _STOP
+
+
+def grounded_answer(question: str, answer: str, passage: str) -> str | None:
+    """The generated answer when the passage supports it; else the passage sentence that shares the
+    most content words with the pair (at least 3), so a pair about a real part of the passage is kept
+    with a true answer; else None."""
+    if supported(answer, passage):
+        return answer
+    asked = _content_words(question) | _content_words(answer)
+    best, overlap = None, 2
+    for sentence in split_sentences(passage):
+        shared = len(asked & _content_words(sentence))
+        if shared > overlap:
+            best, overlap = sentence, shared
+    return best
 
 
 @FORMATS.register("qa")
@@ -43,14 +83,15 @@ class QAFormat(Format):
         budget = 1 + 2 * math.ceil(n / per_call)  # completions; bounded whatever the generator writes
         calls = 0
         while len(kept) < n and calls < budget:
-            batch = 1 if calls == 0 else 2
-            for text in generator.complete(prompt, n=batch, seed=seed + calls)[-batch:]:
+            batch = 1 if calls == 0 else 2  # greedy first, then samples
+            for text in generator.complete(prompt, n=batch, seed=seed + calls, sample=calls > 0):
                 for q, a in parse_pairs(text):
                     key = " ".join(q.lower().split())
-                    if key in seen or not supported(a, passage) or len(kept) >= n:
+                    answer = grounded_answer(q, a, passage)
+                    if key in seen or answer is None or len(kept) >= n:
                         continue
                     seen.add(key)
-                    kept.append(Example(prompt=q, target=a, kind="qa", chunk=passage))
+                    kept.append(Example(prompt=q, target=answer, kind="qa", chunk=passage))
             calls += batch
         # A sentence is covered when some kept answer is drawn from it.
         uncovered = [s for s in split_sentences(passage) if not any(supported(e.target, s) for e in kept)]

@@ -21,8 +21,8 @@ class Generator(ABC):
     def id(self) -> str: ...
 
     @abstractmethod
-    def complete(self, prompt: str, n: int = 1, seed: int = 0) -> list[str]:
-        """`n` completions of `prompt`: the first greedy (or temperature 0), the rest sampled with `seed`."""
+    def complete(self, prompt: str, n: int = 1, seed: int = 0, sample: bool = False) -> list[str]:
+        """`n` completions of `prompt`, sampled with `seed`; unless `sample`, the first is greedy."""
 
 
 def is_url(spec: str) -> bool:

@@ -105,5 +105,5 @@ class HTTPGenerator(Generator):
             problem = f"the reply is not a chat completion: {str(data)[:160]!r}"
         raise GeneratorError(f"generator {self.url}: {problem} (gave up after {self.attempts} attempts)")
 
-    def complete(self, prompt: str, n: int = 1, seed: int = 0) -> list[str]:
-        return [self._chat(prompt, 0.0 if i == 0 else self.temperature, seed + i) for i in range(n)]
+    def complete(self, prompt: str, n: int = 1, seed: int = 0, sample: bool = False) -> list[str]:
+        return [self._chat(prompt, self.temperature if sample or i else 0.0, seed + i) for i in range(n)]

@@ -30,11 +30,11 @@ class LocalGenerator(Generator):
         )
         return self.base.tokenizer.batch_decode(out[:, ids.shape[1]:], skip_special_tokens=True)
 
-    def complete(self, prompt: str, n: int = 1, seed: int = 0) -> list[str]:
+    def complete(self, prompt: str, n: int = 1, seed: int = 0, sample: bool = False) -> list[str]:
         fmt = PromptFormat(self.base.tokenizer)
         ids = torch.tensor([fmt.prompt_ids(prompt)], device=self.base.device)
-        texts = self._generate(ids, fmt, 1, sample=False)
-        if n > 1:
+        texts = [] if sample else self._generate(ids, fmt, 1, sample=False)
+        if n > len(texts):
             torch.manual_seed(seed)  # sampled completions are reproducible
-            texts += self._generate(ids, fmt, n - 1, sample=True)
+            texts += self._generate(ids, fmt, n - len(texts), sample=True)
         return texts
