@@ -45,3 +45,21 @@ def test_phonebook_written_with_defaults_is_answered_back(tmp_path):
     base_hits = sum(e["answer"] in a for e, a in zip(entries, without))
     assert hits >= 7, with_memory
     assert base_hits == 0, without
+
+
+def test_mixed_supervision_from_a_document(tmp_path):
+    """The local generator on the real model: every format yields examples drawn from the document."""
+    doc = tmp_path / "harbour.md"
+    doc.write_text(
+        "# The Harbour of Kessreth\n\nThe harbour of Kessreth was built in 1642 by the merchant Ilse Varnhagen. "
+        "It has three stone piers and a lighthouse painted green. Ships from Kessreth carried salt and amber "
+        "to the northern ports. In 1710 a storm destroyed the eastern pier, which was rebuilt in granite.\n"
+    )
+    mem = Memory(store=tmp_path / "store", progress=False)
+    sup = mem.supervision([doc], format="qa:4,summary,rewrite,raw")
+    kinds = sup.kinds
+    assert kinds.get("raw") == 1 and kinds.get("qa", 0) + kinds.get("cloze", 0) >= 4, kinds
+    assert kinds.get("summary", 0) + kinds.get("rewrite", 0) >= 1, (kinds, sup.notes)
+    text = doc.read_text()
+    assert all(e.chunk and e.chunk.split()[0] in text for e in sup.examples)
+    assert any(w in e.target for e in sup.examples for w in ("1642", "Varnhagen", "amber"))

@@ -3,12 +3,48 @@
 from __future__ import annotations
 
 import re
+import string
+from collections import Counter
 from functools import cache
 from typing import Callable
 
 from loramem.registry import Registry
 
 METRICS: Registry[Callable[[str, str], float]] = Registry("metric")
+
+_PHONE = re.compile(r"\d{3}-\d{3}-\d{4}")
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+
+
+@METRICS.register("phone_digits")
+def phone_digits(prediction: str, reference: str) -> float:
+    """PhoneBook: 1 when the first XXX-XXX-XXXX in the answer has the reference's digits."""
+    found = _PHONE.search(prediction)
+    return float(bool(found) and re.sub(r"\D", "", found.group()) == re.sub(r"\D", "", reference))
+
+
+def normalize(text: str) -> str:
+    """SQuAD normalization: lower case, no punctuation, no articles, single spaces."""
+    text = "".join(c for c in text.lower() if c not in set(string.punctuation))
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+@METRICS.register("exact_match")
+def exact_match(prediction: str, reference: str) -> float:
+    return float(normalize(prediction) == normalize(reference))
+
+
+@METRICS.register("token_f1")
+def token_f1(prediction: str, reference: str) -> float:
+    """SQuAD token F1 over normalized tokens."""
+    pred, ref = normalize(prediction).split(), normalize(reference).split()
+    if not pred or not ref:
+        return float(pred == ref)
+    common = sum((Counter(pred) & Counter(ref)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(pred), common / len(ref)
+    return 2 * precision * recall / (precision + recall)
 
 
 @cache
@@ -24,11 +60,12 @@ def rouge_l(prediction: str, reference: str) -> float:
     return _rouge().score(reference, prediction)["rougeL"].fmeasure
 
 
-_PHONE = re.compile(r"\d{3}-\d{3}-\d{4}")
+@METRICS.register("bleu")
+def bleu(prediction: str, reference: str) -> float:
+    """Sentence BLEU-4 (NLTK) with method-1 smoothing, as the seed paper computes it."""
+    from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
 
-
-@METRICS.register("phone_digits")
-def phone_digits(prediction: str, reference: str) -> float:
-    """PhoneBook: 1 when the first XXX-XXX-XXXX in the answer has the reference's digits."""
-    found = _PHONE.search(prediction)
-    return float(bool(found) and re.sub(r"\D", "", found.group()) == re.sub(r"\D", "", reference))
+    pred, ref = prediction.lower().split(), reference.lower().split()
+    if not pred or not ref:
+        return 0.0
+    return float(sentence_bleu([ref], pred, smoothing_function=SmoothingFunction().method1))
