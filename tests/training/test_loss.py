@@ -43,3 +43,29 @@ def test_padding_is_right_and_targets_end_with_end_of_turn(tiny_base):
     (batch,) = make_batches(enc, batch_size=8, pad_id=fmt.end_id)
     assert batch.attention_mask.sum(1).tolist() == [len(enc[i].ids) for i in batch.index]
     assert batch.target_mask.sum().item() == sum(len(e.ids) - e.n_prompt for e in enc)
+
+
+def test_shared_prefix_runs_once_with_the_same_loss_and_gradients(tiny_base):
+    from dataclasses import replace
+
+    fmt = PromptFormat(tiny_base.tokenizer)
+    (batch,) = make_batches(encode(fmt, EXAMPLES), batch_size=8, pad_id=fmt.end_id)
+    assert batch.prefix >= 5  # the template's head: "<|im_start|>system ... <|im_start|>user"
+    assert batch.prefix < min(batch.target_mask.float().argmax(1)).item()
+    with attached_lora(tiny_base.model, TrainConfig(rank=4)) as peft_model:
+        for name, p in peft_model.named_parameters():
+            if "lora_B" in name:
+                torch.nn.init.normal_(p, std=0.1)
+        model = peft_model.get_base_model()
+        grads = []
+        for b in (batch, replace(batch, prefix=0)):
+            peft_model.zero_grad()
+            out = supervised_forward(model, b)
+            out.loss.backward()
+            grads.append((out.loss.detach(), out.correct,
+                          {n: p.grad.clone() for n, p in peft_model.named_parameters() if p.requires_grad}))
+        (l1, c1, g1), (l2, c2, g2) = grads
+        torch.testing.assert_close(l1, l2, rtol=1e-5, atol=1e-6)
+        assert torch.equal(c1, c2)
+        for n in g1:
+            torch.testing.assert_close(g1[n], g2[n], rtol=1e-4, atol=1e-6)

@@ -33,6 +33,7 @@ class Batch:
     attention_mask: torch.Tensor
     target_mask: torch.Tensor  # True where the token is supervised (predicted from the one before)
     index: torch.Tensor  # (batch,) positions of these examples in the encoded list
+    prefix: int = 0  # leading tokens every row shares (the chat template's head), none of them predicting a target
 
     @property
     def n_tokens(self) -> int:
@@ -81,5 +82,15 @@ def make_batches(
             ids[row, : len(e.ids)] = torch.tensor(e.ids)
             attn[row, : len(e.ids)] = 1
             tmask[row, e.n_prompt : len(e.ids)] = True
-        batches.append(Batch(ids, attn, tmask, torch.tensor(group)))
+        batches.append(Batch(ids, attn, tmask, torch.tensor(group), shared_prefix([encoded[i] for i in group])))
     return batches
+
+
+def shared_prefix(rows: list[Encoded]) -> int:
+    """Length of the token prefix all rows share, short of the last prompt token of any row."""
+    limit = min(e.n_prompt for e in rows) - 1
+    first = rows[0].ids
+    n = 0
+    while n < limit and all(e.ids[n] == first[n] for e in rows):
+        n += 1
+    return n if len(rows) > 1 else 0

@@ -31,18 +31,17 @@ def supervised_forward(
 ) -> StepOutput:
     """`model` is a Hugging Face causal LM (adapters may be injected into its layers)."""
     device = next(model.parameters()).device
+    p = batch.prefix
     ids = batch.input_ids.to(device)
-    select = batch.target_mask[:, 1:].to(device)  # (batch, seq-1): positions whose *next* token is a target
+    # Position t predicts token t+1; no position inside the shared prefix predicts a target.
+    select = batch.target_mask[:, p + 1 :].to(device)  # (batch, seq-p-1): positions whose next token is a target
     bt: BatchTeacher | None = batch_teacher(teacher, batch.index, select.sum(1).tolist()) if teacher else None
     want_hidden = bt is not None and bt.hidden is not None and hidden_weight > 0
-    result = model.base_model(
-        input_ids=ids, attention_mask=batch.attention_mask.to(device), use_cache=False,
-        output_hidden_states=want_hidden,
-    )
-    hidden = result.last_hidden_state  # (batch, seq, hidden)
-    # Position t predicts token t+1: the head runs only where the next token is a target.
+    result = _decode(model.base_model, ids, batch.attention_mask.to(device), p, want_hidden)
+    hidden = result.last_hidden_state  # (batch, seq-p, hidden)
+    # The head runs only where the next token is a target.
     logits = model.get_output_embeddings()(hidden[:, :-1][select])  # (n_targets, vocab)
-    labels = ids[:, 1:][select]  # (n_targets,)
+    labels = ids[:, p + 1 :][select]  # (n_targets,)
     if bt is None:
         loss = F.cross_entropy(logits.float(), labels)
     else:
@@ -65,3 +64,21 @@ def supervised_forward(
             0, rows, wrong.long()
         )
     return StepOutput(loss=loss, correct=(n_wrong == 0).cpu(), n_targets=int(labels.numel()))
+
+
+def _decode(decoder: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor, prefix: int, hidden_states: bool):
+    """The decoder's outputs for positions `prefix`.. of every row.
+
+    The shared prefix (the chat template's head, identical in every row) runs once and its keys
+    and values are repeated across the batch, so a batch of B rows computes it once, not B times;
+    gradients flow through the repeat into the prefix's LoRA weights as they would without it.
+    """
+    if prefix == 0:
+        return decoder(input_ids=ids, attention_mask=mask, use_cache=False, output_hidden_states=hidden_states)
+    from transformers import DynamicCache
+
+    cache = DynamicCache()
+    decoder(input_ids=ids[:1, :prefix], attention_mask=mask[:1, :prefix], past_key_values=cache, use_cache=True)
+    cache.batch_repeat_interleave(ids.shape[0])
+    return decoder(input_ids=ids[:, prefix:], attention_mask=mask, past_key_values=cache, use_cache=True,
+                   output_hidden_states=hidden_states)
