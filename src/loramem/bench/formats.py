@@ -15,24 +15,12 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Callable
 
+from loramem.bench.datasets.paperqa import read_papers
 from loramem.bench.metrics import rouge_l
 from loramem.errors import LoramemError
 from loramem.training import TrainConfig
 
 BASELINE = "base (no memory)"
-
-
-def load_paperqa(path: Path) -> list[dict]:
-    """PaperQA papers: `id`, `title`, `introduction`, `QA` (items with `question`, `answer`, `level`)."""
-    try:
-        papers = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as e:
-        raise LoramemError(f"{path}: cannot read PaperQA JSON ({e})") from None
-    if not isinstance(papers, list) or not all(
-        isinstance(p, dict) and {"title", "introduction", "QA"} <= set(p) for p in papers
-    ):
-        raise LoramemError(f"{path}: expected a list of papers with title, introduction and QA")
-    return papers
 
 
 def _done(results: Path) -> set[tuple[str, str]]:
@@ -50,7 +38,7 @@ def run_format_comparison(
     """Run (or resume) the comparison into `out`; returns the summary rows."""
     from loramem.api import Memory
 
-    all_papers = load_paperqa(data)
+    all_papers = read_papers(data)
     chosen = papers if papers is not None else list(range(len(all_papers)))
     if any(i < 0 or i >= len(all_papers) for i in chosen):
         raise LoramemError(f"{data} holds papers 0-{len(all_papers) - 1}; asked for {chosen}")

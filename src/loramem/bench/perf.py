@@ -20,7 +20,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from loramem.activation import AdapterCache, hooked, ties_merge
 from loramem.answering import generate_answer
 from loramem.bench.baseline import usual_recipe
-from loramem.bench.phonebook import phonebook
+from loramem.bench.datasets.phonebook import phonebook
 from loramem.models import load_base
 from loramem.prompts import PromptFormat
 from loramem.training import TrainConfig, train_memory
