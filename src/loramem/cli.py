@@ -247,6 +247,27 @@ def bench_formats(
     out.print(f"wrote {out_dir / 'summary.md'}, {out_dir / 'summary.json'} and {out_dir / 'results.jsonl'}")
 
 
+@bench_app.command("run")
+def bench_run(
+    config: Path = typer.Argument(..., help="experiment YAML (see loramem.bench.experiment)"),
+    out_dir: Path = typer.Option(..., "--out", help="results folder (rerun to resume)"),
+) -> None:
+    """Run an experiment grid from YAML, appending one JSONL row per run; resumes where it stopped."""
+    from loramem.bench.experiment import ExperimentConfig, run_experiment
+    from loramem.bench.report import write_report
+
+    results = run_experiment(ExperimentConfig.load(config), out_dir, log=lambda m: err_console.print(m, markup=False))
+    out.print(f"results in {results}; report in {write_report(out_dir)}")
+
+
+@bench_app.command("report")
+def bench_report(folder: Path = typer.Argument(..., help="an experiment's output folder")) -> None:
+    """Markdown tables and PNG plots from an experiment's results."""
+    from loramem.bench.report import write_report
+
+    out.print(f"wrote {write_report(folder)}")
+
+
 def main() -> None:
     try:
         app()

@@ -1,0 +1,190 @@
+"""Experiments from YAML: a grid of writes and evaluations, appended as JSONL rows, resumable.
+
+```yaml
+name: capacity
+dataset: {name: phonebook, seed: 0}   # any DATASETS loader and its options
+sizes: [24, 48, 96]                   # passed to the loader as `n` (or `size: 1K` strings)
+ranks: [2, 8]
+formats: [auto]                       # for documents; records are used as they are
+placements: [{target_modules: all-linear, layers: all}]
+objectives: [auto]
+seeds: [0]
+training: {epochs: 40, lr: 0.002}     # any TrainConfig field
+metrics: [phone_digits]               # default: the dataset's own metric
+ask: true                             # false: score by read-back recall only (no generation)
+max_questions: 100
+```
+
+Each run writes one memory, asks the dataset's questions with it (closed book), and appends a
+row to `results.jsonl` in the output folder beside `config.yaml` (the resolved config). A run
+already in `results.jsonl` is skipped, so rerunning an interrupted sweep resumes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import itertools
+import json
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Callable
+
+from loramem.bench.datasets import DATASETS, Dataset
+from loramem.bench.metrics import METRICS
+from loramem.errors import LoramemError
+from loramem.training import TrainConfig
+
+
+@dataclass
+class ExperimentConfig:
+    name: str = "experiment"
+    model: str | None = None
+    device: str | None = None
+    dataset: dict = field(default_factory=lambda: {"name": "phonebook"})
+    sizes: list = field(default_factory=lambda: [None])
+    ranks: list[int] = field(default_factory=lambda: [8])
+    formats: list[str] = field(default_factory=lambda: ["auto"])
+    placements: list[dict] = field(default_factory=lambda: [{"target_modules": "all-linear", "layers": "all"}])
+    objectives: list[str] = field(default_factory=lambda: ["auto"])
+    seeds: list[int] = field(default_factory=lambda: [0])
+    training: dict = field(default_factory=dict)
+    metrics: list[str] = field(default_factory=list)
+    ask: bool = True
+    max_questions: int | None = None
+
+    @classmethod
+    def from_dict(cls, raw: dict, where: str = "config") -> "ExperimentConfig":
+        if not isinstance(raw, dict):
+            raise LoramemError(f"{where}: expected a mapping of settings")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise LoramemError(f"{where}: unknown key(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
+        config = cls(**raw)
+        config.validate(where)
+        return config
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ExperimentConfig":
+        import yaml
+
+        try:
+            raw = yaml.safe_load(Path(path).read_text())
+        except (OSError, yaml.YAMLError) as e:
+            raise LoramemError(f"{path}: cannot read the experiment config ({e})") from None
+        return cls.from_dict(raw, str(path))
+
+    def validate(self, where: str) -> None:
+        DATASETS.get(str(self.dataset.get("name")))
+        for m in self.metrics:
+            METRICS.get(m)
+        train_fields = {f.name for f in fields(TrainConfig)}
+        bad = sorted(set(self.training) - train_fields)
+        if bad:
+            raise LoramemError(f"{where}: unknown training setting(s) {', '.join(bad)}; valid: {', '.join(sorted(train_fields))}")
+        for run in self.runs():
+            run.train_config()  # every combination must be a valid TrainConfig
+
+    def runs(self) -> list["Run"]:
+        grid = itertools.product(self.sizes, self.ranks, self.formats, self.placements, self.objectives, self.seeds)
+        return [Run(self, size, rank, fmt, dict(placement), objective, seed)
+                for size, rank, fmt, placement, objective, seed in grid]
+
+
+@dataclass
+class Run:
+    config: ExperimentConfig
+    size: object
+    rank: int
+    format: str
+    placement: dict
+    objective: str
+    seed: int
+
+    def params(self) -> dict:
+        return {"size": self.size, "rank": self.rank, "format": self.format, "placement": self.placement,
+                "objective": self.objective, "seed": self.seed}
+
+    @property
+    def key(self) -> str:
+        return hashlib.sha256(json.dumps(self.params(), sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    def train_config(self) -> TrainConfig:
+        return TrainConfig(**{**self.config.training, "rank": self.rank, "seed": self.seed,
+                              "objective": self.objective, **self.placement})
+
+    def dataset(self) -> Dataset:
+        options = {k: v for k, v in self.config.dataset.items() if k != "name"}
+        if self.size is not None:
+            options["size" if isinstance(self.size, str) else "n"] = self.size
+        loader = DATASETS.get(self.config.dataset["name"])
+        if "seed" in inspect.signature(loader).parameters:
+            options.setdefault("seed", self.seed)
+        return loader(**options)
+
+
+def done_keys(results: Path) -> set[str]:
+    if not results.exists():
+        return set()
+    return {json.loads(line)["key"] for line in results.read_text().splitlines() if line.strip()}
+
+
+def run_experiment(config: ExperimentConfig, out: Path, log: Callable[[str], None] = print,
+                   progress: bool = True) -> Path:
+    """Run every run of `config` not yet in `out/results.jsonl`; returns that file."""
+    import yaml
+
+    from loramem.api import Memory
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(yaml.safe_dump(asdict(config), sort_keys=False))
+    results = out / "results.jsonl"
+    done = done_keys(results)
+    runs = config.runs()
+    todo = [r for r in runs if r.key not in done]
+    log(f"{config.name}: {len(runs)} runs, {len(runs) - len(todo)} already done")
+    mem = Memory(store=out / "store", model=config.model, device=config.device, progress=progress)
+    for i, run in enumerate(todo, 1):
+        log(f"[{i}/{len(todo)}] {run.params()}")
+        row = execute(mem, run, out)
+        with results.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        mem.forget(f"run-{run.key}")  # results are kept; the adapters of a sweep would fill the disk
+    return results
+
+
+def execute(mem, run: Run, out: Path) -> dict:
+    data = run.dataset()
+    paths = []
+    if data.records:
+        p = out / "inputs" / f"{run.key}.jsonl"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("".join(json.dumps({"question": r.prompt, "answer": r.target}) + "\n" for r in data.records))
+        paths.append(p)
+    for j, doc in enumerate(data.documents):
+        p = out / "inputs" / f"{run.key}-{j}.md"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(f"# {doc.title}\n\n{doc.text}\n")
+        paths.append(p)
+    if not paths:
+        raise LoramemError(f"dataset {data.name} gave nothing to write for {run.params()}")
+    start = time.perf_counter()
+    written = mem.write(paths, name=f"run-{run.key}", format=run.format, config=run.train_config(), replace=True)
+    record = written.record
+    row = {"key": run.key, **run.params(), "dataset": data.name, "examples": record.examples,
+           "tokens": record.tokens, "parameters": record.parameters, "recall": record.recall,
+           "epochs": written.epochs, "kinds": written.kinds, "write_s": round(time.perf_counter() - start, 2),
+           "entries": len(data.records) or len(data.documents)}
+    if run.config.ask and data.questions:
+        metrics = run.config.metrics or [data.metric]
+        questions = data.questions[: run.config.max_questions]
+        scores = {m: 0.0 for m in metrics}
+        for q in questions:
+            answer = mem.ask(q.question, memories=[record.name]).answer
+            for m in metrics:
+                scores[m] += METRICS.get(m)(answer, q.answer)
+        row.update({m: s / len(questions) for m, s in scores.items()})
+        row["questions"] = len(questions)
+    return row

@@ -1,0 +1,51 @@
+"""The experiment runner and report, on the tiny model."""
+
+import json
+
+import pytest
+
+from loramem.bench.experiment import ExperimentConfig, run_experiment
+from loramem.bench.report import write_report
+from loramem.errors import LoramemError
+
+
+def config(tiny_model_dir, **over):
+    raw = {"name": "tiny", "model": str(tiny_model_dir), "dataset": {"name": "phonebook"}, "sizes": [2, 4],
+           "ranks": [1, 4], "training": {"epochs": 2, "lr": 0.01, "batch_size": 4, "warmup_steps": 1},
+           "metrics": ["phone_digits", "exact_match"], **over}
+    return ExperimentConfig.from_dict(raw)
+
+
+def test_bad_configs_are_rejected_with_the_valid_keys(tiny_model_dir):
+    with pytest.raises(LoramemError, match="unknown key.*rnaks.*valid:.*ranks"):
+        ExperimentConfig.from_dict({"rnaks": [1]})
+    with pytest.raises(LoramemError, match="unknown training setting.*epoch\\b"):
+        ExperimentConfig.from_dict({"training": {"epoch": 3}})
+    with pytest.raises(LoramemError, match="unknown dataset 'phonbook'"):
+        ExperimentConfig.from_dict({"dataset": {"name": "phonbook"}})
+    with pytest.raises(LoramemError, match="rank must be a positive"):
+        ExperimentConfig.from_dict({"ranks": [0]})
+    with pytest.raises(LoramemError, match="unknown metric"):
+        config(tiny_model_dir, metrics=["accuracy"])
+
+
+def test_grid_runs_resumes_and_reports(tiny_model_dir, tmp_path):
+    cfg = config(tiny_model_dir)
+    assert len(cfg.runs()) == 4 and len({r.key for r in cfg.runs()}) == 4
+    out = tmp_path / "exp"
+    results = run_experiment(cfg, out, log=lambda m: None, progress=False)
+    rows = [json.loads(line) for line in results.read_text().splitlines()]
+    assert len(rows) == 4 and {(r["size"], r["rank"]) for r in rows} == {(2, 1), (2, 4), (4, 1), (4, 4)}
+    assert all(0 <= r["phone_digits"] <= 1 and r["questions"] == r["entries"] for r in rows)
+    assert rows[0]["parameters"] < rows[1]["parameters"]  # rank 1 < rank 4
+    assert (out / "config.yaml").is_file()
+    # interrupted sweep: drop the last row, rerun, only that run is redone
+    (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:3]))
+    logs = []
+    run_experiment(cfg, out, log=logs.append, progress=False)
+    assert "3 already done" in logs[0]
+    assert len((out / "results.jsonl").read_text().splitlines()) == 4
+    report = write_report(out)
+    text = report.read_text()
+    assert "| entries | rank |" in text and "phone_digits" in text
+    assert (out / "accuracy_vs_size.png").stat().st_size > 1000 and (out / "efficiency_vs_rank.png").is_file()
