@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import dataclasses
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -131,15 +132,21 @@ class Memory:
         resume: bool = False,
         chunking: ChunkSettings | None = None,
         generator_options: dict | None = None,
+        rank: int | str | None = None,
         **settings,
     ) -> WriteResult:
         """Write the files at `paths` into one memory; `settings` override TrainConfig fields.
 
-        Progress is checkpointed after every epoch; `resume=True` continues an interrupted write
+        `rank="auto"` picks the rank from this base model's datasheet (`loramem datasheet`), or
+        built-in defaults when none was measured. Progress is checkpointed after every epoch; `resume=True` continues an interrupted write
         of the same name, inputs and settings from its last checkpoint.
         """
         start = time.perf_counter()
         config = config or TrainConfig(**settings)
+        if isinstance(rank, int):
+            config = dataclasses.replace(config, rank=rank)
+        elif rank not in (None, "auto"):
+            raise LoramemError(f"rank must be a positive integer or 'auto', got {rank!r}")
         name = validate_name(name or default_name(paths))
         self.store.check_writable_name(name, replace)
         parse_format(format)
@@ -147,6 +154,16 @@ class Memory:
             GENERATORS.get(generator)
         sources = read_sources(list(paths))
         sup = self._build(sources, format, generator, config.seed, chunking, generator_options)
+        notes = list(sup.notes)
+        if rank == "auto":
+            from loramem.bench.datasheet import load_saved, recommend
+
+            sheet = load_saved(self.base.fingerprint)
+            picked, modules = recommend(sheet, len(sup.examples))
+            config = dataclasses.replace(config, rank=picked)
+            notes.append(f"rank auto: {picked} for {len(sup.examples)} examples "
+                         f"({'this model' if sheet else 'built-in'} datasheet)"
+                         + (f"; they exceed its capacity: split them over {modules} memories" if modules > 1 else ""))
         checkpoint = self.store.path / "checkpoints" / f"{name}.pt"
         with self.store.staging() as staged:
             result = train_memory(self.base, sup.examples, config, staged, progress=self.progress,
@@ -176,7 +193,7 @@ class Memory:
             self.store.commit(staged, record, replace=replace)
         checkpoint.unlink(missing_ok=True)
         return WriteResult(record=record, seconds=time.perf_counter() - start, epochs=result.epochs,
-                           kinds=sup.kinds, notes=sup.notes, resumed_from_epoch=result.resumed_from_epoch)
+                           kinds=sup.kinds, notes=notes, resumed_from_epoch=result.resumed_from_epoch)
 
     # -- read --------------------------------------------------------------------------------
     def _check_base(self, records: list[MemoryRecord]) -> None:

@@ -59,7 +59,7 @@ def write(
     paths: List[Path] = typer.Argument(..., help=".txt/.md documents or .jsonl/.csv question-answer records"),
     name: Optional[str] = typer.Option(None, "--name", help="memory name (default: the first file's name)"),
     format: str = FormatOpt,
-    rank: int = typer.Option(8, "--rank", help="LoRA rank"),
+    rank: str = typer.Option("8", "--rank", help="LoRA rank, or auto (from this model's datasheet)"),
     epochs: int = typer.Option(40, "--epochs", help="most passes over the supervision"),
     seed: int = typer.Option(0, "--seed"),
     generator: str = GeneratorOpt,
@@ -81,10 +81,13 @@ def write(
     """Write documents or fact tables into a new memory, verified by read-back."""
     from loramem.training import TrainConfig
 
-    config = TrainConfig(rank=rank, epochs=epochs, seed=seed, lr=lr, precision=precision, objective=objective,
-                         distill_hidden=distill_hidden, target_modules=target_modules, layers=layers)
+    if rank != "auto" and not rank.lstrip("-").isdigit():
+        raise LoramemError(f"rank must be a positive integer or auto, got {rank!r}")
+    config = TrainConfig(rank=8 if rank == "auto" else int(rank), epochs=epochs, seed=seed, lr=lr, precision=precision,
+                         objective=objective, distill_hidden=distill_hidden, target_modules=target_modules, layers=layers)
     result = _memory(store, model, device).write(
         paths, name=name, replace=replace, format=format, generator=generator, config=config, resume=resume,
+        rank="auto" if rank == "auto" else None,
         chunking=_chunking(chunk_tokens), generator_options=_generator_options(generator_model, generator_key),
     )
     for note in result.notes:
@@ -245,6 +248,34 @@ def bench_formats(
                                     model=model, device=device, log=lambda m: err_console.print(m, markup=False))
     print(summary_markdown(summary))
     out.print(f"wrote {out_dir / 'summary.md'}, {out_dir / 'summary.json'} and {out_dir / 'results.jsonl'}")
+
+
+@app.command()
+def datasheet(
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="folder for datasheet.md/json and the plot (default: ./datasheet)"),
+    quick: bool = typer.Option(False, "--quick", help="ranks 1-8, up to 128 entries, 25 epochs: about 20 minutes on 2 cores"),
+    ranks: Optional[str] = typer.Option(None, "--ranks", help="ranks to measure, e.g. 1,2,4,8,16"),
+    tau: float = typer.Option(0.9, "--tau", help="read-back recall an entry count must reach to count as stored"),
+    model: Optional[str] = ModelOpt,
+    device: Optional[str] = DeviceOpt,
+) -> None:
+    """Measure this base model's LoRA memory capacity per rank and write its datasheet."""
+    from loramem.bench.datasheet import measure, saved_path, summarize, write_datasheet
+    from loramem.models import load_base
+    from loramem.training import TrainConfig
+    from loramem.training.config import parse_indices
+
+    chosen = parse_indices(ranks, "ranks") if ranks else ([1, 2, 4, 8] if quick else [1, 2, 4, 8, 16, 32])
+    base = load_base(model, device)
+    probes = measure(base, chosen, tau=tau, max_entries=128 if quick else 1024,
+                     config=TrainConfig(epochs=25 if quick else 40), log=lambda m: err_console.print(m, markup=False))
+    sheet = summarize(probes, tau, base.name)
+    md = write_datasheet(sheet, out_dir or Path("datasheet"))
+    saved = saved_path(base.fingerprint)
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    saved.write_text(json.dumps(sheet, indent=2))
+    print(md.read_text())
+    out.print(f"wrote {md} (and {saved}, used by write --rank auto)")
 
 
 @bench_app.command("run")

@@ -1,0 +1,155 @@
+"""`loramem datasheet`: the capacity of this base model's LoRA memory, measured like a storage chip.
+
+For each rank, PhoneBooks of doubling size are written (fixed training budget, early stop at the
+target) until read-back recall falls below tau; the largest size at or above tau is the rank's
+capacity. Read-back recall is exact greedy-decoding accuracy on the stored questions (see
+training/readback.py), so no generation loop is needed. An entry holds log2(10^10) bits: ten
+random digits.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+from loramem.bench.datasets.phonebook import phonebook
+from loramem.errors import LoramemError
+from loramem.training import TrainConfig, train_memory
+
+BITS_PER_ENTRY = math.log2(10**10)
+# Used by `write --rank auto` when no datasheet was measured: entries a rank stores on a ~100M-
+# parameter model (conservative, from this project's runs on SmolLM2-135M).
+DEFAULT_CAPACITY = {1: 16, 2: 32, 4: 64, 8: 128, 16: 256, 32: 512}
+
+
+@dataclass
+class Probe:
+    rank: int
+    entries: int
+    tokens: int
+    recall: float
+    epochs: int
+    seconds: float
+    parameters: int
+
+
+def entry_tokens(tokenizer, entries) -> int:
+    """Tokens of the entries as the paper counts them: `Question: ... Answer: ...` lines."""
+    return sum(len(tokenizer(f"Question: {e.prompt} Answer: {e.target}", add_special_tokens=False)["input_ids"])
+               for e in entries)
+
+
+def measure(base, ranks: list[int], tau: float = 0.9, start: int = 8, max_entries: int = 512,
+            config: TrainConfig | None = None, seed: int = 0,
+            log: Callable[[str], None] = print) -> list[Probe]:
+    """Probe each rank at doubling PhoneBook sizes until recall drops below `tau`."""
+    config = config or TrainConfig()
+    probes: list[Probe] = []
+    with tempfile.TemporaryDirectory(prefix="loramem-datasheet-") as tmp:
+        for rank in ranks:
+            n = start
+            while n <= max_entries:
+                entries = phonebook(n, seed=seed + n)
+                t = time.perf_counter()
+                result = train_memory(base, entries, replace(config, rank=rank, target_recall=tau, seed=seed),
+                                      Path(tmp) / f"r{rank}-{n}", progress=False)
+                probe = Probe(rank, n, entry_tokens(base.tokenizer, entries), result.recall, result.epochs,
+                              time.perf_counter() - t, result.parameters)
+                probes.append(probe)
+                log(f"rank {rank}: {n} entries ({probe.tokens} tokens) → recall {probe.recall:.0%} "
+                    f"in {probe.epochs} epochs, {probe.seconds:.0f} s")
+                if probe.recall < tau:
+                    break
+                n *= 2
+    return probes
+
+
+def summarize(probes: list[Probe], tau: float, model: str) -> dict:
+    ranks = []
+    for rank in sorted({p.rank for p in probes}):
+        ps = sorted((p for p in probes if p.rank == rank), key=lambda p: p.entries)
+        stored = [p for p in ps if p.recall >= tau]
+        failed = next((p for p in ps if p.recall < tau), None)
+        best = stored[-1] if stored else None
+        params = ps[0].parameters
+        t_max = best.tokens if best else 0
+        ranks.append({
+            "rank": rank, "parameters": params,
+            "t_max_entries": best.entries if best else 0, "t_max_tokens": t_max,
+            "efficiency_tokens_per_param": t_max / params,
+            "bits_per_param": (best.entries if best else 0) * BITS_PER_ENTRY / params,
+            "saturation_entries": failed.entries if failed else None,  # first size below tau (None: not reached)
+            "recall_at_saturation": failed.recall if failed else None,
+        })
+    return {"model": model, "tau": tau, "bits_per_entry": BITS_PER_ENTRY, "ranks": ranks,
+            "probes": [p.__dict__ for p in probes]}
+
+
+def recommend(sheet: dict | None, entries: int) -> tuple[int, int]:
+    """(rank, modules) for `entries` facts: the smallest rank that stores them with room to spare,
+    else the largest measured rank, split over as many modules as needed."""
+    capacity = ({r["rank"]: r["t_max_entries"] for r in sheet["ranks"] if r["t_max_entries"]}
+                if sheet else dict(DEFAULT_CAPACITY))
+    if not capacity:
+        raise LoramemError("the datasheet stores nothing at any rank; measure it again with more epochs")
+    for rank in sorted(capacity):
+        if capacity[rank] >= entries:
+            return rank, 1
+    top = max(capacity)
+    return top, math.ceil(entries / capacity[top])
+
+
+def saved_path(fingerprint: str) -> Path:
+    """Where the datasheet of the base model with this fingerprint is kept for `write --rank auto`."""
+    from loramem.models.default import cache_root
+
+    return cache_root() / "datasheets" / f"{fingerprint}.json"
+
+
+def load_saved(fingerprint: str) -> dict | None:
+    try:
+        return json.loads(saved_path(fingerprint).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def write_datasheet(sheet: dict, out: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "datasheet.json").write_text(json.dumps(sheet, indent=2))
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for rank in sorted({p["rank"] for p in sheet["probes"]}):
+        ps = sorted((p for p in sheet["probes"] if p["rank"] == rank), key=lambda p: p["entries"])
+        ax.plot([p["tokens"] for p in ps], [p["recall"] for p in ps], marker="o", label=f"rank {rank}")
+    ax.axhline(sheet["tau"], color="grey", linestyle="--", linewidth=1)
+    ax.set(xlabel="PhoneBook tokens written", ylabel="read-back recall", title="capacity by rank", ylim=(0, 1.05))
+    ax.set_xscale("log", base=2)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "capacity.png", dpi=120)
+    plt.close(fig)
+    rows = ["| rank | parameters | t_max (entries) | t_max (tokens) | tokens / param | bits / param | saturates at |",
+            "|---|---|---|---|---|---|---|"]
+    for r in sheet["ranks"]:
+        rows.append(f"| {r['rank']} | {r['parameters']:,} | {r['t_max_entries']} | {r['t_max_tokens']} | "
+                    f"{r['efficiency_tokens_per_param']:.2e} | {r['bits_per_param']:.2e} | "
+                    f"{r['saturation_entries'] or 'not reached'} |")
+    stores = any(r["t_max_entries"] for r in sheet["ranks"])
+    examples = [(n, *recommend(sheet, n)) for n in (50, 500, 5000)] if stores else []
+    md = [f"# LoRA memory datasheet: {sheet['model']}\n",
+          f"Capacity = the largest PhoneBook (doubling sizes) read back at >= {sheet['tau']:.0%} "
+          f"(exact greedy answers); an entry carries log2(10^10) = {BITS_PER_ENTRY:.1f} bits.\n",
+          "\n".join(rows) + "\n", "![capacity by rank](capacity.png)\n", "## Recommended rank\n",
+          "\n".join(f"* {n} facts: rank {r}" + (f", split over {m} memories" if m > 1 else "") for n, r, m in examples)
+          or "No rank stored the smallest PhoneBook at tau: measure again with more epochs."]
+    (out / "datasheet.md").write_text("\n".join(md) + "\n")
+    return out / "datasheet.md"
