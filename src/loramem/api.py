@@ -138,8 +138,9 @@ class Memory:
         """Write the files at `paths` into one memory; `settings` override TrainConfig fields.
 
         `rank="auto"` picks the rank from this base model's datasheet (`loramem datasheet`), or
-        built-in defaults when none was measured. Progress is checkpointed after every epoch; `resume=True` continues an interrupted write
-        of the same name, inputs and settings from its last checkpoint.
+        built-in defaults when none was measured. Progress is checkpointed after every epoch;
+        `resume=True` continues an interrupted write of the same name, inputs and settings from
+        its last checkpoint.
         """
         start = time.perf_counter()
         config = config or TrainConfig(**settings)
@@ -192,6 +193,8 @@ class Memory:
             )
             self.store.commit(staged, record, replace=replace)
         checkpoint.unlink(missing_ok=True)
+        if resume and not result.resumed_from_epoch:
+            notes.append("no checkpoint of this write (same name, inputs and settings) to resume: started afresh")
         return WriteResult(record=record, seconds=time.perf_counter() - start, epochs=result.epochs,
                            kinds=sup.kinds, notes=notes, resumed_from_epoch=result.resumed_from_epoch)
 
