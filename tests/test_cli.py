@@ -166,3 +166,24 @@ def test_write_records_placement_and_summarizes(cli, tmp_path):
     shown = json.loads(cli("show", "velmont")[1])
     assert shown["placement"] == {"target_modules": "ffn", "layers": [1]}
     assert shown["config"]["objective"] == "next-token" and shown["config"]["format"] == "cloze"
+
+
+def test_killed_write_resumes_from_its_checkpoint(tmp_path, tiny_model_dir):
+    store = tmp_path / "store"
+    big = tmp_path / "big.jsonl"
+    big.write_text("".join(json.dumps({"question": f"Code of item {i}?", "answer": f"{i * 7919 % 10000:04d}"}) + "\n"
+                           for i in range(40)))
+    args = [sys.executable, "-m", "loramem.cli", "write", str(big), "--name", "big", "--epochs", "60",
+            "--store", str(store), "--model", str(tiny_model_dir), "--precision", "fp32"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoint = store / "checkpoints" / "big.pt"
+    deadline = time.time() + 120
+    while not checkpoint.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert checkpoint.exists()
+    done = subprocess.run(args + ["--resume"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "resumed after epoch" in done.stdout and not checkpoint.exists()
