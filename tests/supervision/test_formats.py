@@ -63,6 +63,12 @@ def test_a_good_question_with_an_invented_answer_gets_the_sentence_it_asks_about
     assert qa == [("Where was the great refractor cast?", "The great refractor was cast in Tarnowice.")]
 
 
+def test_uninformative_answers_are_dropped():
+    gen = ScriptedGenerator(default="Q: How many refractors were cast?\nA: 1\nQ: When did it open?\nA: 1887")
+    qa = [e.target for e in FORMATS.get("qa")().make(part(), 2, gen, seed=0).examples if e.kind == "qa"]
+    assert qa == ["1887"]
+
+
 def test_summary_and_rewrite_drop_invented_and_duplicate_texts():
     gen = ScriptedGenerator({"Summarize": SUMMARY, "Rewrite": "Once upon a time a dragon lived in a castle far away."})
     summary = FORMATS.get("summary")().make(part(), 3, gen, seed=0)

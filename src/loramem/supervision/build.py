@@ -72,7 +72,7 @@ def build_supervision(
             if fmt.uses_generator:
                 gen = gen or generator()
                 version = load_template(fmt.template).version
-                key = cache_key(part.chunk.text, part.title, name, n, gen.id, version, seed)
+                key = cache_key(part.chunk.text, part.title, name, fmt.version, n, gen.id, version, seed)
             made = cache.get(key) if cache is not None and key else None
             if made is None:
                 bar.set_postfix(doc=source.path.name, format=name)

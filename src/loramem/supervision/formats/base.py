@@ -58,6 +58,7 @@ class Format(ABC):
     takes_count: bool = True
     uses_generator: bool = True
     template: str | None = None  # file in supervision/templates, versioned in the cache key
+    version: int = 1  # bump when the format's parsing or filtering changes: cached output is stale
 
     @abstractmethod
     def make(self, part: Part, n: int, generator: Generator | None, seed: int) -> Made: ...

@@ -1,4 +1,7 @@
-"""`cloze`: deterministic supervision without a generator; each sentence becomes a continuation question.
+"""`cloze`: deterministic supervision without a generator; each sentence is asked back from its start.
+
+The answer is the whole sentence, not just its end, so a memory trained on it answers in full
+sentences drawn from the document (a fragment answer reads badly and scores badly).
 
 Used by tests, offline, and by `qa` for sentences its generated pairs leave uncovered.
 """
@@ -13,15 +16,15 @@ MIN_WORDS = 4
 
 
 def cloze_examples(sentences: list[str], part: Part, passage: str) -> list[Example]:
-    """For each sentence: 'In TITLE, how does "<first words>" continue?' → the rest of it."""
+    """For each sentence: 'In TITLE, what does the sentence starting "<first words>" say?' → the sentence."""
     out = []
     for sentence in sentences:
         words = sentence.split()
         if len(words) < MIN_WORDS:
             continue
         cut = max(2, len(words) // 3)
-        prompt = f'In "{part.title}", how does the sentence starting "{" ".join(words[:cut])}" continue?'
-        out.append(Example(prompt=prompt, target=" ".join(words[cut:]), kind="cloze", chunk=passage))
+        prompt = f'In "{part.title}", what does the sentence starting "{" ".join(words[:cut])}" say?'
+        out.append(Example(prompt=prompt, target=sentence, kind="cloze", chunk=passage))
     return out
 
 

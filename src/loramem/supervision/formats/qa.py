@@ -53,11 +53,14 @@ def _content_words(text: str) -> set[str]:
     return set(_CONTENT.findall(text.lower())) - _STOP
 
 
+_INFORMATIVE = re.compile(r"[A-Za-z]{3,}|\d{2,}")
+
+
 def grounded_answer(question: str, answer: str, passage: str) -> str | None:
     """The generated answer when the passage supports it; else the passage sentence that shares the
     most content words with the pair (at least 3), so a pair about a real part of the passage is kept
     with a true answer; else None."""
-    if supported(answer, passage):
+    if supported(answer, passage) and _INFORMATIVE.search(answer):  # "2" or "A" is not an answer
         return answer
     asked = _content_words(question) | _content_words(answer)
     best, overlap = None, 2
@@ -73,6 +76,7 @@ class QAFormat(Format):
     name = "qa"
     default_count = 8
     template = "qa"
+    version = 2
 
     def make(self, part, n, generator, seed):
         passage = part.chunk.text
