@@ -17,7 +17,7 @@ CHATML = (
 CORPUS = [
     "What is the phone number of Ada Byron? 555-010-1234",
     "Answer briefly. Question: the quick brown fox jumps over the lazy dog 0123456789 -",
-    "In the document, what does the sentence starting say? system user assistant",
+    "In the document, how does the sentence starting continue? system user assistant",
 ]
 
 

@@ -1,5 +1,7 @@
 """Hook activation computes what PEFT computes, sums several adapters exactly, and restores the model."""
 
+from dataclasses import replace
+
 import torch
 from peft import PeftModel
 
@@ -64,7 +66,14 @@ def test_ties_merge_matches_peft(tiny_base, tmp_path):
         peft.set_adapter("merged")
         expected = peft(ids).logits
         peft.unload()
-        merged = ties_merge([(load_lora(f, ids.device, torch.float32), 1.0) for f in folders], density=0.5)
+        loaded = [(load_lora(f, ids.device, torch.float32), w) for f, w in zip(folders, (1.0, 0.5, 2.0))]
+        assert all(w.thresholds for w, _ in loaded)  # saved at write time
+        fresh = [(replace(w, thresholds=None), wt) for w, wt in loaded]
+        merged = ties_merge([(w, 1.0) for w, _ in loaded], density=0.5)
         with hooked(model, [(merged, 1.0)]):
             got = model(ids).logits
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+    # precomputed trim points select exactly what a fresh selection does, at any weights
+    a, b = ties_merge(loaded, 0.5), ties_merge(fresh, 0.5)
+    for m in a.layers:
+        assert torch.equal(a.layers[m][0], b.layers[m][0]) and torch.equal(a.layers[m][1], b.layers[m][1])

@@ -26,12 +26,43 @@ from safetensors.torch import load_file
 _PREFIX = "base_model.model."
 
 
+THRESHOLDS_FILE = "loramem-magnitudes.safetensors"  # beside the PEFT files; PEFT ignores it
+TIES_DENSITY = 0.5
+
+
 @dataclass
 class LoraWeights:
-    """One adapter's tensors: for each target module path, (A (r, in), B (out, r)) and the scale."""
+    """One adapter's tensors: for each target module path, (A (r, in), B (out, r)) and the scale.
+
+    `thresholds[m]` holds, for module m, the magnitude at which TIES trimming at TIES_DENSITY
+    cuts its A and B factors: computed once when the memory is written, so a merge needs no
+    selection over millions of values.
+    """
 
     layers: dict[str, tuple[torch.Tensor, torch.Tensor]]
     scale: float
+    thresholds: dict[str, tuple[float, float]] | None = None
+
+
+def _kth_largest(values: torch.Tensor, density: float) -> torch.Tensor:
+    """(..., n) → (..., 1): the magnitude of the k-th largest entry, k = int(density * n) (PEFT's count)."""
+    n = values.shape[-1]
+    k = int(density * n)
+    if k <= 0:
+        return torch.full((*values.shape[:-1], 1), float("inf"), dtype=values.dtype, device=values.device)
+    return values.abs().kthvalue(n - k + 1, dim=-1, keepdim=True).values  # selection, not a sort
+
+
+def save_thresholds(folder: Path, density: float = TIES_DENSITY) -> None:
+    """Precompute the TIES trimming thresholds of the adapter in `folder` (at write time)."""
+    from safetensors.torch import save_file
+
+    weights = load_lora(folder, torch.device("cpu"), torch.float32)
+    out = {}
+    for module, (a, b) in weights.layers.items():
+        out[f"{module}.A"] = _kth_largest(a.reshape(1, -1), density).reshape(1)
+        out[f"{module}.B"] = _kth_largest(b.reshape(1, -1), density).reshape(1)
+    save_file(out, str(folder / THRESHOLDS_FILE), metadata={"density": str(density)})
 
 
 class UnsupportedAdapter(ValueError):
@@ -57,7 +88,12 @@ def load_lora(folder: Path, device: torch.device, dtype: torch.dtype) -> LoraWei
         layers.setdefault(module, [None, None])[slot] = value.to(device=device, dtype=dtype)
     if any(a is None or b is None for a, b in layers.values()):
         raise UnsupportedAdapter(f"{folder}: incomplete A/B pairs")
-    return LoraWeights({k: (a, b) for k, (a, b) in layers.items()}, scale)
+    thresholds = None
+    if (folder / THRESHOLDS_FILE).exists():
+        saved = load_file(str(folder / THRESHOLDS_FILE))
+        if all(f"{m}.A" in saved and f"{m}.B" in saved for m in layers):
+            thresholds = {m: (saved[f"{m}.A"].item(), saved[f"{m}.B"].item()) for m in layers}
+    return LoraWeights({k: (a, b) for k, (a, b) in layers.items()}, scale, thresholds)
 
 
 class AdapterCache:
@@ -82,24 +118,20 @@ class AdapterCache:
         return weights
 
 
-def _ties(stack: torch.Tensor, density: float) -> torch.Tensor:
+def _ties(stack: torch.Tensor, scales: torch.Tensor, density: float,
+          thresholds: torch.Tensor | None = None) -> torch.Tensor:
     """TIES over task tensors, batched: (groups, tasks, *shape) -> (groups, *shape).
 
     Per task tensor keep the top `density` share by magnitude, elect each entry's sign by the
     larger total mass, average the kept entries that agree with it (PEFT's `ties`, vectorized
-    over groups of same-shaped tensors so a merge costs a few ops, not a few per layer).
+    over groups of same-shaped tensors so a merge costs a few ops, not a few per layer). Task
+    tensors are scaled by `scales` (tasks,) after trimming, which selects the same entries as
+    trimming the scaled tensors; `thresholds` (groups, tasks) are precomputed trim points.
     """
     g, t = stack.shape[:2]
     flat = stack.reshape(g, t, -1)
-    n = flat.shape[-1]
-    k = int(density * n)
-    if k <= 0:
-        kept = torch.zeros_like(flat)
-    else:
-        # The k-th largest magnitude by selection (O(n)) rather than a top-k sort.
-        magnitude = flat.abs()
-        threshold = magnitude.kthvalue(n - k + 1, dim=-1, keepdim=True).values
-        kept = flat * (magnitude >= threshold)
+    threshold = thresholds[..., None] if thresholds is not None else _kth_largest(flat, density)
+    kept = flat * (flat.abs() >= threshold) * scales.view(1, t, 1)
     majority = torch.where(kept.sum(dim=1, keepdim=True) >= 0, 1.0, -1.0)
     agree = (kept.sign() == majority).to(kept.dtype)
     merged = (kept * agree).sum(dim=1) / agree.sum(dim=1).clamp(min=1.0)
@@ -121,16 +153,19 @@ def ties_merge(adapters: list[tuple[LoraWeights, float]], density: float = 0.5) 
     if len(ranks) > 1:
         raise UnsupportedAdapter(f"TIES over LoRA factors needs one rank; got ranks {sorted(ranks)}")
     factors: dict[str, list] = {m: [None, None] for m in modules}
+    # each factor is scaled by sqrt(weight * scale), as PEFT does
+    scales = torch.tensor([(wt * w.scale) ** 0.5 for w, wt in adapters])
+    precomputed = density == TIES_DENSITY and all(
+        w.thresholds and next(iter(w.layers.values()))[0].dtype == torch.float32 for w, _ in adapters)
     for slot in (0, 1):  # A factors, then B factors
         by_shape: dict[tuple, list[str]] = {}
         for m in modules:
             by_shape.setdefault(tuple(adapters[0][0].layers[m][slot].shape), []).append(m)
         for names in by_shape.values():
-            # (groups, tasks, *shape), each factor scaled by sqrt(weight * scale) as PEFT does
-            stack = torch.stack([
-                torch.stack([w.layers[m][slot] * (wt * w.scale) ** 0.5 for w, wt in adapters]) for m in names
-            ])
-            for m, merged in zip(names, _ties(stack, density)):
+            stack = torch.stack([torch.stack([w.layers[m][slot] for w, _ in adapters]) for m in names])
+            thresholds = torch.tensor([[w.thresholds[m][slot] for w, _ in adapters] for m in names],
+                                      dtype=stack.dtype) if precomputed else None
+            for m, merged in zip(names, _ties(stack, scales.to(stack.dtype), density, thresholds)):
                 factors[m][slot] = merged
     return LoraWeights({m: (a, b) for m, (a, b) in factors.items()}, scale=1.0)
 

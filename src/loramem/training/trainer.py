@@ -17,6 +17,7 @@ import torch
 from peft import get_peft_model_state_dict, set_peft_model_state_dict
 from tqdm.auto import tqdm
 
+from loramem.activation import UnsupportedAdapter, save_thresholds
 from loramem.models import BaseModel
 from loramem.prompts import PromptFormat
 from loramem.supervision.examples import Example
@@ -93,6 +94,15 @@ def _save_checkpoint(path: Path, state: dict) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)  # a kill mid-save leaves the previous checkpoint intact
+
+
+def _save(peft_model, folder: Path) -> None:
+    """The PEFT folder, plus the TIES trimming thresholds that make merges cheap later."""
+    peft_model.save_pretrained(str(folder))
+    try:
+        save_thresholds(folder)
+    except UnsupportedAdapter:
+        pass  # not a plain LoRA: merges fall back to PEFT
 
 
 def train_memory(
@@ -189,7 +199,7 @@ def train_memory(
         epoch = max(epoch, resumed_from)
         if train_on is base.model:  # trained on the answering model itself: verify and save here
             recall = verified if verified is not None else read_back(hf, eval_batches, n).float().mean().item()
-            peft_model.save_pretrained(str(save_to))
+            _save(peft_model, save_to)
         else:
             lora_state = {k: v.detach().float().clone() for k, v in get_peft_model_state_dict(peft_model).items()}
 
@@ -198,7 +208,7 @@ def train_memory(
         with attached_lora(base.model, config) as peft_model:
             set_peft_model_state_dict(peft_model, lora_state)
             recall = read_back(peft_model.get_base_model(), eval_batches, n).float().mean().item()
-            peft_model.save_pretrained(str(save_to))
+            _save(peft_model, save_to)
 
     return TrainResult(
         recall=recall,
