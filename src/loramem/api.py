@@ -15,6 +15,7 @@ from loramem.answering import generate_answer
 from loramem.errors import BaseModelMismatchError, LoramemError
 from loramem.models import BaseModel, load_base
 from loramem.modes import MODES
+from loramem.routing import ROUTERS, Route
 from loramem.store import MemoryRecord, MemoryStore, validate_name
 from loramem.supervision import (ChunkSettings, Source, Supervision, SupervisionCache, build_supervision,
                                  parse_format, read_sources)
@@ -33,6 +34,7 @@ class Answer:
     question: str
     prompt_tokens: int
     seconds: float
+    routes: list[dict] = field(default_factory=list)  # {name, score} when a router picked the memories
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -58,6 +60,14 @@ def _hash_sources(sources: list[Source]) -> str:
     return hashlib.sha256("".join(s.digest for s in sources).encode()).hexdigest()
 
 
+def _embedding(sources: list[Source]):
+    """The routing embedding of what is written: its records, or passages of its documents."""
+    from loramem.routing.embedding import MAX_PASSAGES, embed, passages
+
+    texts = [p for s in sources for p in passages(s.text, s.records)]
+    return embed(texts[:MAX_PASSAGES])
+
+
 class Memory:
     """A store of LoRA memories over one base model.
 
@@ -79,6 +89,7 @@ class Memory:
         self.progress = progress
         self._base: BaseModel | None = None
         self.adapters = AdapterCache()  # loaded adapter weights, so repeated asks skip the disk
+        self._routers: dict = {}
 
     @property
     def base(self) -> BaseModel:
@@ -191,7 +202,7 @@ class Memory:
                         "placement": {"target_modules": config.target_modules,
                                       "layers": layers if layers is not None else "all"}},
             )
-            self.store.commit(staged, record, replace=replace)
+            self.store.commit(staged, record, replace=replace, embedding=_embedding(sources))
         checkpoint.unlink(missing_ok=True)
         if resume and not result.resumed_from_epoch:
             notes.append("no checkpoint of this write (same name, inputs and settings) to resume: started afresh")
@@ -208,16 +219,41 @@ class Memory:
                     f"({self.base.fingerprint}); ask with --model {r.base_model}"
                 )
 
+    def route(self, question: str, router: str = "auto", top_k: int = 1) -> list[Route]:
+        """The `top_k` memories of the store best suited to `question`, by `router`."""
+        name = "hybrid" if router == "auto" else router
+        cls = ROUTERS.get(name)
+        candidates = self.store.list()
+        if not candidates:
+            raise LoramemError(f"the store {self.store.path} holds no memories to route to")
+        if top_k < 1 or top_k > len(candidates):
+            raise LoramemError(f"top-k must be between 1 and the {len(candidates)} memories in the store, got {top_k}")
+        if name not in self._routers:
+            self._routers[name] = cls(self.store)
+        return self._routers[name].route(question, candidates, top_k)
+
     def ask(
         self,
         question: str,
         memories: Sequence[str] = (),
         mode: str | None = None,
         max_new_tokens: int = 64,
+        route: str | None = None,
+        top_k: int = 1,
     ) -> Answer:
-        """Answer `question` drawing on the named memories in `mode` (default: parametric)."""
+        """Answer `question` drawing on the named memories in `mode` (default: parametric).
+
+        With `route` (`auto`, `embedding`, `bm25`, `hybrid`) and no named memories, a router
+        picks the `top_k` memories; several active memories add their deltas exactly.
+        """
         if not question.strip():
             raise LoramemError("the question is empty")
+        routes: list[Route] = []
+        if route is not None:
+            if memories:
+                raise LoramemError("give either --memory names or --route, not both")
+            routes = self.route(question, route, top_k)
+            memories = [r.name for r in routes]
         mode = mode or ("parametric" if memories else "base")
         answer_mode = MODES.get(mode)()
         if answer_mode.needs_memory and not memories:
@@ -231,6 +267,7 @@ class Memory:
         return Answer(
             answer=text, memories=[r.name for r in records], mode=mode, question=question,
             prompt_tokens=n_prompt, seconds=time.perf_counter() - start,
+            routes=[{"name": r.name, "score": round(r.score, 4)} for r in routes],
         )
 
     # -- catalogue ---------------------------------------------------------------------------

@@ -19,6 +19,8 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
+
 from loramem.errors import LoramemError, UnknownMemoryError
 from loramem.store.records import MemoryRecord
 
@@ -28,7 +30,8 @@ _COLUMNS = [f.name for f in fields(MemoryRecord)]
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS memories (
     {", ".join(c + (" TEXT PRIMARY KEY" if c == "name" else "") for c in _COLUMNS)}
-)
+);
+CREATE TABLE IF NOT EXISTS embeddings (name TEXT PRIMARY KEY, rows INTEGER, dim INTEGER, vectors BLOB);
 """
 
 
@@ -74,7 +77,7 @@ class MemoryStore:
             raise LoramemError(f"store {self.path} is not writable; choose another with --store")
         try:
             with self._db() as db:
-                db.execute(_SCHEMA)
+                db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as e:
             raise LoramemError(f"cannot open catalogue in {self.path}: {e}") from None
         self._collect_garbage()
@@ -125,6 +128,14 @@ class MemoryStore:
         with self._db() as db:
             return db.execute("SELECT 1 FROM memories WHERE name = ?", (name,)).fetchone() is not None
 
+    def embeddings(self, names: list[str] | None = None) -> dict[str, np.ndarray]:
+        """Routing embeddings (rows, dim) float16 by memory name; memories without one are absent."""
+        with self._db() as db:
+            rows = db.execute("SELECT name, rows, dim, vectors FROM embeddings").fetchall()
+        wanted = set(names) if names is not None else None
+        return {r["name"]: np.frombuffer(r["vectors"], dtype=np.float16).reshape(r["rows"], r["dim"])
+                for r in rows if wanted is None or r["name"] in wanted}
+
     def adapter_path(self, record: MemoryRecord) -> Path:
         return self.path / record.folder
 
@@ -144,8 +155,9 @@ class MemoryStore:
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
-    def commit(self, staged: Path, record: MemoryRecord, replace: bool = False) -> MemoryRecord:
-        """Move a staged adapter folder into the store and list it, atomically."""
+    def commit(self, staged: Path, record: MemoryRecord, replace: bool = False,
+               embedding: "np.ndarray | None" = None) -> MemoryRecord:
+        """Move a staged adapter folder into the store and list it (with its routing embedding), atomically."""
         for required in ("adapter_config.json", "adapter_model.safetensors"):
             if not (staged / required).is_file():
                 raise LoramemError(f"adapter folder is missing {required}; nothing was stored")
@@ -160,6 +172,11 @@ class MemoryStore:
                     raise LoramemError(f"a memory named {record.name!r} already exists; pass --replace")
                 old = row["folder"] if row is not None else None
                 db.execute("DELETE FROM memories WHERE name = ?", (record.name,))
+                db.execute("DELETE FROM embeddings WHERE name = ?", (record.name,))
+                if embedding is not None:
+                    vectors = np.ascontiguousarray(embedding, dtype=np.float16)
+                    db.execute("INSERT INTO embeddings VALUES (?, ?, ?, ?)",
+                               (record.name, vectors.shape[0], vectors.shape[1], vectors.tobytes()))
                 db.execute(
                     f"INSERT INTO memories ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
                     [record.to_row()[c] for c in _COLUMNS],
@@ -175,5 +192,6 @@ class MemoryStore:
         record = self.get(name)
         with self._db() as db:
             db.execute("DELETE FROM memories WHERE name = ?", (name,))
+            db.execute("DELETE FROM embeddings WHERE name = ?", (name,))
         shutil.rmtree(self.path / record.folder, ignore_errors=True)
         return record

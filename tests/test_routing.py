@@ -1,0 +1,65 @@
+"""Routers pick the memory that holds the answer; embeddings are stored at write time."""
+
+import json
+
+import numpy as np
+import pytest
+
+from loramem import Memory
+from loramem.errors import LoramemError
+from loramem.training import TrainConfig
+
+from conftest import FAST_TRAIN
+
+TOPICS = {
+    "harbour": [("When was the harbour of Kessreth built?", "1642"), ("Who built the harbour of Kessreth?", "Ilse Varnhagen")],
+    "orchestra": [("Who conducts the Velmont orchestra?", "Oda Brightwater"), ("How many violinists play in the Velmont orchestra?", "twenty")],
+    "volcano": [("How tall is Mount Ferrox?", "3,120 metres"), ("When did Mount Ferrox last erupt?", "1887")],
+}
+
+
+@pytest.fixture(scope="module")
+def routed(tmp_path_factory, tiny_model_dir):
+    root = tmp_path_factory.mktemp("routing")
+    mem = Memory(store=root / "store", model=str(tiny_model_dir), progress=False)
+    for name, rows in TOPICS.items():
+        path = root / f"{name}.jsonl"
+        path.write_text("".join(json.dumps({"question": q, "answer": a}) + "\n" for q, a in rows))
+        mem.write([path], name=name, config=TrainConfig(**{**FAST_TRAIN, "epochs": 1}))
+    return mem
+
+
+def test_embeddings_are_stored_at_write_time(routed):
+    vectors = routed.store.embeddings()
+    assert set(vectors) == set(TOPICS) and all(v.shape == (2, 384) for v in vectors.values())
+    assert np.allclose(np.linalg.norm(vectors["harbour"].astype(np.float32), axis=1), 1.0, atol=1e-2)
+
+
+@pytest.mark.parametrize("router", ["embedding", "bm25", "hybrid", "auto"])
+def test_routers_find_the_memory_that_holds_the_answer(routed, router):
+    questions = {"harbour": "Who built the harbour in Kessreth?", "orchestra": "Which conductor leads the Velmont orchestra?",
+                 "volcano": "What is the height of Mount Ferrox?"}
+    for expected, question in questions.items():
+        routes = routed.route(question, router, top_k=2)
+        assert routes[0].name == expected and len(routes) == 2 and routes[0].score >= routes[1].score
+
+
+def test_ask_routes_and_reports_the_routes(routed):
+    answer = routed.ask("When did Mount Ferrox last erupt?", route="auto", top_k=2)
+    assert answer.memories[0] == "volcano" and len(answer.memories) == 2 and answer.mode == "parametric"
+    assert [r["name"] for r in answer.routes] == answer.memories
+
+
+def test_routing_errors(routed):
+    with pytest.raises(LoramemError, match="top-k must be between 1 and the 3 memories"):
+        routed.route("Who?", "auto", top_k=4)
+    with pytest.raises(LoramemError, match="unknown router 'bm26'.*Did you mean 'bm25'"):
+        routed.route("Who?", "bm26")
+    with pytest.raises(LoramemError, match="either --memory names or --route"):
+        routed.ask("Who?", memories=["volcano"], route="auto")
+
+
+def test_forget_removes_the_embedding(routed, tmp_path):
+    routed.forget("orchestra")
+    assert "orchestra" not in routed.store.embeddings()
+    assert [r.name for r in routed.route("Velmont orchestra conductor", "embedding", top_k=2)] != []
