@@ -3,38 +3,78 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import torch
 
-from loramem.activation import AdapterCache, UnsupportedAdapter, hooked
+from loramem.activation import AdapterCache, UnsupportedAdapter, hooked, ties_merge
+from loramem.errors import LoramemError
 from loramem.models import BaseModel
 from loramem.prompts import PromptFormat
 
 
+MERGES = ("sum", "cat", "linear", "ties", "dare_linear", "dare_ties", "svd")
+
+
+@dataclass(frozen=True)
+class Merge:
+    """How several active memories combine. `sum` adds their deltas exactly: W x + sum_i B_i A_i x
+    (the same as PEFT's `cat`). PEFT's `linear`, `ties`, `dare_*` combine the A factors and the B
+    factors separately, so they are *not* a sum of deltas; `svd` re-factorizes the summed delta."""
+
+    method: str = "sum"
+    weights: tuple[float, ...] | None = None  # one per memory; default 1 each
+    density: float = 0.5  # ties / dare: share of entries kept
+    seed: int = 0  # dare drops entries at random
+
+
+def check_merge(method: str) -> str:
+    if method not in MERGES:
+        raise LoramemError(f"unknown merge method {method!r}; valid: {', '.join(MERGES)}")
+    return method
+
+
 @contextmanager
 def active_adapters(
-    model: torch.nn.Module, adapters: list[tuple[str, Path]], cache: AdapterCache | None = None
+    model: torch.nn.Module, adapters: list[tuple[str, Path]], cache: AdapterCache | None = None,
+    merge: Merge | None = None,
 ) -> Iterator[torch.nn.Module]:
-    """`model` with the given adapters active (their outputs summed); restored on exit.
+    """`model` with the given adapters active, combined by `merge` (default: the exact sum); restored on exit.
 
-    Several active LoRA adapters add their deltas: W x + sum_i B_i A_i x, the exact sum.
-    Plain LoRA adapters go through cached weights and hooks (fast); others through PEFT.
+    Plain LoRA adapters summed or TIES-merged go through cached weights and hooks (fast);
+    everything else through PEFT's `add_weighted_adapter`.
     """
+    merge = merge or Merge()
+    check_merge(merge.method)
     if not adapters:
         yield model
         return
-    param = next(model.parameters())
-    try:
-        cache = cache or AdapterCache(capacity=len(adapters))
-        weights = [(cache.get(Path(path), param.device, param.dtype), 1.0) for _, path in adapters]
-    except UnsupportedAdapter:
-        weights = None
-    if weights is not None:
-        with hooked(model, weights):
+    weights = list(merge.weights) if merge.weights is not None else [1.0] * len(adapters)
+    if len(weights) != len(adapters):
+        raise LoramemError(f"{len(weights)} merge weights for {len(adapters)} memories")
+    method = "sum" if len(adapters) == 1 or merge.method == "cat" else merge.method
+    loaded = None
+    if method in ("sum", "ties"):
+        param = next(model.parameters())
+        try:
+            cache = cache or AdapterCache(capacity=len(adapters))
+            loaded = [(cache.get(Path(path), param.device, param.dtype), w) for (_, path), w in zip(adapters, weights)]
+            if method == "ties":
+                loaded = [(ties_merge(loaded, merge.density), 1.0)]
+        except UnsupportedAdapter:
+            loaded = None
+    if loaded is not None:
+        with hooked(model, loaded):
             yield model
         return
+    with _peft_merged(model, adapters, weights, method, merge) as peft_model:
+        yield peft_model
+
+
+@contextmanager
+def _peft_merged(model, adapters, weights, method, merge):
     from peft import PeftModel
 
     (first, first_path), rest = adapters[0], adapters[1:]
@@ -42,8 +82,18 @@ def active_adapters(
     try:
         for name, path in rest:
             peft_model.load_adapter(str(path), adapter_name=name)
-        if rest:
-            peft_model.base_model.set_adapter([name for name, _ in adapters])
+        names = [name for name, _ in adapters]
+        if method == "sum":
+            peft_model.base_model.set_adapter(names)
+        else:
+            ranks = {n: peft_model.peft_config[n].r for n in names}
+            if method not in ("svd",) and len(set(ranks.values())) > 1:
+                listed = ", ".join(f"{n} (rank {r})" for n, r in ranks.items())
+                raise LoramemError(f"merge {method!r} needs memories of one rank; got {listed}; use sum or svd")
+            torch.manual_seed(merge.seed)  # DARE's random drops are reproducible
+            extra = {"density": merge.density} if method.startswith(("ties", "dare")) else {}
+            peft_model.add_weighted_adapter(names, weights, "loramem-merged", combination_type=method, **extra)
+            peft_model.set_adapter("loramem-merged")
         yield peft_model
     finally:
         peft_model.unload()
@@ -65,6 +115,7 @@ def generate_answer(
     adapters: list[tuple[str, Path]] = (),
     max_new_tokens: int = 64,
     cache: AdapterCache | None = None,
+    merge: Merge | None = None,
 ) -> tuple[str, int]:
     """Greedy answer and the number of prompt tokens it read."""
     fmt = PromptFormat(base.tokenizer)
@@ -72,7 +123,7 @@ def generate_answer(
         window = getattr(base.model.config, "max_position_embeddings", 2048)
         context = truncate_context(fmt, context, max(0, window - max_new_tokens - 256))
     ids = torch.tensor([fmt.prompt_ids(question, context)], device=base.device)
-    with active_adapters(base.model, list(adapters), cache) as model:
+    with active_adapters(base.model, list(adapters), cache, merge) as model:
         out = model.generate(
             input_ids=ids,
             attention_mask=torch.ones_like(ids),

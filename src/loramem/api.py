@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from loramem.activation import AdapterCache
-from loramem.answering import generate_answer
+from loramem.answering import Merge, check_merge, generate_answer
 from loramem.errors import BaseModelMismatchError, LoramemError
 from loramem.models import BaseModel, load_base
 from loramem.modes import MODES
@@ -240,6 +240,7 @@ class Memory:
         max_new_tokens: int = 64,
         route: str | None = None,
         top_k: int = 1,
+        merge: str | Merge = "sum",
     ) -> Answer:
         """Answer `question` drawing on the named memories in `mode` (default: parametric).
 
@@ -248,6 +249,7 @@ class Memory:
         """
         if not question.strip():
             raise LoramemError("the question is empty")
+        merge = merge if isinstance(merge, Merge) else Merge(check_merge(merge))
         routes: list[Route] = []
         if route is not None:
             if memories:
@@ -263,7 +265,8 @@ class Memory:
         plan = answer_mode.plan(records)
         start = time.perf_counter()
         adapters = [(r.name, self.store.adapter_path(r)) for r in plan.adapters]
-        text, n_prompt = generate_answer(self.base, question, plan.context, adapters, max_new_tokens, self.adapters)
+        text, n_prompt = generate_answer(self.base, question, plan.context, adapters, max_new_tokens, self.adapters,
+                                         merge)
         return Answer(
             answer=text, memories=[r.name for r in records], mode=mode, question=question,
             prompt_tokens=n_prompt, seconds=time.perf_counter() - start,

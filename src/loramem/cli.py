@@ -137,7 +137,9 @@ def ask(
     mode: Optional[str] = typer.Option(None, "--mode", help="parametric | icl | base (default: parametric with a memory)"),
     max_new_tokens: int = typer.Option(64, "--max-new-tokens"),
     route: Optional[str] = typer.Option(None, "--route", help="pick memories by auto | embedding | bm25 | hybrid"),
-    top_k: int = typer.Option(1, "--top-k", help="how many routed memories to activate (their deltas add)"),
+    top_k: int = typer.Option(1, "--top-k", help="how many routed memories to activate"),
+    merge: str = typer.Option("sum", "--merge", help="how several memories combine: sum (exact) | cat | linear | ties | "
+                              "dare_linear | dare_ties | svd"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
     store: Optional[Path] = StoreOpt,
     model: Optional[str] = ModelOpt,
@@ -145,7 +147,7 @@ def ask(
 ) -> None:
     """Answer a question with the named memories."""
     answer = _memory(store, model, device).ask(question, memories=memory, mode=mode, max_new_tokens=max_new_tokens,
-                                               route=route, top_k=top_k)
+                                               route=route, top_k=top_k, merge=merge)
     if as_json:
         print(json.dumps(answer.to_dict()))
     else:
