@@ -65,7 +65,7 @@ def _embedding(sources: list[Source]):
     from loramem.routing.embedding import MAX_PASSAGES, embed, passages
 
     texts = [p for s in sources for p in passages(s.text, s.records)]
-    return embed(texts[:MAX_PASSAGES])
+    return embed(texts[:MAX_PASSAGES]) if texts else None
 
 
 class Memory:
@@ -223,14 +223,14 @@ class Memory:
         """The `top_k` memories of the store best suited to `question`, by `router`."""
         name = "hybrid" if router == "auto" else router
         cls = ROUTERS.get(name)
-        candidates = self.store.list()
-        if not candidates:
+        count = self.store.count()
+        if not count:
             raise LoramemError(f"the store {self.store.path} holds no memories to route to")
-        if top_k < 1 or top_k > len(candidates):
-            raise LoramemError(f"top-k must be between 1 and the {len(candidates)} memories in the store, got {top_k}")
+        if top_k < 1 or top_k > count:
+            raise LoramemError(f"top-k must be between 1 and the {count} memories in the store, got {top_k}")
         if name not in self._routers:
             self._routers[name] = cls(self.store)
-        return self._routers[name].route(question, candidates, top_k)
+        return self._routers[name].route(question, top_k)
 
     def ask(
         self,

@@ -231,6 +231,32 @@ def bench_perf(
         out.print(f"wrote {out_file}")
 
 
+@bench_app.command("route")
+def bench_route(
+    memories: int = typer.Option(100_000, "--memories", help="catalogue size"),
+    top_k: int = typer.Option(5, "--top-k"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    out_file: Optional[Path] = typer.Option(None, "--out", help="write the results as JSON here"),
+) -> None:
+    """Catalogue open time and top-k routing latency (p50/p99) over N memories."""
+    from loramem.bench.route import ROUTE_TARGETS, run_route_bench
+
+    results = run_route_bench(memories, top_k, log=lambda m: err_console.print(m, markup=False))
+    if out_file:
+        out_file.write_text(json.dumps(results, indent=2))
+    if as_json:
+        print(json.dumps(results))
+        return
+    table = Table(title="loramem bench route")
+    for col in ("metric", "value", "target"):
+        table.add_column(col)
+    for key, value in results.items():
+        target = ROUTE_TARGETS.get(key)
+        mark = "" if not target else (("[green]met" if value <= target[0] else "[red]missed") + f" ≤ {target[0]:g}")
+        table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value), mark)
+    out.print(table)
+
+
 @bench_app.command("formats")
 def bench_formats(
     data: Path = typer.Option(..., "--data", help="PaperQA JSON (a list of papers with title, introduction, QA)"),

@@ -1,4 +1,4 @@
-"""Routers pick which memories answer a question: top-k with scores."""
+"""Routers pick which memories of a store answer a question: top-k with scores."""
 
 from __future__ import annotations
 
@@ -17,8 +17,20 @@ class Route:
 
 
 class Router(ABC):
-    """Built once per store (see `Memory.router`); `route` ranks the given candidate memories."""
+    """One per store; keeps an index of the store's memories, rebuilt when the store changes."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+        self._generation = None
+
+    def _fresh(self) -> bool:
+        """True when the index still matches the store; else remember the new generation."""
+        generation = self.store.generation()
+        if generation == self._generation:
+            return True
+        self._generation = generation
+        return False
 
     @abstractmethod
-    def route(self, question: str, candidates: list, k: int) -> list[Route]:
-        """The best `k` of `candidates` (MemoryRecords) for `question`, best first."""
+    def route(self, question: str, k: int) -> list[Route]:
+        """The best `k` memories of the store for `question`, best first."""

@@ -10,33 +10,33 @@ from loramem.routing.embedding import passages
 
 @ROUTERS.register("bm25")
 class BM25Router(Router):
-    def __init__(self, store) -> None:
-        self.store = store
-        self._index = None  # (key, retriever, owners) for the last candidate set
-
-    def _build(self, candidates):
+    def _index(self):
         import bm25s
 
-        key = tuple((c.name, c.created, c.folder) for c in candidates)
-        if self._index is None or self._index[0] != key:
+        if not self._fresh():
             texts, owners = [], []
-            for i, c in enumerate(candidates):
-                for p in passages(c.document):
+            self.names = []
+            for i, (name, document) in enumerate(self.store.documents()):
+                self.names.append(name)
+                for p in passages(document):
                     texts.append(p)
                     owners.append(i)
-            retriever = bm25s.BM25()
-            retriever.index(bm25s.tokenize(texts, stopwords="en", show_progress=False), show_progress=False)
-            self._index = (key, retriever, np.array(owners))
-        return self._index
+            self.retriever = bm25s.BM25()
+            self.retriever.index(bm25s.tokenize(texts, stopwords="en", show_progress=False), show_progress=False)
+            self.owners = np.array(owners)
+        return self.names, self.retriever, self.owners
 
-    def route(self, question, candidates, k):
+    def route(self, question, k):
         import bm25s
 
-        _, retriever, owners = self._build(candidates)
-        n = len(owners)
+        names, retriever, owners = self._index()
+        hits = min(len(owners), max(50, 20 * k))  # enough passages to fill k memories
         docs, scores = retriever.retrieve(bm25s.tokenize([question], stopwords="en", show_progress=False),
-                                          k=n, show_progress=False)
-        best = np.zeros(len(candidates), dtype=np.float32)
-        np.maximum.at(best, owners[docs[0]], scores[0])
-        order = np.argsort(-best, kind="stable")[:k]
-        return [Route(candidates[i].name, float(best[i])) for i in order]
+                                          k=hits, show_progress=False)
+        best: dict[int, float] = {}
+        for d, s in zip(docs[0], scores[0]):
+            best[int(owners[d])] = max(best.get(int(owners[d]), 0.0), float(s))
+        order = sorted(best, key=lambda i: -best[i])[:k]
+        routes = [Route(names[i], best[i]) for i in order]
+        rest = (Route(n, 0.0) for i, n in enumerate(names) if i not in best)  # no word in common
+        return routes + [next(rest) for _ in range(k - len(routes))]

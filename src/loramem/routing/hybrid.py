@@ -11,13 +11,17 @@ RRF_K = 60
 
 @ROUTERS.register("hybrid")
 class HybridRouter(Router):
+    DEPTH = 100  # each part's ranking is fused down to this depth
+
     def __init__(self, store) -> None:
+        super().__init__(store)
         self.parts = [EmbeddingRouter(store), BM25Router(store)]
 
-    def route(self, question, candidates, k):
+    def route(self, question, k):
         fused: dict[str, float] = {}
+        depth = min(self.store.count(), max(k, self.DEPTH))
         for router in self.parts:
-            for rank, r in enumerate(router.route(question, candidates, len(candidates))):
+            for rank, r in enumerate(router.route(question, depth)):
                 fused[r.name] = fused.get(r.name, 0.0) + 1.0 / (RRF_K + rank + 1)
         best = sorted(fused.items(), key=lambda item: -item[1])[:k]
         return [Route(name, score) for name, score in best]

@@ -32,7 +32,10 @@ CREATE TABLE IF NOT EXISTS memories (
     {", ".join(c + (" TEXT PRIMARY KEY" if c == "name" else "") for c in _COLUMNS)}
 );
 CREATE TABLE IF NOT EXISTS embeddings (name TEXT PRIMARY KEY, rows INTEGER, dim INTEGER, vectors BLOB);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER);
+INSERT OR IGNORE INTO meta VALUES ('generation', 0);
 """
+_BUMP = "UPDATE meta SET value = value + 1 WHERE key = 'generation'"
 
 
 def _alive(pid: int) -> bool:
@@ -103,7 +106,8 @@ class MemoryStore:
             pid = entry.name.split("-", 1)[0]
             if not (pid.isdigit() and _alive(int(pid))):
                 shutil.rmtree(entry, ignore_errors=True)
-        listed = {r.folder for r in self.list()}
+        with self._db() as db:
+            listed = {row[0] for row in db.execute("SELECT folder FROM memories")}
         now = time.time()
         for entry in (self.path / "adapters").iterdir():
             if f"adapters/{entry.name}" not in listed and now - entry.stat().st_mtime > ORPHAN_AGE_S:
@@ -127,6 +131,20 @@ class MemoryStore:
     def exists(self, name: str) -> bool:
         with self._db() as db:
             return db.execute("SELECT 1 FROM memories WHERE name = ?", (name,)).fetchone() is not None
+
+    def generation(self) -> int:
+        """Changes whenever a memory is added, replaced or removed (routers rebuild their indexes)."""
+        with self._db() as db:
+            return db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0]
+
+    def count(self) -> int:
+        with self._db() as db:
+            return db.execute("SELECT COUNT(*) FROM memories").fetchone()[0]
+
+    def documents(self) -> list[tuple[str, str]]:
+        """(name, source text) of every memory, for text routers."""
+        with self._db() as db:
+            return [(r[0], r[1]) for r in db.execute("SELECT name, document FROM memories ORDER BY name")]
 
     def embeddings(self, names: list[str] | None = None) -> dict[str, np.ndarray]:
         """Routing embeddings (rows, dim) float16 by memory name; memories without one are absent."""
@@ -181,6 +199,7 @@ class MemoryStore:
                     f"INSERT INTO memories ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
                     [record.to_row()[c] for c in _COLUMNS],
                 )
+                db.execute(_BUMP)
         except BaseException:
             shutil.rmtree(self.path / folder, ignore_errors=True)
             raise
@@ -193,5 +212,6 @@ class MemoryStore:
         with self._db() as db:
             db.execute("DELETE FROM memories WHERE name = ?", (name,))
             db.execute("DELETE FROM embeddings WHERE name = ?", (name,))
+            db.execute(_BUMP)
         shutil.rmtree(self.path / record.folder, ignore_errors=True)
         return record
