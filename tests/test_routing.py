@@ -51,7 +51,7 @@ def test_ask_routes_and_reports_the_routes(routed):
 
 
 def test_routing_errors(routed):
-    with pytest.raises(LoramemError, match="top-k must be between 1 and the 3 memories"):
+    with pytest.raises(LoramemError, match="top-k must be between 1 and the 3 memories in the store"):
         routed.route("Who?", "auto", top_k=4)
     with pytest.raises(LoramemError, match="unknown router 'bm26'.*Did you mean 'bm25'"):
         routed.route("Who?", "bm26")
@@ -63,3 +63,26 @@ def test_forget_removes_the_embedding(routed, tmp_path):
     routed.forget("orchestra")
     assert "orchestra" not in routed.store.embeddings()
     assert [r.name for r in routed.route("Velmont orchestra conductor", "embedding", top_k=2)] != []
+
+
+def test_collections_split_records_and_restrict_routing(tmp_path, tiny_model_dir):
+    mem = Memory(store=tmp_path / "store", model=str(tiny_model_dir), progress=False)
+    rows = [(q, a) for topic in TOPICS.values() for q, a in topic]  # 6 records, 2 per topic in order
+    path = tmp_path / "all.jsonl"
+    path.write_text("".join(json.dumps({"question": q, "answer": a}) + "\n" for q, a in rows))
+    train = TrainConfig(**{**FAST_TRAIN, "epochs": 1})
+    written = mem.write_collection([path], "atlas", split=3, config=train)
+    assert [w.record.name for w in written] == ["atlas-00", "atlas-01", "atlas-02"]
+    assert [w.record.examples for w in written] == [2, 2, 2] and {w.record.collection for w in written} == {"atlas"}
+    outside = tmp_path / "outside.jsonl"
+    outside.write_text(json.dumps({"question": "Who built the harbour of Kessreth?", "answer": "Ilse Varnhagen"}) + "\n")
+    mem.write([outside], name="outside", config=train)
+    assert mem.route("Who built the harbour of Kessreth?", "embedding", 1, collection="atlas")[0].name == "atlas-00"
+    assert mem.route("How tall is Mount Ferrox?", "bm25", 1, collection="atlas")[0].name == "atlas-02"
+    assert {r.name for r in mem.route("harbour", "hybrid", 4)} == {"atlas-00", "atlas-01", "atlas-02", "outside"}
+    with pytest.raises(LoramemError, match="between 1 and the 3 memories in collection 'atlas'"):
+        mem.route("Who?", "auto", 4, collection="atlas")
+    with pytest.raises(LoramemError, match="cannot split 6 records into 7"):
+        mem.write_collection([path], "atlas2", split=7, config=train)
+    per_doc = mem.write_collection([path, outside], "docs", config=train)
+    assert [w.record.name for w in per_doc] == ["docs-all", "docs-outside"]

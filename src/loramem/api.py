@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
-import time
 import dataclasses
+import hashlib
+import json
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -144,6 +145,7 @@ class Memory:
         chunking: ChunkSettings | None = None,
         generator_options: dict | None = None,
         rank: int | str | None = None,
+        collection: str = "",
         **settings,
     ) -> WriteResult:
         """Write the files at `paths` into one memory; `settings` override TrainConfig fields.
@@ -196,6 +198,7 @@ class Memory:
                 recall=result.recall,
                 created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 document="\n\n".join(s.text for s in sources),
+                collection=collection,
                 config={**asdict(config), "epochs_run": result.epochs, "steps": result.steps,
                         "train_seconds": round(result.seconds, 2), "generator": generator,
                         "format": str(parse_format(format)), "examples_by_kind": sup.kinds,
@@ -209,6 +212,44 @@ class Memory:
         return WriteResult(record=record, seconds=time.perf_counter() - start, epochs=result.epochs,
                            kinds=sup.kinds, notes=notes, resumed_from_epoch=result.resumed_from_epoch)
 
+    def write_collection(
+        self, paths: Sequence[str | Path], collection: str, split: str | int = "per-document", **write_args,
+    ) -> list[WriteResult]:
+        """Write knowledge as several memories grouped in `collection`, for routing to find them.
+
+        `split="per-document"`: one memory per input file. An integer N: the records of the inputs
+        cut into N memories of consecutive records. `"auto"`: N from this base model's datasheet
+        (the fewest memories whose rank holds the records).
+        """
+        validate_name(collection)
+        sources = read_sources(list(paths))
+        if split == "per-document":
+            return [self.write([s.path], name=f"{collection}-{default_name([s.path])}"[:128], collection=collection,
+                               **write_args) for s in sources]
+        records = [r for s in sources for r in s.records]
+        if any(not s.is_records for s in sources):
+            raise LoramemError("only records (.jsonl/.csv) can be split into N memories; split documents per-document")
+        if split == "auto":
+            from loramem.bench.datasheet import load_saved, recommend
+
+            rank, parts = recommend(load_saved(self.base.fingerprint), len(records))
+            write_args = {**write_args, "rank": rank}
+        elif isinstance(split, int) or str(split).isdigit():
+            parts = int(split)
+        else:
+            raise LoramemError(f"split must be per-document, auto or a number of memories; got {split!r}")
+        if not 1 <= parts <= len(records):
+            raise LoramemError(f"cannot split {len(records)} records into {parts} memories")
+        folder = self.store.path / "cache" / "partitions"
+        folder.mkdir(parents=True, exist_ok=True)
+        results = []
+        for i in range(parts):
+            part = records[i * len(records) // parts : (i + 1) * len(records) // parts]
+            path = folder / f"{collection}-{i:02d}.jsonl"
+            path.write_text("".join(json.dumps({"question": r.prompt, "answer": r.target}) + "\n" for r in part))
+            results.append(self.write([path], name=f"{collection}-{i:02d}", collection=collection, **write_args))
+        return results
+
     # -- read --------------------------------------------------------------------------------
     def _check_base(self, records: list[MemoryRecord]) -> None:
         for r in records:
@@ -219,18 +260,19 @@ class Memory:
                     f"({self.base.fingerprint}); ask with --model {r.base_model}"
                 )
 
-    def route(self, question: str, router: str = "auto", top_k: int = 1) -> list[Route]:
-        """The `top_k` memories of the store best suited to `question`, by `router`."""
+    def route(self, question: str, router: str = "auto", top_k: int = 1, collection: str | None = None) -> list[Route]:
+        """The `top_k` memories of the store (or of `collection`) best suited to `question`, by `router`."""
         name = "hybrid" if router == "auto" else router
         cls = ROUTERS.get(name)
-        count = self.store.count()
+        count = self.store.count(collection)
+        where = f"collection {collection!r}" if collection is not None else f"the store {self.store.path}"
         if not count:
-            raise LoramemError(f"the store {self.store.path} holds no memories to route to")
+            raise LoramemError(f"{where} holds no memories to route to")
         if top_k < 1 or top_k > count:
-            raise LoramemError(f"top-k must be between 1 and the {count} memories in the store, got {top_k}")
+            raise LoramemError(f"top-k must be between 1 and the {count} memories in {where}, got {top_k}")
         if name not in self._routers:
             self._routers[name] = cls(self.store)
-        return self._routers[name].route(question, top_k)
+        return self._routers[name].route(question, top_k, collection)
 
     def ask(
         self,
@@ -241,6 +283,7 @@ class Memory:
         route: str | None = None,
         top_k: int = 1,
         merge: str | Merge = "sum",
+        collection: str | None = None,
     ) -> Answer:
         """Answer `question` drawing on the named memories in `mode` (default: parametric).
 
@@ -254,7 +297,7 @@ class Memory:
         if route is not None:
             if memories:
                 raise LoramemError("give either --memory names or --route, not both")
-            routes = self.route(question, route, top_k)
+            routes = self.route(question, route, top_k, collection)
             memories = [r.name for r in routes]
         mode = mode or ("parametric" if memories else "base")
         answer_mode = MODES.get(mode)()

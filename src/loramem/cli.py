@@ -72,6 +72,8 @@ def write(
     chunk_tokens: int = ChunkOpt,
     replace: bool = typer.Option(False, "--replace", help="overwrite a memory of the same name"),
     resume: bool = typer.Option(False, "--resume", help="continue an interrupted write of this name from its checkpoint"),
+    collection: Optional[str] = typer.Option(None, "--collection", help="write several memories grouped under this name"),
+    split: str = typer.Option("per-document", "--split", help="with --collection: per-document, a number of memories, or auto"),
     lr: float = typer.Option(2e-3, "--lr", help="peak learning rate"),
     precision: str = typer.Option("auto", "--precision", help="training precision: auto | fp32 | bf16"),
     store: Optional[Path] = StoreOpt,
@@ -85,11 +87,20 @@ def write(
         raise LoramemError(f"rank must be a positive integer or auto, got {rank!r}")
     config = TrainConfig(rank=8 if rank == "auto" else int(rank), epochs=epochs, seed=seed, lr=lr, precision=precision,
                          objective=objective, distill_hidden=distill_hidden, target_modules=target_modules, layers=layers)
-    result = _memory(store, model, device).write(
-        paths, name=name, replace=replace, format=format, generator=generator, config=config, resume=resume,
-        rank="auto" if rank == "auto" else None,
-        chunking=_chunking(chunk_tokens), generator_options=_generator_options(generator_model, generator_key),
-    )
+    args = dict(replace=replace, format=format, generator=generator, config=config, resume=resume,
+                rank="auto" if rank == "auto" else None, chunking=_chunking(chunk_tokens),
+                generator_options=_generator_options(generator_model, generator_key))
+    mem = _memory(store, model, device)
+    if collection:
+        if name:
+            raise LoramemError("--name and --collection do not go together: memories of a collection are named after it")
+        for result in mem.write_collection(paths, collection, split, **args):
+            _print_write(result)
+        return
+    _print_write(mem.write(paths, name=name, **args))
+
+
+def _print_write(result) -> None:
     for note in result.notes:
         err_console.print(f"note: {note}", markup=False, highlight=False)
     r = result.record
@@ -137,6 +148,7 @@ def ask(
     mode: Optional[str] = typer.Option(None, "--mode", help="parametric | icl | base (default: parametric with a memory)"),
     max_new_tokens: int = typer.Option(64, "--max-new-tokens"),
     route: Optional[str] = typer.Option(None, "--route", help="pick memories by auto | embedding | bm25 | hybrid"),
+    collection: Optional[str] = typer.Option(None, "--collection", help="route only among this collection's memories"),
     top_k: int = typer.Option(1, "--top-k", help="how many routed memories to activate"),
     merge: str = typer.Option("sum", "--merge", help="how several memories combine: sum (exact) | cat | linear | ties | "
                               "dare_linear | dare_ties | svd"),
@@ -147,7 +159,7 @@ def ask(
 ) -> None:
     """Answer a question with the named memories."""
     answer = _memory(store, model, device).ask(question, memories=memory, mode=mode, max_new_tokens=max_new_tokens,
-                                               route=route, top_k=top_k, merge=merge)
+                                               route=route, top_k=top_k, merge=merge, collection=collection)
     if as_json:
         print(json.dumps(answer.to_dict()))
     else:
@@ -162,10 +174,10 @@ def list_memories(as_json: bool = typer.Option(False, "--json"), store: Optional
         print(json.dumps([r.summary() for r in records]))
         return
     table = Table()
-    for col in ("name", "sources", "rank", "examples", "params", "recall", "created"):
+    for col in ("name", "collection", "sources", "rank", "examples", "params", "recall", "created"):
         table.add_column(col)
     for r in records:
-        table.add_row(r.name, ", ".join(r.sources), str(r.rank), str(r.examples), f"{r.parameters:,}",
+        table.add_row(r.name, r.collection, ", ".join(r.sources), str(r.rank), str(r.examples), f"{r.parameters:,}",
                       f"{r.recall:.0%}", r.created)
     out.print(table if records else "no memories")
 

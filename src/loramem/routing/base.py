@@ -22,6 +22,7 @@ class Router(ABC):
     def __init__(self, store) -> None:
         self.store = store
         self._generation = None
+        self._members: dict[str, set[str]] = {}
 
     def _fresh(self) -> bool:
         """True when the index still matches the store; else remember the new generation."""
@@ -29,8 +30,17 @@ class Router(ABC):
         if generation == self._generation:
             return True
         self._generation = generation
+        self._members = {}
         return False
 
+    def members(self, collection: str | None) -> set[str] | None:
+        """Names in `collection` (None: no restriction), cached until the store changes."""
+        if collection is None:
+            return None
+        if collection not in self._members:
+            self._members[collection] = set(self.store.names(collection))
+        return self._members[collection]
+
     @abstractmethod
-    def route(self, question: str, k: int) -> list[Route]:
-        """The best `k` memories of the store for `question`, best first."""
+    def route(self, question: str, k: int, collection: str | None = None) -> list[Route]:
+        """The best `k` memories of the store (or of one collection) for `question`, best first."""

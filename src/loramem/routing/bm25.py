@@ -26,17 +26,23 @@ class BM25Router(Router):
             self.owners = np.array(owners)
         return self.names, self.retriever, self.owners
 
-    def route(self, question, k):
+    def route(self, question, k, collection=None):
         import bm25s
 
         names, retriever, owners = self._index()
-        hits = min(len(owners), max(50, 20 * k))  # enough passages to fill k memories
+        allowed = self.members(collection)
+        if allowed is not None:
+            k = min(k, len(allowed))
+        hits = len(owners) if allowed is not None else min(len(owners), max(50, 20 * k))  # enough to fill k
         docs, scores = retriever.retrieve(bm25s.tokenize([question], stopwords="en", show_progress=False),
                                           k=hits, show_progress=False)
         best: dict[int, float] = {}
         for d, s in zip(docs[0], scores[0]):
-            best[int(owners[d])] = max(best.get(int(owners[d]), 0.0), float(s))
+            i = int(owners[d])
+            if allowed is None or names[i] in allowed:
+                best[i] = max(best.get(i, 0.0), float(s))
         order = sorted(best, key=lambda i: -best[i])[:k]
         routes = [Route(names[i], best[i]) for i in order]
-        rest = (Route(n, 0.0) for i, n in enumerate(names) if i not in best)  # no word in common
+        rest = (Route(n, 0.0) for i, n in enumerate(names)  # no word in common with the question
+                if i not in best and (allowed is None or n in allowed))
         return routes + [next(rest) for _ in range(k - len(routes))]

@@ -73,10 +73,14 @@ class EmbeddingRouter(Router):
             self.matrix = np.concatenate([vectors[n] for n in self.names]).astype(np.float32)
         return self.names, self.starts, self.matrix
 
-    def route(self, question, k):
+    def route(self, question, k, collection=None):
         names, starts, matrix = self._index()
         sims = matrix @ embed([question])[0]
         best = sims if len(starts) == len(sims) else np.maximum.reduceat(sims, starts)  # best passage
+        allowed = self.members(collection)
+        if allowed is not None:
+            best = np.where(np.fromiter((n in allowed for n in names), bool, len(names)), best, -np.inf)
+            k = min(k, len(allowed))
         top = np.argpartition(-best, min(k, len(best)) - 1)[:k]
         top = top[np.argsort(-best[top])]
         return [Route(names[i], float(best[i])) for i in top]

@@ -17,11 +17,11 @@ class HybridRouter(Router):
         super().__init__(store)
         self.parts = [EmbeddingRouter(store), BM25Router(store)]
 
-    def route(self, question, k):
+    def route(self, question, k, collection=None):
         fused: dict[str, float] = {}
-        depth = min(self.store.count(), max(k, self.DEPTH))
+        depth = min(self.store.count(collection), max(k, self.DEPTH))
         for router in self.parts:
-            for rank, r in enumerate(router.route(question, depth)):
+            for rank, r in enumerate(router.route(question, depth, collection)):
                 fused[r.name] = fused.get(r.name, 0.0) + 1.0 / (RRF_K + rank + 1)
         best = sorted(fused.items(), key=lambda item: -item[1])[:k]
         return [Route(name, score) for name, score in best]

@@ -23,6 +23,7 @@ class MemoryRecord:
     created: str  # ISO 8601, UTC
     document: str = ""  # the source text, for in-context answering
     config: dict = field(default_factory=dict)  # resolved training settings and timings
+    collection: str = ""  # the named group a partitioned write belongs to
 
     def summary(self) -> dict:
         """Everything but the document text, for `ls --json` and `show`."""

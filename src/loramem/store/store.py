@@ -81,6 +81,10 @@ class MemoryStore:
         try:
             with self._db() as db:
                 db.executescript(_SCHEMA)
+                present = {row[1] for row in db.execute("PRAGMA table_info(memories)")}
+                for column in _COLUMNS:  # a store made by an older version gains the new columns
+                    if column not in present:
+                        db.execute(f"ALTER TABLE memories ADD COLUMN {column} TEXT DEFAULT ''")
         except sqlite3.DatabaseError as e:
             raise LoramemError(f"cannot open catalogue in {self.path}: {e}") from None
         self._collect_garbage()
@@ -137,9 +141,18 @@ class MemoryStore:
         with self._db() as db:
             return db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0]
 
-    def count(self) -> int:
+    def count(self, collection: str | None = None) -> int:
         with self._db() as db:
-            return db.execute("SELECT COUNT(*) FROM memories").fetchone()[0]
+            if collection is None:
+                return db.execute("SELECT COUNT(*) FROM memories").fetchone()[0]
+            return db.execute("SELECT COUNT(*) FROM memories WHERE collection = ?", (collection,)).fetchone()[0]
+
+    def names(self, collection: str | None = None) -> list[str]:
+        with self._db() as db:
+            if collection is None:
+                return [r[0] for r in db.execute("SELECT name FROM memories ORDER BY name")]
+            return [r[0] for r in db.execute("SELECT name FROM memories WHERE collection = ? ORDER BY name",
+                                             (collection,))]
 
     def documents(self) -> list[tuple[str, str]]:
         """(name, source text) of every memory, for text routers."""
