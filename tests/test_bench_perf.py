@@ -17,7 +17,7 @@ KEYS = [
 
 def test_perf_reports_every_key(tiny_model_dir):
     results = run_perf(n_train=8, n_write=4, model=str(tiny_model_dir), baseline_budget_s=2,
-                       config=TrainConfig(**FAST_TRAIN), log=lambda m: None)
+                       config=TrainConfig(**{**FAST_TRAIN, "epochs": 300}), log=lambda m: None)
     for key in KEYS:
         assert isinstance(results[key], (int, float)) and results[key] > 0, key
     assert results["train_speedup"] == pytest.approx(results["train_tokens_per_s"] / results["train_tokens_per_s_baseline"])

@@ -116,8 +116,12 @@ def generate_answer(
     max_new_tokens: int = 64,
     cache: AdapterCache | None = None,
     merge: Merge | None = None,
-) -> tuple[str, int]:
-    """Greedy answer and the number of prompt tokens it read."""
+    streamer=None,
+) -> tuple[str, int, int]:
+    """Greedy answer, the number of prompt tokens it read and the number of tokens it wrote.
+
+    `streamer` (a transformers streamer) receives the answer's tokens as they are made.
+    """
     fmt = PromptFormat(base.tokenizer)
     if context:
         window = getattr(base.model.config, "max_position_embeddings", 2048)
@@ -131,6 +135,8 @@ def generate_answer(
             do_sample=False,
             eos_token_id=fmt.stop_ids,
             pad_token_id=fmt.end_id,
+            streamer=streamer,
         )
-    text = base.tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
-    return text.strip(), ids.shape[1]
+    new = out[0, ids.shape[1]:]
+    text = base.tokenizer.decode(new, skip_special_tokens=True)
+    return text.strip(), ids.shape[1], len(new)

@@ -36,6 +36,8 @@ class Answer:
     prompt_tokens: int
     seconds: float
     routes: list[dict] = field(default_factory=list)  # {name, score} when a router picked the memories
+    completion_tokens: int = 0
+    truncated: bool = False  # stopped at max_new_tokens rather than at the end of the answer
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -146,6 +148,7 @@ class Memory:
         generator_options: dict | None = None,
         rank: int | str | None = None,
         collection: str = "",
+        on_epoch: Callable[[int, float], None] | None = None,
         **settings,
     ) -> WriteResult:
         """Write the files at `paths` into one memory; `settings` override TrainConfig fields.
@@ -153,7 +156,7 @@ class Memory:
         `rank="auto"` picks the rank from this base model's datasheet (`loramem datasheet`), or
         built-in defaults when none was measured. Progress is checkpointed after every epoch;
         `resume=True` continues an interrupted write of the same name, inputs and settings from
-        its last checkpoint.
+        its last checkpoint. `on_epoch(epoch, seconds)` is called after each training epoch.
         """
         start = time.perf_counter()
         config = config or TrainConfig(**settings)
@@ -181,7 +184,7 @@ class Memory:
         checkpoint = self.store.path / "checkpoints" / f"{name}.pt"
         with self.store.staging() as staged:
             result = train_memory(self.base, sup.examples, config, staged, progress=self.progress,
-                                  checkpoint=checkpoint, resume=resume)
+                                  checkpoint=checkpoint, resume=resume, on_epoch=on_epoch)
             layers = parse_layers(config.layers, self.base.model.config.num_hidden_layers)
             record = MemoryRecord(
                 name=name,
@@ -284,11 +287,13 @@ class Memory:
         top_k: int = 1,
         merge: str | Merge = "sum",
         collection: str | None = None,
+        streamer=None,
     ) -> Answer:
         """Answer `question` drawing on the named memories in `mode` (default: parametric).
 
         With `route` (`auto`, `embedding`, `bm25`, `hybrid`) and no named memories, a router
-        picks the `top_k` memories; several active memories add their deltas exactly.
+        picks the `top_k` memories; several active memories add their deltas exactly. `streamer`
+        (a transformers streamer) receives the answer's tokens as they are made.
         """
         if not question.strip():
             raise LoramemError("the question is empty")
@@ -308,12 +313,13 @@ class Memory:
         plan = answer_mode.plan(records)
         start = time.perf_counter()
         adapters = [(r.name, self.store.adapter_path(r)) for r in plan.adapters]
-        text, n_prompt = generate_answer(self.base, question, plan.context, adapters, max_new_tokens, self.adapters,
-                                         merge)
+        text, n_prompt, n_new = generate_answer(self.base, question, plan.context, adapters, max_new_tokens,
+                                                self.adapters, merge, streamer)
         return Answer(
             answer=text, memories=[r.name for r in records], mode=mode, question=question,
             prompt_tokens=n_prompt, seconds=time.perf_counter() - start,
             routes=[{"name": r.name, "score": round(r.score, 4)} for r in routes],
+            completion_tokens=n_new, truncated=n_new >= max_new_tokens,
         )
 
     # -- catalogue ---------------------------------------------------------------------------

@@ -76,6 +76,9 @@ def write(
     split: str = typer.Option("per-document", "--split", help="with --collection: per-document, a number of memories, or auto"),
     lr: float = typer.Option(2e-3, "--lr", help="peak learning rate"),
     precision: str = typer.Option("auto", "--precision", help="training precision: auto | fp32 | bf16"),
+    ray: bool = typer.Option(False, "--ray", help="one memory per file, written in parallel as Ray tasks"),
+    address: Optional[str] = typer.Option(None, "--address", help="with --ray: the cluster (default: a local Ray)"),
+    cpus_per_task: int = typer.Option(1, "--cpus-per-task", help="with --ray: CPUs (and torch threads) per write"),
     store: Optional[Path] = StoreOpt,
     model: Optional[str] = ModelOpt,
     device: Optional[str] = DeviceOpt,
@@ -90,6 +93,9 @@ def write(
     args = dict(replace=replace, format=format, generator=generator, config=config, resume=resume,
                 rank="auto" if rank == "auto" else None, chunking=_chunking(chunk_tokens),
                 generator_options=_generator_options(generator_model, generator_key))
+    if ray:
+        _write_with_ray(paths, name, collection, split, address, cpus_per_task, store, model, device, args)
+        return
     mem = _memory(store, model, device)
     if collection:
         if name:
@@ -98,6 +104,27 @@ def write(
             _print_write(result)
         return
     _print_write(mem.write(paths, name=name, **args))
+
+
+def _write_with_ray(paths, name, collection, split, address, cpus_per_task, store, model, device, args) -> None:
+    from rich.progress import Progress
+
+    from loramem.scale import write_with_ray
+    from loramem.store import default_store_path
+
+    if name or split != "per-document":
+        raise LoramemError("--ray writes one memory per file, named after it: drop --name and --split")
+    with Progress(console=err_console, transient=True) as bar:
+        job = bar.add_task("writing with Ray", total=len(paths))
+        result = write_with_ray(store or default_store_path(), paths, model, device, address, collection,
+                                cpus_per_task, progress=lambda done, total, _n: bar.update(job, completed=done), **args)
+    for entry in sorted(result.written, key=lambda e: e["name"]):
+        out.print(f"wrote {entry['name']}: {entry['examples']} examples, rank {entry['rank']}, "
+                  f"recall {entry['recall']:.1%}")
+    for failed, error in sorted(result.failed.items()):
+        err_console.print(f"failed {failed}: {error}", markup=False, highlight=False)
+    if result.failed:
+        raise typer.Exit(1)
 
 
 def _print_write(result) -> None:
@@ -199,12 +226,54 @@ def rm(name: str, store: Optional[Path] = StoreOpt) -> None:
 
 
 @app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="address to bind (default: loopback only)"),
+    port: int = typer.Option(8000, "--port"),
+    api_key: Optional[str] = typer.Option(None, "--api-key", envvar="LORAMEM_API_KEY",
+                                          help="every request must send Authorization: Bearer KEY"),
+    max_upload_mb: float = typer.Option(16, "--max-upload-mb", help="largest request body accepted"),
+    store: Optional[Path] = StoreOpt,
+    model: Optional[str] = ModelOpt,
+    device: Optional[str] = DeviceOpt,
+) -> None:
+    """Serve the store behind an OpenAI-compatible API; `"model": "<memory>"` picks a memory."""
+    from loramem.serve import serve as run
+
+    if host not in ("127.0.0.1", "localhost", "::1") and api_key is None:
+        err_console.print(f"warning: serving on {host} with no --api-key: anyone who reaches it can read and write "
+                          "memories")
+    mem = _memory(store, model, device)
+    err_console.print(f"loramem: {mem.base.name} with {mem.store.count()} memories from {mem.store.path}; "
+                      f"OpenAI base URL http://{host}:{port}/v1")
+    run(mem, host=host, port=port, api_key=api_key, max_upload_bytes=int(max_upload_mb * 2**20))
+
+
+@app.command()
 def demo(store: Optional[Path] = typer.Option(None, "--store", help="keep the demo memory here (default: a temporary folder)"),
          model: Optional[str] = ModelOpt) -> None:
     """Write a small table of invented facts and ask it back, with and without the memory."""
     from loramem.demo import run_demo
 
     run_demo(store=store, model=model, console=out)
+
+
+export_app = typer.Typer(help="Export memories for other serving engines.")
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("vllm")
+def export_vllm(
+    out_dir: Path = typer.Argument(..., help="folder to write one adapter folder per memory into"),
+    memory: List[str] = typer.Option([], "--memory", "-m", help="memory to export (repeatable; default: all)"),
+    collection: Optional[str] = typer.Option(None, "--collection", help="export this collection's memories"),
+    store: Optional[Path] = StoreOpt,
+) -> None:
+    """Write vLLM-ready LoRA folders and print the `vllm serve` command that loads them."""
+    from loramem.export import export_vllm as run
+
+    result = run(_memory(store).store, out_dir, memory or None, collection)
+    err_console.print(f"exported {len(result.folders)} memories to {out_dir}")
+    print(result.command)
 
 
 bench_app = typer.Typer(help="Benchmarks: measure and print numbers (a table, and JSON with --out).")
@@ -266,6 +335,33 @@ def bench_route(
         target = ROUTE_TARGETS.get(key)
         mark = "" if not target else (("[green]met" if value <= target[0] else "[red]missed") + f" ≤ {target[0]:g}")
         table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value), mark)
+    out.print(table)
+
+
+@bench_app.command("serve")
+def bench_serve(
+    requests: int = typer.Option(4, "--requests", help="requests per memory in each round"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    out_file: Optional[Path] = typer.Option(None, "--out", help="write the results as JSON here"),
+    store: Optional[Path] = typer.Option(None, "--store", help="keep the 8 benchmark memories here (default: temporary)"),
+    model: Optional[str] = ModelOpt,
+    device: Optional[str] = DeviceOpt,
+) -> None:
+    """Requests/s and p50 latency of `loramem serve` with 1 and with 8 concurrent clients on 8 memories."""
+    from loramem.bench.serve import run_serve_bench
+
+    results = run_serve_bench(store, model, device, per_client=requests, log=lambda m: err_console.print(m))
+    if out_file:
+        out_file.write_text(json.dumps(results, indent=2))
+    if as_json:
+        print(json.dumps(results))
+        return
+    table = Table(title="loramem bench serve")
+    for col in ("clients", "requests", "requests/s", "p50 ms", "correct", "cross-talk"):
+        table.add_column(col)
+    for c in (1, 8):
+        table.add_row(str(c), str(results[f"requests_{c}"]), f"{results[f'requests_per_s_{c}']:.2f}",
+                      f"{results[f'p50_ms_{c}']:.0f}", f"{results[f'correct_{c}']:.0%}", f"{results[f'cross_talk_{c}']:.0%}")
     out.print(table)
 
 

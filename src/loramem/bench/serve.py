@@ -1,0 +1,89 @@
+"""`loramem bench serve`: requests/s and latency of the HTTP server with 1 and with 8 concurrent clients.
+
+Eight memories each hold one PhoneBook entry asked with the same kind of question; client j asks
+memory j % 8 its own question over and over. Besides speed, every answer is checked: it must
+hold its memory's number (correct) and no other memory's number (cross-talk), so the figure
+also shows that concurrent requests never see each other's adapters.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from loramem.bench.datasets.phonebook import phonebook
+
+MEMORIES = 8
+
+
+def _prepare(mem, folder: Path, log) -> list:
+    entries = phonebook(MEMORIES, seed=11)
+    for i, entry in enumerate(entries):
+        name = f"bench-serve-{i}"
+        if mem.store.exists(name):
+            continue
+        path = folder / f"{name}.jsonl"
+        path.write_text(json.dumps({"question": entry.prompt, "answer": entry.target}) + "\n")
+        log(f"writing memory {name} ({entry.prompt} → {entry.target}) ...")
+        mem.write([path], name=name)
+    return entries
+
+
+def _round(url: str, entries: list, clients: int, per_client: int) -> dict:
+    latencies: list[float] = []
+    correct = crossed = 0
+    lock = threading.Lock()
+
+    def client(j: int) -> None:
+        nonlocal correct, crossed
+        i = j % MEMORIES
+        with httpx.Client(base_url=url, timeout=600) as http:
+            for _ in range(per_client):
+                t = time.perf_counter()
+                r = http.post("/chat/completions", json={
+                    "model": f"bench-serve-{i}", "max_tokens": 24,
+                    "messages": [{"role": "user", "content": entries[i].prompt}]})
+                elapsed = time.perf_counter() - t
+                r.raise_for_status()
+                text = r.json()["choices"][0]["message"]["content"]
+                with lock:
+                    latencies.append(elapsed)
+                    correct += entries[i].target in text
+                    crossed += any(e.target in text for k, e in enumerate(entries) if k != i)
+
+    threads = [threading.Thread(target=client, args=(j,)) for j in range(clients)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - start
+    n = len(latencies)
+    if n != clients * per_client:
+        raise RuntimeError(f"only {n} of {clients * per_client} requests succeeded")
+    return {"requests": n, "requests_per_s": n / wall, "p50_ms": statistics.median(latencies) * 1000,
+            "correct": correct / n, "cross_talk": crossed / n}
+
+
+def run_serve_bench(store: Path | None = None, model: str | None = None, device: str | None = None,
+                    per_client: int = 4, log=print) -> dict:
+    from loramem.api import Memory
+    from loramem.serve import ServerThread, create_app
+
+    with tempfile.TemporaryDirectory(prefix="loramem-serve-") as tmp:
+        mem = Memory(store=store or Path(tmp) / "store", model=model, device=device, progress=False)
+        entries = _prepare(mem, Path(tmp), log)
+        with ServerThread(create_app(mem)) as url:
+            _round(url, entries, 1, 1)  # warm-up: adapters into the cache
+            results: dict = {"model": mem.base.name, "device": str(mem.base.device), "memories": MEMORIES}
+            for clients in (1, 8):
+                log(f"{clients} client(s), {per_client * (MEMORIES // clients)} requests each ...")
+                r = _round(url, entries, clients, per_client * (MEMORIES // clients))
+                results.update({f"{k}_{clients}": v for k, v in r.items()})
+    return results

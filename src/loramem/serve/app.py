@@ -1,0 +1,258 @@
+"""`loramem serve`: an OpenAI-compatible HTTP server whose requests pick their memory.
+
+One base model answers every request. Adapters are applied per request (forward hooks over
+LRU-cached weights) and removed after it, under one lock: a request sees only the memories it
+asked for, whatever else runs at the same time. Errors come back in the OpenAI error schema, so
+clients raise their usual exceptions (404 unknown memory, 400 bad request, 401 bad key, 413
+oversized upload).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import threading
+from contextlib import asynccontextmanager
+from typing import Iterator
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from loramem.errors import LoramemError, UnknownMemoryError
+from loramem.serve import openai_schema as oa
+from loramem.serve.jobs import WriteJobs
+
+MAX_UPLOAD_BYTES = 16 * 2**20
+BASE_ALIASES = ("base", "loramem")
+
+
+class APIError(Exception):
+    def __init__(self, status: int, message: str, type: str = "invalid_request_error",
+                 code: str | None = None, param: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.type, self.code, self.param = status, message, type, code, param
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(oa.error_body(self.message, self.type, self.code, self.param), status_code=self.status)
+
+
+def _sse(obj: dict | str) -> str:
+    return f"data: {obj if isinstance(obj, str) else json.dumps(obj)}\n\n"
+
+
+class Server:
+    """The state behind the routes: the answering `Memory`, its lock, and the write jobs."""
+
+    def __init__(self, memory, max_new_tokens: int = 256) -> None:
+        self.memory = memory
+        self.base = memory.base  # loaded now, not by the first request's thread
+        self.lock = threading.Lock()
+        self.max_new_tokens = max_new_tokens
+        self.jobs = WriteJobs(memory.store.path, memory.model_spec, memory.device)
+
+    # -- answering ---------------------------------------------------------------------------
+    def resolve(self, req: oa._Request) -> dict:
+        """The `Memory.ask` arguments of a request; unknown model or memories → 404."""
+        from loramem.answering import check_merge
+        from loramem.modes import MODES
+        from loramem.routing import ROUTERS
+
+        names = list(req.memories or [])
+        if req.model not in (self.base.name, *BASE_ALIASES):
+            if not self.memory.store.exists(req.model):
+                raise APIError(404, f"The model {req.model!r} does not exist: it is neither the base model "
+                               f"({self.base.name}) nor a memory in the store", code="model_not_found", param="model")
+            names.insert(0, req.model)
+        for name in names:
+            if not self.memory.store.exists(name):
+                raise APIError(404, f"no memory named {name!r} in the store", code="memory_not_found", param="memories")
+        if req.route is not None and names:
+            raise APIError(400, "give either memories (or a memory as the model) or route, not both", param="route")
+        try:
+            question = req.question()
+        except ValueError as e:
+            raise APIError(400, str(e), param="prompt") from None
+        if not question.strip():
+            raise APIError(400, "no question: the request has no user message text", param="messages")
+        check_merge(req.merge)
+        if req.mode is not None:
+            MODES.get(req.mode)
+        if req.route is not None and req.route != "auto":
+            ROUTERS.get(req.route)
+        return dict(question=question, memories=names, mode=req.mode, route=req.route, top_k=req.top_k,
+                    merge=req.merge, collection=req.collection, max_new_tokens=req.limit(self.max_new_tokens))
+
+    def answer(self, args: dict):
+        with self.lock:
+            return self.memory.ask(**args)
+
+    def stream(self, args: dict, model: str, chat: bool) -> Iterator[str]:
+        from transformers import TextIteratorStreamer
+
+        streamer = TextIteratorStreamer(self.base.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
+        result: dict = {}
+
+        def work() -> None:
+            try:
+                result["answer"] = self.answer({**args, "streamer": streamer})
+            except Exception as e:  # reported in the stream: the status line has gone already
+                result["error"] = e
+            finally:
+                streamer.end()
+
+        worker = threading.Thread(target=work, daemon=True, name="loramem-stream")
+        worker.start()
+        id = oa.new_id("chatcmpl" if chat else "cmpl")
+        if chat:
+            yield _sse(oa.chat_chunk(id, model, {"role": "assistant", "content": ""}))
+        started = False
+        for piece in streamer:
+            if not started:
+                piece = piece.lstrip()
+                started = bool(piece)
+            if piece:
+                yield _sse(oa.chat_chunk(id, model, {"content": piece}) if chat else oa.completion_chunk(id, model, piece))
+        worker.join()
+        if "error" in result:
+            e = result["error"]
+            yield _sse(oa.error_body(str(e), "invalid_request_error" if isinstance(e, LoramemError) else "server_error"))
+        else:
+            answer = result["answer"]
+            finish = oa.finish_reason(answer)
+            last = oa.chat_chunk(id, model, {}, finish) if chat else oa.completion_chunk(id, model, "", finish)
+            yield _sse({**last, "usage": oa._usage(answer), "loramem": oa._extras(answer)})
+        yield _sse("[DONE]")
+
+    # -- models and memories -----------------------------------------------------------------
+    def models(self) -> dict:
+        data = [{"id": self.base.name, "object": "model", "created": 0, "owned_by": "loramem"}]
+        for r in self.memory.list():
+            data.append({"id": r.name, "object": "model", "created": 0, "owned_by": "loramem",
+                         "parent": self.base.name, "root": r.base_model})
+        return {"object": "list", "data": data}
+
+
+async def _parse(request: Request, model: type[oa.BaseModel]):
+    try:
+        body = json.loads(await request.body())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise APIError(400, f"the request body is not valid JSON: {e}") from None
+    try:
+        return model.model_validate(body)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise APIError(400, f"invalid request: {where}: {first['msg']}", param=where) from None
+
+
+def create_app(memory, api_key: str | None = None, max_upload_bytes: int = MAX_UPLOAD_BYTES,
+               max_new_tokens: int = 256) -> FastAPI:
+    """The FastAPI app serving `memory` (a `loramem.Memory`); `api_key` makes every request carry it."""
+    from loramem.serve.uploads import add_memory_routes
+
+    server = Server(memory, max_new_tokens)
+
+    @asynccontextmanager
+    async def lifespan(_app):
+        yield
+        server.jobs.shutdown()
+
+    app = FastAPI(title="loramem", summary="LoRA memories behind the OpenAI API", lifespan=lifespan)
+    app.state.server = server
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next):
+        if api_key is not None and request.url.path.startswith("/v1"):
+            given = request.headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {api_key}".encode()):
+                return APIError(401, "missing or wrong API key: send Authorization: Bearer KEY",
+                                code="invalid_api_key").response()
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > max_upload_bytes:
+            return APIError(413, f"request body of {int(length):,} bytes exceeds the limit of "
+                            f"{max_upload_bytes:,}", code="request_too_large").response()
+        return await call_next(request)
+
+    @app.exception_handler(APIError)
+    async def api_error(_request, e: APIError):
+        return e.response()
+
+    @app.exception_handler(UnknownMemoryError)
+    async def unknown_memory(_request, e):
+        return APIError(404, str(e), code="memory_not_found").response()
+
+    @app.exception_handler(LoramemError)
+    async def loramem_error(_request, e):
+        return APIError(400, str(e)).response()
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request, e):
+        return APIError(400, f"invalid request: {e.errors()[0]['msg']}").response()
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request, e):
+        return APIError(e.status_code, str(e.detail), type="invalid_request_error").response()
+
+    @app.exception_handler(Exception)
+    async def crash(_request, e):
+        return APIError(500, f"{type(e).__name__}: {e}", type="server_error").response()
+
+    @app.get("/v1/models")
+    def models():
+        return server.models()
+
+    async def _complete(request: Request, schema, chat: bool):
+        req = await _parse(request, schema)
+        args = await run_in_threadpool(server.resolve, req)
+        if req.stream:
+            return StreamingResponse(server.stream(args, req.model, chat), media_type="text/event-stream")
+        answer = await run_in_threadpool(server.answer, args)
+        return oa.chat_completion(answer, req.model) if chat else oa.completion(answer, req.model)
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(request: Request):
+        return await _complete(request, oa.ChatRequest, chat=True)
+
+    @app.post("/v1/completions")
+    async def completions(request: Request):
+        return await _complete(request, oa.CompletionRequest, chat=False)
+
+    add_memory_routes(app, server, max_upload_bytes)
+
+    return app
+
+
+def serve(memory, host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None,
+          max_upload_bytes: int = MAX_UPLOAD_BYTES) -> None:
+    import uvicorn
+
+    uvicorn.run(create_app(memory, api_key, max_upload_bytes), host=host, port=port, log_level="info")
+
+
+class ServerThread:
+    """Run an app with uvicorn on a background thread (tests, benchmarks): `with ServerThread(app) as url:`."""
+
+    def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> None:
+        import uvicorn
+
+        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True, name="loramem-serve")
+
+    def __enter__(self) -> str:
+        import time
+
+        self.thread.start()
+        while not self.server.started:
+            if not self.thread.is_alive():
+                raise RuntimeError("the server did not start")
+            time.sleep(0.02)
+        host, port = self.server.servers[0].sockets[0].getsockname()[:2]
+        return f"http://{host}:{port}/v1"
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)

@@ -1,0 +1,124 @@
+"""The OpenAI wire format: request bodies (validated) and response objects (built), plus loramem's extras.
+
+Requests may carry, besides the OpenAI fields, `memories` (names), `route` ("auto", "embedding",
+"bm25", "hybrid"), `top_k`, `merge`, `mode` and `collection`; the `model` field names either the
+base model or one memory. Decoding is greedy: sampling fields (temperature, top_p, ...) are
+accepted and ignored, so existing clients work unchanged.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    model: str
+    max_tokens: Optional[int] = Field(None, ge=1, le=4096)
+    stream: bool = False
+    n: int = Field(1, ge=1, le=1)  # one greedy answer per request
+    memories: Optional[list[str]] = None
+    route: Optional[str] = None
+    top_k: int = Field(1, ge=1)
+    merge: str = "sum"
+    mode: Optional[str] = None
+    collection: Optional[str] = None
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    type: str
+    text: Optional[str] = None
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    role: str
+    content: Union[str, list[_Part], None] = None
+
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return "".join(p.text or "" for p in self.content if p.type == "text")
+        return self.content or ""
+
+
+class ChatRequest(_Request):
+    messages: list[Message] = Field(min_length=1)
+    max_completion_tokens: Optional[int] = Field(None, ge=1, le=4096)
+
+    def question(self) -> str:
+        """The question answered: the last user message (memories are single-turn, as they were written)."""
+        users = [m for m in self.messages if m.role == "user"]
+        return users[-1].text() if users else ""
+
+    def limit(self, default: int) -> int:
+        return self.max_completion_tokens or self.max_tokens or default
+
+
+class CompletionRequest(_Request):
+    prompt: Union[str, list[str]]
+
+    def question(self) -> str:
+        if isinstance(self.prompt, list):
+            if len(self.prompt) != 1:
+                raise ValueError("one prompt per request")
+            return self.prompt[0]
+        return self.prompt
+
+    def limit(self, default: int) -> int:
+        return self.max_tokens or default
+
+
+def error_body(message: str, type: str, code: str | None = None, param: str | None = None) -> dict:
+    return {"error": {"message": message, "type": type, "param": param, "code": code}}
+
+
+def _usage(answer) -> dict:
+    return {"prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens,
+            "total_tokens": answer.prompt_tokens + answer.completion_tokens}
+
+
+def _extras(answer) -> dict:
+    return {"memories": answer.memories, "mode": answer.mode, "routes": answer.routes}
+
+
+def finish_reason(answer) -> Literal["stop", "length"]:
+    return "length" if answer.truncated else "stop"
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:24]}"
+
+
+def chat_completion(answer, model: str) -> dict:
+    return {
+        "id": new_id("chatcmpl"), "object": "chat.completion", "created": int(time.time()), "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.answer},
+                     "finish_reason": finish_reason(answer), "logprobs": None}],
+        "usage": _usage(answer), "loramem": _extras(answer),
+    }
+
+
+def completion(answer, model: str) -> dict:
+    return {
+        "id": new_id("cmpl"), "object": "text_completion", "created": int(time.time()), "model": model,
+        "choices": [{"index": 0, "text": answer.answer, "finish_reason": finish_reason(answer), "logprobs": None}],
+        "usage": _usage(answer), "loramem": _extras(answer),
+    }
+
+
+def chat_chunk(id: str, model: str, delta: dict, finish: str | None = None) -> dict:
+    return {"id": id, "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]}
+
+
+def completion_chunk(id: str, model: str, text: str, finish: str | None = None) -> dict:
+    return {"id": id, "object": "text_completion", "created": int(time.time()), "model": model,
+            "choices": [{"index": 0, "text": text, "finish_reason": finish, "logprobs": None}]}
