@@ -38,6 +38,7 @@ class Answer:
     routes: list[dict] = field(default_factory=list)  # {name, score} when a router picked the memories
     completion_tokens: int = 0
     truncated: bool = False  # stopped at max_new_tokens rather than at the end of the answer
+    kv: dict | None = None  # kv mode: document_tokens, kept_tokens, cache_bytes
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -288,12 +289,15 @@ class Memory:
         merge: str | Merge = "sum",
         collection: str | None = None,
         streamer=None,
+        mode_options: dict | None = None,
     ) -> Answer:
         """Answer `question` drawing on the named memories in `mode` (default: parametric).
 
         With `route` (`auto`, `embedding`, `bm25`, `hybrid`) and no named memories, a router
         picks the `top_k` memories; several active memories add their deltas exactly. `streamer`
-        (a transformers streamer) receives the answer's tokens as they are made.
+        (a transformers streamer) receives the answer's tokens as they are made. `mode_options` are
+        the mode's settings: `rag_top_k` and `retriever` for the rag modes; `press`, `compression`
+        and `adapter_phase` for kv.
         """
         if not question.strip():
             raise LoramemError("the question is empty")
@@ -305,21 +309,29 @@ class Memory:
             routes = self.route(question, route, top_k, collection)
             memories = [r.name for r in routes]
         mode = mode or ("parametric" if memories else "base")
-        answer_mode = MODES.get(mode)()
+        answer_mode = MODES.get(mode)(**(mode_options or {}))
         if answer_mode.needs_memory and not memories:
             raise LoramemError(f"mode {mode!r} needs at least one memory (--memory NAME)")
         records = [self.store.get(n) for n in dict.fromkeys(memories)]
         self._check_base(records)
-        plan = answer_mode.plan(records)
+        plan = answer_mode.plan(records, question)
         start = time.perf_counter()
         adapters = [(r.name, self.store.adapter_path(r)) for r in plan.adapters]
-        text, n_prompt, n_new = generate_answer(self.base, question, plan.context, adapters, max_new_tokens,
-                                                self.adapters, merge, streamer)
+        kv = None
+        if plan.kv is not None:
+            from loramem.kv import kv_answer
+
+            text, n_prompt, n_new, stats = kv_answer(self.base, question, plan.context or "", adapters, plan.kv,
+                                                     max_new_tokens, self.adapters, merge)
+            kv = asdict(stats)
+        else:
+            text, n_prompt, n_new = generate_answer(self.base, question, plan.context, adapters, max_new_tokens,
+                                                    self.adapters, merge, streamer)
         return Answer(
             answer=text, memories=[r.name for r in records], mode=mode, question=question,
             prompt_tokens=n_prompt, seconds=time.perf_counter() - start,
             routes=[{"name": r.name, "score": round(r.score, 4)} for r in routes],
-            completion_tokens=n_new, truncated=n_new >= max_new_tokens,
+            completion_tokens=n_new, truncated=n_new >= max_new_tokens, kv=kv,
         )
 
     # -- catalogue ---------------------------------------------------------------------------

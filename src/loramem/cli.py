@@ -172,7 +172,15 @@ def synth(
 def ask(
     question: str = typer.Argument(..., help="the question"),
     memory: List[str] = typer.Option([], "--memory", "-m", help="memory to use (repeatable)"),
-    mode: Optional[str] = typer.Option(None, "--mode", help="parametric | icl | base (default: parametric with a memory)"),
+    mode: Optional[str] = typer.Option(None, "--mode", help="parametric | icl | rag | parametric+icl | parametric+rag | kv | "
+                                       "base (default: parametric with a memory)"),
+    rag_top_k: Optional[int] = typer.Option(None, "--rag-top-k", help="rag modes: passages put in context (default 3)"),
+    retriever: Optional[str] = typer.Option(None, "--retriever", help="rag modes: bm25 (default) | embedding"),
+    press: Optional[str] = typer.Option(None, "--press", help="kv: kvpress press (default expected_attention; also "
+                                        "snapkv, knorm, streaming_llm, random, compactor, tova, observed_attention)"),
+    compression: Optional[float] = typer.Option(None, "--compression", help="kv: fraction of the document's KV pairs "
+                                                "evicted, 0-1 (default 0.5; 1 = no document)"),
+    adapter_phase: Optional[str] = typer.Option(None, "--adapter-phase", help="kv: prefill+decode (default) | decode | none"),
     max_new_tokens: int = typer.Option(64, "--max-new-tokens"),
     route: Optional[str] = typer.Option(None, "--route", help="pick memories by auto | embedding | bm25 | hybrid"),
     collection: Optional[str] = typer.Option(None, "--collection", help="route only among this collection's memories"),
@@ -185,8 +193,15 @@ def ask(
     device: Optional[str] = DeviceOpt,
 ) -> None:
     """Answer a question with the named memories."""
+    options = {k: v for k, v in dict(rag_top_k=rag_top_k, retriever=retriever, press=press, compression=compression,
+                                     adapter_phase=adapter_phase).items() if v is not None}
     answer = _memory(store, model, device).ask(question, memories=memory, mode=mode, max_new_tokens=max_new_tokens,
-                                               route=route, top_k=top_k, merge=merge, collection=collection)
+                                               route=route, top_k=top_k, merge=merge, collection=collection,
+                                               mode_options=options)
+    if answer.kv and not as_json:
+        kv = answer.kv
+        err_console.print(f"kv cache: {kv['kept_tokens']} of {kv['document_tokens']} document tokens kept, "
+                          f"{kv['cache_bytes'] / 2**20:.1f} MiB")
     if as_json:
         print(json.dumps(answer.to_dict()))
     else:
@@ -387,6 +402,36 @@ def bench_formats(
                                     model=model, device=device, log=lambda m: err_console.print(m, markup=False))
     print(summary_markdown(summary))
     out.print(f"wrote {out_dir / 'summary.md'}, {out_dir / 'summary.json'} and {out_dir / 'results.jsonl'}")
+
+
+@bench_app.command("kv")
+def bench_kv(
+    data: Path = typer.Option(..., "--data", help="PaperQA JSON (a list of papers with title, introduction, QA)"),
+    out_dir: Path = typer.Option(..., "--out", help="results folder (rerun to resume; share it with bench formats "
+                                 "to reuse the papers' memories)"),
+    papers: Optional[str] = typer.Option(None, "--papers", help="paper indices such as 0-2 or 0,4 (default: all)"),
+    rho: str = typer.Option("0,0.5,0.8,0.9,0.95,0.99,1", "--rho", help="compression values, comma-separated"),
+    press: str = typer.Option("expected_attention,knorm", "--press", help="kvpress presses, comma-separated"),
+    format: str = typer.Option("qa,raw", "--format", help="supervision formats of the memories, comma-separated"),
+    questions: Optional[int] = typer.Option(None, "--questions", help="at most this many questions per paper"),
+    epochs: int = typer.Option(20, "--epochs"),
+    model: Optional[str] = ModelOpt,
+    device: Optional[str] = DeviceOpt,
+) -> None:
+    """ROUGE-L vs KV compression with the adapter on in prefill+decode, decode or not at all; and the hybrids."""
+    from loramem.bench.kv import run_kv_study
+    from loramem.training import TrainConfig
+    from loramem.training.config import parse_indices
+
+    try:
+        rhos = [float(x) for x in rho.split(",")]
+    except ValueError:
+        raise LoramemError(f"--rho takes numbers such as 0,0.5,1; got {rho!r}") from None
+    report = run_kv_study(data, out_dir, parse_indices(papers, "papers") if papers else None, rhos,
+                          [p.strip() for p in press.split(",")], [f.strip() for f in format.split(",")], questions,
+                          TrainConfig(epochs=epochs), model, device, log=lambda m: err_console.print(m, markup=False))
+    print(report.read_text())
+    out.print(f"wrote {report}")
 
 
 @app.command()

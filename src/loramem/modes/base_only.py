@@ -8,5 +8,5 @@ class BaseOnlyMode(AnswerMode):
     name = "base"
     needs_memory = False
 
-    def plan(self, memories):
+    def plan(self, memories, question):
         return Plan(context=None, adapters=[])

@@ -1,11 +1,24 @@
-"""In-context memory: the memories' source documents go before the question; no adapter."""
+"""In-context memory: the memories' source documents go before the question (cut at the model's
+window); `parametric+icl` adds the memories' adapters as well (the first paper's hybrid)."""
 
 from loramem.modes.base import MODES, AnswerMode, Plan
+
+
+def documents(memories) -> str:
+    return "\n\n".join(m.document for m in memories)
 
 
 @MODES.register("icl")
 class InContextMode(AnswerMode):
     name = "icl"
 
-    def plan(self, memories):
-        return Plan(context="\n\n".join(m.document for m in memories), adapters=[])
+    def plan(self, memories, question):
+        return Plan(context=documents(memories), adapters=[])
+
+
+@MODES.register("parametric+icl")
+class ParametricInContextMode(AnswerMode):
+    name = "parametric+icl"
+
+    def plan(self, memories, question):
+        return Plan(context=documents(memories), adapters=list(memories))

@@ -7,5 +7,5 @@ from loramem.modes.base import MODES, AnswerMode, Plan
 class ParametricMode(AnswerMode):
     name = "parametric"
 
-    def plan(self, memories):
+    def plan(self, memories, question):
         return Plan(context=None, adapters=list(memories))

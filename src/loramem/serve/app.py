@@ -80,11 +80,12 @@ class Server:
             raise APIError(400, "no question: the request has no user message text", param="messages")
         check_merge(req.merge)
         if req.mode is not None:
-            MODES.get(req.mode)
+            MODES.get(req.mode)(**req.mode_options())
         if req.route is not None and req.route != "auto":
             ROUTERS.get(req.route)
         return dict(question=question, memories=names, mode=req.mode, route=req.route, top_k=req.top_k,
-                    merge=req.merge, collection=req.collection, max_new_tokens=req.limit(self.max_new_tokens))
+                    merge=req.merge, collection=req.collection, max_new_tokens=req.limit(self.max_new_tokens),
+                    mode_options=req.mode_options())
 
     def answer(self, args: dict):
         with self.lock:
@@ -117,6 +118,9 @@ class Server:
             if piece:
                 yield _sse(oa.chat_chunk(id, model, {"content": piece}) if chat else oa.completion_chunk(id, model, piece))
         worker.join()
+        if not started and result.get("answer") is not None and result["answer"].answer:  # a mode that does not stream
+            text = result["answer"].answer
+            yield _sse(oa.chat_chunk(id, model, {"content": text}) if chat else oa.completion_chunk(id, model, text))
         if "error" in result:
             e = result["error"]
             yield _sse(oa.error_body(str(e), "invalid_request_error" if isinstance(e, LoramemError) else "server_error"))

@@ -28,6 +28,15 @@ class _Request(BaseModel):
     merge: str = "sum"
     mode: Optional[str] = None
     collection: Optional[str] = None
+    rag_top_k: Optional[int] = None  # mode options (see `loramem ask --help`)
+    retriever: Optional[str] = None
+    press: Optional[str] = None
+    compression: Optional[float] = None
+    adapter_phase: Optional[str] = None
+
+    def mode_options(self) -> dict:
+        names = ("rag_top_k", "retriever", "press", "compression", "adapter_phase")
+        return {k: getattr(self, k) for k in names if getattr(self, k) is not None}
 
 
 class _Part(BaseModel):
@@ -86,7 +95,7 @@ def _usage(answer) -> dict:
 
 
 def _extras(answer) -> dict:
-    return {"memories": answer.memories, "mode": answer.mode, "routes": answer.routes}
+    return {"memories": answer.memories, "mode": answer.mode, "routes": answer.routes, "kv": answer.kv}
 
 
 def finish_reason(answer) -> Literal["stop", "length"]:

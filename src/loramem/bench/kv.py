@@ -1,0 +1,193 @@
+"""`loramem bench kv`: when does a paper's LoRA help beyond its (compressed) KV cache? And the hybrids.
+
+For each paper, its introduction is written into one memory per supervision format (named
+`paper-<i>-<format>` in `<out>/store`, as `bench formats` names them, so pointing both at one
+folder reuses the memories). Then, for every press and compression RHO, the document is
+prefilled once per setting — by the base model (adapter phases `none` and `decode`) or with
+the adapter (`prefill+decode`) — and each gold question is decoded on that cache. RHO = 1 means
+no document. The hybrid part asks the same questions in the modes parametric, icl, rag,
+parametric+icl and parametric+rag. Scores are ROUGE-L F1 against the gold answers; rows are
+appended per block, so an interrupted run resumes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Callable
+
+from loramem.bench.datasets.paperqa import read_papers
+from loramem.bench.metrics import rouge_l
+from loramem.errors import LoramemError
+from loramem.training import TrainConfig
+
+RHOS = (0.0, 0.5, 0.8, 0.9, 0.95, 0.99, 1.0)
+PRESSES = ("expected_attention", "knorm")
+FORMATS = ("qa", "raw")
+HYBRID_MODES = ("parametric", "icl", "rag", "parametric+icl", "parametric+rag")
+
+
+def _read(results: Path) -> list[dict]:
+    if not results.exists():
+        return []
+    return [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
+
+
+def _memory_name(i: int, fmt: str) -> str:
+    return f"paper-{i}-{''.join(c if c.isalnum() else '-' for c in fmt)}"
+
+
+def run_kv_study(
+    data: Path, out: Path, papers: list[int] | None = None, rhos=RHOS, presses=PRESSES, formats=FORMATS,
+    questions: int | None = None, config: TrainConfig | None = None, model: str | None = None,
+    device: str | None = None, max_new_tokens: int = 64, log: Callable[[str], None] = print,
+) -> Path:
+    """Run (or resume) the study into `out`; returns the report's path."""
+    from loramem.api import Memory
+    from loramem.kv import KVSettings, decode, prefill
+
+    all_papers = read_papers(data)
+    chosen = papers if papers is not None else list(range(len(all_papers)))
+    if any(i < 0 or i >= len(all_papers) for i in chosen):
+        raise LoramemError(f"{data} holds papers 0-{len(all_papers) - 1}; asked for {chosen}")
+    if any(not 0 <= r <= 1 for r in rhos):
+        raise LoramemError(f"compression values must lie in [0, 1]; got {list(rhos)}")
+    for press in presses:
+        KVSettings(press=press).check()
+    out.mkdir(parents=True, exist_ok=True)
+    results = out / "kv-results.jsonl"
+    done = {r["block"] for r in _read(results)}
+    mem = Memory(store=out / "store", model=model, device=device, progress=True)
+    (out / "documents").mkdir(exist_ok=True)
+    for i in chosen:
+        paper = all_papers[i]
+        qas = paper["QA"][:questions] if questions else paper["QA"]
+        doc_path = out / "documents" / f"paper-{i}.md"
+        doc_path.write_text(f"# {paper['title']}\n\n{paper['introduction']}\n")
+        document = doc_path.read_text()
+        names = {}
+        for fmt in formats:
+            names[fmt] = _memory_name(i, fmt)
+            if not mem.store.exists(names[fmt]):
+                log(f"paper {i}: writing memory {names[fmt]} (format {fmt})")
+                mem.write([doc_path], name=names[fmt], format=fmt, config=config or TrainConfig(epochs=20))
+        adapters = {fmt: [(n, mem.store.adapter_path(mem.show(n)))] for fmt, n in names.items()}
+
+        def emit(block: str, rows: list[dict]) -> None:
+            with results.open("a") as f:
+                f.writelines(json.dumps({"block": block, "paper": i, **r}) + "\n" for r in rows)
+
+        for press in presses:
+            for rho in rhos:
+                block = f"{i}|kv|{press if rho < 1 else '-'}|{rho}"
+                if block in done:
+                    continue
+                done.add(block)
+                log(f"paper {i}: {press if rho < 1 else 'no document'} at rho {rho}")
+                rows = []
+                # (prefill adapter, decode adapter) per phase; the base prefill serves `none` and `decode`.
+                runs = [("none", None)] + [(phase, fmt) for fmt in formats for phase in ("decode", "prefill+decode")]
+                states = {}
+                for phase, fmt in runs:
+                    settings = KVSettings(press=press, compression=rho, adapter_phase=phase)
+                    key = fmt if phase == "prefill+decode" else None
+                    if key not in states:
+                        states[key] = prefill(mem.base, document, adapters[fmt] if key else [], settings,
+                                              max_new_tokens, mem.adapters)
+                    state = states[key]
+                    for qa in qas:
+                        text, _, _ = decode(mem.base, state, qa["question"], document, adapters[fmt] if fmt else [],
+                                            settings, max_new_tokens, mem.adapters)
+                        rows.append({"part": "kv", "press": press if rho < 1 else "-", "rho": rho, "phase": phase,
+                                     "format": fmt or "-", "question": qa["question"], "gold": qa["answer"],
+                                     "answer": text, "rouge_l": rouge_l(text, qa["answer"]),
+                                     "document_tokens": state.stats.document_tokens,
+                                     "kept_tokens": state.stats.kept_tokens, "cache_bytes": state.stats.cache_bytes})
+                emit(block, rows)
+        block = f"{i}|modes"
+        if block not in done:
+            log(f"paper {i}: parametric, icl, rag and the hybrids")
+            rows = []
+            for mode in HYBRID_MODES:
+                for fmt in (formats if mode.startswith("parametric") else formats[:1]):
+                    for qa in qas:
+                        a = mem.ask(qa["question"], memories=[names[fmt]], mode=mode, max_new_tokens=max_new_tokens)
+                        rows.append({"part": "modes", "mode": mode, "format": fmt if mode.startswith("parametric")
+                                     else "-", "question": qa["question"], "gold": qa["answer"], "answer": a.answer,
+                                     "rouge_l": rouge_l(a.answer, qa["answer"]), "prompt_tokens": a.prompt_tokens})
+            emit(block, rows)
+    return write_kv_report(out)
+
+
+def _mean(rows: list[dict]) -> float:
+    return sum(r["rouge_l"] for r in rows) / len(rows)
+
+
+def write_kv_report(out: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = _read(out / "kv-results.jsonl")
+    if not rows:
+        raise LoramemError(f"{out}: no kv-results.jsonl rows yet")
+    kv = [r for r in rows if r["part"] == "kv"]
+    papers = sorted({r["paper"] for r in rows})
+    lines = ["# Adapters and compressed KV caches on PaperQA", "",
+             f"Papers {papers}; {len({(r['paper'], r['question']) for r in kv})} questions; ROUGE-L F1 "
+             "(closed book apart from the cache). RHO = fraction of the document's KV pairs evicted; "
+             "phase = when the adapter is on.", ""]
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in kv:
+        groups[(r["press"], r["phase"], r["format"], r["rho"])].append(r)
+    rhos = sorted({r["rho"] for r in kv})
+    presses = sorted({r["press"] for r in kv if r["press"] != "-"})
+    settings = sorted({(p, f) for (_, p, f, _) in groups})
+    lines += ["| press | adapter phase | supervision | " + " | ".join(f"RHO {x:g}" for x in rhos) + " |",
+              "|" + "---|" * (3 + len(rhos))]
+    for press in presses:
+        for phase, fmt in settings:
+            cells = []
+            for rho in rhos:
+                g = groups.get((press if rho < 1 else "-", phase, fmt, rho))
+                cells.append(f"{_mean(g):.3f}" if g else "")
+            lines.append(f"| {press} | {phase} | {fmt} | " + " | ".join(cells) + " |")
+    kept = defaultdict(list)
+    for r in kv:
+        if r["phase"] == "none":
+            kept[(r["press"], r["rho"])].append((r["kept_tokens"], r["document_tokens"], r["cache_bytes"]))
+    lines += ["", "Cache kept (phase none, mean over papers): "
+              + "; ".join(f"{p} RHO {rho:g}: {sum(k for k, _, _ in v) / len(v):.0f} of {sum(d for _, d, _ in v) / len(v):.0f} "
+                          f"tokens, {sum(b for _, _, b in v) / len(v) / 2**20:.1f} MiB"
+                          for (p, rho), v in sorted(kept.items())), ""]
+    modes = [r for r in rows if r["part"] == "modes"]
+    if modes:
+        lines += ["## Parametric, in-context, retrieval and the hybrids", "", "| mode | supervision | ROUGE-L | prompt tokens |",
+                  "|---|---|---|---|"]
+        by_mode: dict[tuple, list[dict]] = defaultdict(list)
+        for r in modes:
+            by_mode[(r["mode"], r["format"])].append(r)
+        for (mode, fmt), g in by_mode.items():
+            lines.append(f"| {mode} | {fmt} | {_mean(g):.3f} | {sum(r['prompt_tokens'] for r in g) / len(g):.0f} |")
+    fig, axes = plt.subplots(1, max(1, len(presses)), figsize=(5.5 * max(1, len(presses)), 4), squeeze=False)
+    for ax, press in zip(axes[0], presses):
+        for phase, fmt in settings:
+            ys = [(_mean(groups[(press if rho < 1 else "-", phase, fmt, rho)]), rho) for rho in rhos
+                  if groups.get((press if rho < 1 else "-", phase, fmt, rho))]
+            label = "no adapter" if phase == "none" else f"{fmt} adapter, {phase}"
+            ax.plot([x for _, x in ys], [y for y, _ in ys], marker="o", label=label,
+                    linestyle="--" if phase == "none" else "-")
+        ax.set_title(press)
+        ax.set_xlabel("RHO (fraction of document KV evicted)")
+        ax.set_ylabel("ROUGE-L")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "rouge-vs-rho.png", dpi=120)
+    plt.close(fig)
+    lines += ["", "![ROUGE-L vs RHO](rouge-vs-rho.png)", ""]
+    report = out / "kv-report.md"
+    report.write_text("\n".join(lines))
+    return report

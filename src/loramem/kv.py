@@ -1,0 +1,186 @@
+"""Staged inference over a compressed document cache (the KV-compression paper's setting).
+
+1. **Prefill** the prompt up to the end of the document, with the base model or with the
+   memory's adapter, under a kvpress press that evicts a fraction RHO of those KV pairs.
+   kvpress compresses only a prefill that starts from an empty cache, so the document (with the
+   chat template's head before it) is prefilled alone, in one pass.
+2. **Append** the question and instructions on top of the compressed cache — never evicted —
+   with positions continuing from the uncompressed length, as kvpress's own pipeline does.
+3. **Decode** greedily, with the adapter on or off.
+
+RHO = 1 means no document at all: the question is asked with no context. Presses run on the
+unwrapped transformers model; the attributes a press adds to it are removed afterwards, and
+the adapters' hooks are removed after each stage, so the model is left as it was.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from loramem.errors import LoramemError
+
+PRESSES = {  # name → kvpress class name (those that exist in the installed kvpress are offered)
+    "expected_attention": "ExpectedAttentionPress",
+    "snapkv": "SnapKVPress",
+    "knorm": "KnormPress",
+    "streaming_llm": "StreamingLLMPress",
+    "random": "RandomPress",
+    "compactor": "CompactorPress",
+    "tova": "TOVAPress",
+    "observed_attention": "ObservedAttentionPress",
+}
+PHASES = ("prefill+decode", "decode", "none")
+
+
+@dataclass(frozen=True)
+class KVSettings:
+    press: str = "expected_attention"
+    compression: float = 0.5  # RHO: the fraction of the document's KV pairs evicted
+    adapter_phase: str = "prefill+decode"
+    seed: int = 0  # the random press
+
+    def check(self) -> "KVSettings":
+        if not 0.0 <= self.compression <= 1.0:
+            raise LoramemError(f"compression must be between 0 and 1 (the fraction evicted), got {self.compression}")
+        if self.adapter_phase not in PHASES:
+            raise LoramemError(f"unknown adapter phase {self.adapter_phase!r}; valid: {', '.join(PHASES)}")
+        available = available_presses()
+        if self.press not in available:
+            raise LoramemError(f"unknown press {self.press!r}; valid: {', '.join(available)}")
+        return self
+
+
+@dataclass
+class KVStats:
+    document_tokens: int  # the document's prompt prefix before compression
+    kept_tokens: int  # KV pairs of it left in the cache
+    cache_bytes: int  # of the compressed prefix, all layers, keys and values
+
+
+def available_presses() -> list[str]:
+    try:
+        import kvpress
+    except ImportError:
+        raise LoramemError("the kv mode needs kvpress: pip install kvpress") from None
+    return [name for name, cls in PRESSES.items() if hasattr(kvpress, cls)]
+
+
+def make_press(settings: KVSettings):
+    import kvpress
+
+    cls = getattr(kvpress, PRESSES[settings.press])
+    return cls(compression_ratio=settings.compression, **({"seed": settings.seed} if settings.press == "random" else {}))
+
+
+@contextmanager
+def pressed(press, model):
+    """`press(model)`, then remove what the press attached to the attention layers."""
+    layers = model.model.layers
+    had = [hasattr(layer.self_attn, "rotary_emb") for layer in layers]
+    try:
+        with press(model):
+            yield
+    finally:
+        for layer, present in zip(layers, had):
+            if not present and hasattr(layer.self_attn, "rotary_emb"):
+                del layer.self_attn.rotary_emb
+
+
+def split_prompt(fmt, question: str, document: str) -> tuple[list[int], list[int]]:
+    """Token ids of the prompt up to the end of the document, and of the rest (question, instructions)."""
+    full = fmt.tokenizer.decode(fmt.prompt_ids(question, document))
+    end = full.index(document) + len(document)
+    encode = lambda t: fmt.tokenizer(t, add_special_tokens=False)["input_ids"]  # noqa: E731
+    return encode(full[:end]), encode(full[end:])
+
+
+def cache_bytes(cache) -> int:
+    return sum(layer.keys.nbytes + layer.values.nbytes for layer in cache.layers if layer.keys is not None)
+
+
+@dataclass
+class Prefilled:
+    """A document's compressed cache, ready for any question (the prefix does not depend on it)."""
+
+    cache: object
+    context_length: int  # uncompressed: positions of what follows continue from here
+    stats: KVStats
+
+    def trim(self) -> None:
+        """Drop what a question and its answer appended, so the next question starts clean."""
+        kept = self.stats.kept_tokens
+        for layer in self.cache.layers:
+            if layer.keys is not None:
+                layer.keys, layer.values = layer.keys[:, :, :kept], layer.values[:, :, :kept]
+
+
+def _context(fmt, base, document: str, max_new_tokens: int) -> str:
+    from loramem.answering import truncate_context
+
+    window = getattr(base.model.config, "max_position_embeddings", 2048)
+    return truncate_context(fmt, document, max(0, window - max_new_tokens - 256))
+
+
+@torch.no_grad()
+def prefill(base, document: str, adapters: list[tuple[str, Path]], settings: KVSettings, max_new_tokens: int = 64,
+            cache=None, merge=None) -> Prefilled:
+    """Stage 1: the prompt up to the end of `document`, compressed by the press (adapters on or not)."""
+    from transformers import DynamicCache
+
+    from loramem.answering import active_adapters
+    from loramem.prompts import PromptFormat
+
+    settings.check()
+    fmt = PromptFormat(base.tokenizer)
+    document = _context(fmt, base, document, max_new_tokens)
+    kv = DynamicCache()
+    context_ids = split_prompt(fmt, "?", document)[0] if document.strip() else []
+    if settings.compression >= 1.0 or not context_ids:  # nothing of the document remains
+        return Prefilled(kv, 0, KVStats(document_tokens=len(context_ids), kept_tokens=0, cache_bytes=0))
+    press = make_press(settings) if settings.compression > 0 else None
+    with (active_adapters(base.model, adapters, cache, merge) if settings.adapter_phase == "prefill+decode"
+          else nullcontext()), (pressed(press, base.model) if press is not None else nullcontext()):
+        base.model.model(input_ids=torch.tensor([context_ids], device=base.device), past_key_values=kv, use_cache=True)
+    stats = KVStats(document_tokens=len(context_ids), kept_tokens=kv.get_seq_length(), cache_bytes=cache_bytes(kv))
+    return Prefilled(kv, len(context_ids), stats)
+
+
+@torch.no_grad()
+def decode(base, prefilled: Prefilled, question: str, document: str, adapters: list[tuple[str, Path]],
+           settings: KVSettings, max_new_tokens: int = 64, cache=None, merge=None) -> tuple[str, int, int]:
+    """Stages 2-3: append the question and instructions, then decode greedily (adapters on or not)."""
+    from loramem.answering import active_adapters
+    from loramem.prompts import PromptFormat
+
+    fmt = PromptFormat(base.tokenizer)
+    document = _context(fmt, base, document, max_new_tokens)
+    rest = split_prompt(fmt, question, document)[1] if prefilled.context_length else fmt.prompt_ids(question)
+    model, device, stops = base.model, base.device, set(fmt.stop_ids)
+    new: list[int] = []
+    with active_adapters(model, adapters, cache, merge) if settings.adapter_phase != "none" else nullcontext():
+        position = prefilled.context_length
+        ids = torch.tensor([rest], device=device)
+        for _ in range(max_new_tokens):
+            positions = torch.arange(position, position + ids.shape[1], device=device).unsqueeze(0)
+            logits = model(input_ids=ids, past_key_values=prefilled.cache, position_ids=positions, use_cache=True,
+                           logits_to_keep=1).logits
+            position += ids.shape[1]
+            token = int(logits[0, -1].argmax())
+            if token in stops:
+                break
+            new.append(token)
+            ids = torch.tensor([[token]], device=device)
+    prefilled.trim()
+    return base.tokenizer.decode(new, skip_special_tokens=True).strip(), prefilled.context_length + len(rest), len(new)
+
+
+def kv_answer(base, question: str, document: str, adapters: list[tuple[str, Path]], settings: KVSettings,
+              max_new_tokens: int = 64, cache=None, merge=None) -> tuple[str, int, int, KVStats]:
+    """Answer `question` over `document`'s compressed cache; returns text, prompt tokens, new tokens, stats."""
+    state = prefill(base, document, adapters, settings, max_new_tokens, cache, merge)
+    text, n_prompt, n_new = decode(base, state, question, document, adapters, settings, max_new_tokens, cache, merge)
+    return text, n_prompt, n_new, state.stats

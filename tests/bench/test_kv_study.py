@@ -1,0 +1,31 @@
+"""`bench kv` on the tiny model: every (press, RHO, phase, format) cell and the hybrids, resumable."""
+
+import json
+
+from loramem.bench.kv import run_kv_study
+from loramem.training import TrainConfig
+
+from conftest import FAST_TRAIN
+
+
+def test_kv_study_rows_report_and_resume(tmp_path, tiny_model_dir):
+    paper = {"title": "Kessreth", "introduction": "The harbour of Kessreth was built in 1642. " * 12,
+             "QA": [{"question": "When was the harbour built?", "answer": "In 1642.", "level": 1},
+                    {"question": "Where is the harbour?", "answer": "In Kessreth.", "level": 2}]}
+    data = tmp_path / "papers.json"
+    data.write_text(json.dumps([paper]))
+    args = dict(rhos=(0.0, 0.5, 1.0), presses=("knorm",), formats=("raw",), config=TrainConfig(**{**FAST_TRAIN, "epochs": 2}),
+                model=str(tiny_model_dir), max_new_tokens=8, log=lambda m: None)
+    report = run_kv_study(data, tmp_path / "out", **args)
+    rows = [json.loads(line) for line in (tmp_path / "out" / "kv-results.jsonl").read_text().splitlines()]
+    kv = [r for r in rows if r["part"] == "kv"]
+    assert len(kv) == 3 * 3 * 2  # RHO values x (none, decode, prefill+decode) x questions
+    half = [r for r in kv if r["rho"] == 0.5 and r["phase"] == "none"]
+    assert all(abs(r["kept_tokens"] - r["document_tokens"] / 2) <= 1 for r in half)
+    assert all(r["kept_tokens"] == 0 for r in kv if r["rho"] == 1.0)
+    modes = {r["mode"] for r in rows if r["part"] == "modes"}
+    assert modes == {"parametric", "icl", "rag", "parametric+icl", "parametric+rag"}
+    text = report.read_text()
+    assert "| knorm | decode | raw |" in text and (tmp_path / "out" / "rouge-vs-rho.png").stat().st_size > 0
+    run_kv_study(data, tmp_path / "out", **args)  # resumes: nothing is asked again
+    assert len((tmp_path / "out" / "kv-results.jsonl").read_text().splitlines()) == len(rows)
