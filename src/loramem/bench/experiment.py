@@ -10,7 +10,8 @@ placements: [{target_modules: all-linear, layers: all}]
 objectives: [auto]
 seeds: [0]
 training: {epochs: 40, lr: 0.002}     # any TrainConfig field
-metrics: [phone_digits]               # default: the dataset's own metric
+metrics: [phone_digits]               # default: the dataset's own metric; `judge` needs judge:
+judge: {url: "http://127.0.0.1:8080/v1", model: null}   # rubric LLM judge (0-10, stored / 10)
 ask: true                             # false: score by read-back recall only (no generation)
 max_questions: 100
 ```
@@ -51,6 +52,7 @@ class ExperimentConfig:
     seeds: list[int] = field(default_factory=lambda: [0])
     training: dict = field(default_factory=dict)
     metrics: list[str] = field(default_factory=list)
+    judge: dict = field(default_factory=dict)  # url, model, api_key: for the `judge` metric
     ask: bool = True
     max_questions: int | None = None
 
@@ -79,6 +81,10 @@ class ExperimentConfig:
     def validate(self, where: str) -> None:
         DATASETS.get(str(self.dataset.get("name")))
         for m in self.metrics:
+            if m == "judge":
+                if not self.judge.get("url"):
+                    raise LoramemError(f"{where}: the judge metric needs judge: {{url: ..., model: ...}}")
+                continue
             METRICS.get(m)
         train_fields = {f.name for f in fields(TrainConfig)}
         bad = sorted(set(self.training) - train_fields)
@@ -181,10 +187,18 @@ def execute(mem, run: Run, out: Path) -> dict:
         metrics = run.config.metrics or [data.metric]
         questions = data.questions[: run.config.max_questions]
         scores = {m: 0.0 for m in metrics}
+        judge = None
+        if "judge" in metrics:
+            from loramem.bench.judge import Judge
+
+            judge = Judge(**run.config.judge)
         for q in questions:
             answer = mem.ask(q.question, memories=[record.name]).answer
             for m in metrics:
-                scores[m] += METRICS.get(m)(answer, q.answer)
+                if m == "judge":
+                    scores[m] += judge.score(q.question, answer, q.answer)["overall"] / 10
+                else:
+                    scores[m] += METRICS.get(m)(answer, q.answer)
         row.update({m: s / len(questions) for m, s in scores.items()})
         row["questions"] = len(questions)
     return row
