@@ -80,11 +80,12 @@ def run_kv_study(
 
         for press in presses:
             for rho in rhos:
-                block = f"{i}|kv|{press if rho < 1 else '-'}|{rho}"
+                label = press if 0 < rho < 1 else "-"  # no press acts at RHO 0 (all kept) or 1 (no document)
+                block = f"{i}|kv|{label}|{rho}"
                 if block in done:
                     continue
                 done.add(block)
-                log(f"paper {i}: {press if rho < 1 else 'no document'} at rho {rho}")
+                log(f"paper {i}: {label if 0 < rho < 1 else 'full cache' if rho == 0 else 'no document'} at rho {rho}")
                 rows = []
                 # (prefill adapter, decode adapter) per phase; the base prefill serves `none` and `decode`.
                 runs = [("none", None)] + [(phase, fmt) for fmt in formats for phase in ("decode", "prefill+decode")]
@@ -99,7 +100,7 @@ def run_kv_study(
                     for qa in qas:
                         text, _, _ = decode(mem.base, state, qa["question"], document, adapters[fmt] if fmt else [],
                                             settings, max_new_tokens, mem.adapters)
-                        rows.append({"part": "kv", "press": press if rho < 1 else "-", "rho": rho, "phase": phase,
+                        rows.append({"part": "kv", "press": label, "rho": rho, "phase": phase,
                                      "format": fmt or "-", "question": qa["question"], "gold": qa["answer"],
                                      "answer": text, "rouge_l": rouge_l(text, qa["answer"]),
                                      "document_tokens": state.stats.document_tokens,
@@ -151,7 +152,7 @@ def write_kv_report(out: Path) -> Path:
         for phase, fmt in settings:
             cells = []
             for rho in rhos:
-                g = groups.get((press if rho < 1 else "-", phase, fmt, rho))
+                g = groups.get((press if 0 < rho < 1 else "-", phase, fmt, rho))
                 cells.append(f"{_mean(g):.3f}" if g else "")
             lines.append(f"| {press} | {phase} | {fmt} | " + " | ".join(cells) + " |")
     kept = defaultdict(list)
@@ -174,8 +175,8 @@ def write_kv_report(out: Path) -> Path:
     fig, axes = plt.subplots(1, max(1, len(presses)), figsize=(5.5 * max(1, len(presses)), 4), squeeze=False)
     for ax, press in zip(axes[0], presses):
         for phase, fmt in settings:
-            ys = [(_mean(groups[(press if rho < 1 else "-", phase, fmt, rho)]), rho) for rho in rhos
-                  if groups.get((press if rho < 1 else "-", phase, fmt, rho))]
+            ys = [(_mean(groups[(press if 0 < rho < 1 else "-", phase, fmt, rho)]), rho) for rho in rhos
+                  if groups.get((press if 0 < rho < 1 else "-", phase, fmt, rho))]
             label = "no adapter" if phase == "none" else f"{fmt} adapter, {phase}"
             ax.plot([x for _, x in ys], [y for y, _ in ys], marker="o", label=label,
                     linestyle="--" if phase == "none" else "-")

@@ -22,7 +22,7 @@ from loramem.bench.datasets.phonebook import phonebook
 MEMORIES = 8
 
 
-def _prepare(mem, folder: Path, log) -> list:
+def _prepare(mem, folder: Path, log, config=None) -> list:
     entries = phonebook(MEMORIES, seed=11)
     for i, entry in enumerate(entries):
         name = f"bench-serve-{i}"
@@ -31,7 +31,7 @@ def _prepare(mem, folder: Path, log) -> list:
         path = folder / f"{name}.jsonl"
         path.write_text(json.dumps({"question": entry.prompt, "answer": entry.target}) + "\n")
         log(f"writing memory {name} ({entry.prompt} → {entry.target}) ...")
-        mem.write([path], name=name)
+        mem.write([path], name=name, config=config)
     return entries
 
 
@@ -72,13 +72,13 @@ def _round(url: str, entries: list, clients: int, per_client: int) -> dict:
 
 
 def run_serve_bench(store: Path | None = None, model: str | None = None, device: str | None = None,
-                    per_client: int = 4, log=print) -> dict:
+                    per_client: int = 4, config=None, log=print) -> dict:
     from loramem.api import Memory
     from loramem.serve import ServerThread, create_app
 
     with tempfile.TemporaryDirectory(prefix="loramem-serve-") as tmp:
         mem = Memory(store=store or Path(tmp) / "store", model=model, device=device, progress=False)
-        entries = _prepare(mem, Path(tmp), log)
+        entries = _prepare(mem, Path(tmp), log, config)
         with ServerThread(create_app(mem)) as url:
             _round(url, entries, 1, 1)  # warm-up: adapters into the cache
             results: dict = {"model": mem.base.name, "device": str(mem.base.device), "memories": MEMORIES}
