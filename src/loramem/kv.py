@@ -91,11 +91,21 @@ def pressed(press, model):
 
 
 def split_prompt(fmt, question: str, document: str) -> tuple[list[int], list[int]]:
-    """Token ids of the prompt up to the end of the document, and of the rest (question, instructions)."""
-    full = fmt.tokenizer.decode(fmt.prompt_ids(question, document))
-    end = full.index(document) + len(document)
-    encode = lambda t: fmt.tokenizer(t, add_special_tokens=False)["input_ids"]  # noqa: E731
-    return encode(full[:end]), encode(full[end:])
+    """The prompt's token ids cut where the document ends: (up to and with the document, the rest).
+
+    The cut is made in the ids of the whole prompt (by character offsets), so the two parts
+    together are exactly the prompt the icl mode reads.
+    """
+    lead, text = fmt.prompt_parts(question, document)
+    end = text.index(document) + len(document)
+    try:
+        enc = fmt.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        ids, offsets = enc["input_ids"], enc["offset_mapping"]
+    except NotImplementedError:  # slow tokenizers have no offsets: cut the text instead
+        encode = lambda t: fmt.tokenizer(t, add_special_tokens=False)["input_ids"]  # noqa: E731
+        return lead + encode(text[:end]), encode(text[end:])
+    cut = sum(1 for start, _ in offsets if start < end)
+    return lead + ids[:cut], ids[cut:]
 
 
 def cache_bytes(cache) -> int:

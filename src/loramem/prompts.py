@@ -62,17 +62,21 @@ class PromptFormat:
             return f"{context}\n\nAnswer using the text above.\nQuestion: {question}"
         return question
 
-    def prompt_ids(self, question: str, context: str | None = None) -> list[int]:
-        """Token ids of the prompt up to where the answer starts."""
+    def prompt_parts(self, question: str, context: str | None = None) -> tuple[list[int], str]:
+        """The prompt as (leading special ids, text): its ids are the lead plus the text's tokens."""
         content = self.user_text(question, context)
         if self.chat:
             messages = [{"role": "user", "content": content}]
             if self.system:
                 messages.insert(0, {"role": "system", "content": SYSTEM_PROMPT})
-            return _encode(self.tokenizer, self._render(messages, generation_prompt=True))
-        ids = _encode(self.tokenizer, f"Question: {content}\nAnswer:")
+            return [], self._render(messages, generation_prompt=True)
         bos = self.tokenizer.bos_token_id
-        return ([bos] if bos is not None else []) + ids
+        return ([bos] if bos is not None else []), f"Question: {content}\nAnswer:"
+
+    def prompt_ids(self, question: str, context: str | None = None) -> list[int]:
+        """Token ids of the prompt up to where the answer starts."""
+        lead, text = self.prompt_parts(question, context)
+        return lead + _encode(self.tokenizer, text)
 
     def target_ids(self, answer: str) -> list[int]:
         """Token ids of the answer followed by the end-of-answer token (so greedy decoding stops)."""

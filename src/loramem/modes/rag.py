@@ -7,6 +7,7 @@ by MiniLM embeddings, and put in context in document order so the text reads on.
 
 from __future__ import annotations
 
+import logging
 import re
 
 import numpy as np
@@ -32,6 +33,7 @@ def retrieve(question: str, passages: list[str], k: int, retriever: str = "bm25"
     if retriever == "bm25":
         import bm25s
 
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
         index = bm25s.BM25()
         index.index(bm25s.tokenize(passages, stopwords="en", show_progress=False), show_progress=False)
         docs, _ = index.retrieve(bm25s.tokenize([question], stopwords="en", show_progress=False), k=k,

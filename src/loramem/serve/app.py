@@ -128,7 +128,7 @@ class Server:
             answer = result["answer"]
             finish = oa.finish_reason(answer)
             last = oa.chat_chunk(id, model, {}, finish) if chat else oa.completion_chunk(id, model, "", finish)
-            yield _sse({**last, "usage": oa._usage(answer), "loramem": oa._extras(answer)})
+            yield _sse({**last, "usage": oa.usage(answer), "loramem": oa.extras(answer)})
         yield _sse("[DONE]")
 
     # -- models and memories -----------------------------------------------------------------

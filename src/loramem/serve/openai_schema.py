@@ -89,12 +89,12 @@ def error_body(message: str, type: str, code: str | None = None, param: str | No
     return {"error": {"message": message, "type": type, "param": param, "code": code}}
 
 
-def _usage(answer) -> dict:
+def usage(answer) -> dict:
     return {"prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens,
             "total_tokens": answer.prompt_tokens + answer.completion_tokens}
 
 
-def _extras(answer) -> dict:
+def extras(answer) -> dict:
     return {"memories": answer.memories, "mode": answer.mode, "routes": answer.routes, "kv": answer.kv}
 
 
@@ -111,7 +111,7 @@ def chat_completion(answer, model: str) -> dict:
         "id": new_id("chatcmpl"), "object": "chat.completion", "created": int(time.time()), "model": model,
         "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.answer},
                      "finish_reason": finish_reason(answer), "logprobs": None}],
-        "usage": _usage(answer), "loramem": _extras(answer),
+        "usage": usage(answer), "loramem": extras(answer),
     }
 
 
@@ -119,7 +119,7 @@ def completion(answer, model: str) -> dict:
     return {
         "id": new_id("cmpl"), "object": "text_completion", "created": int(time.time()), "model": model,
         "choices": [{"index": 0, "text": answer.answer, "finish_reason": finish_reason(answer), "logprobs": None}],
-        "usage": _usage(answer), "loramem": _extras(answer),
+        "usage": usage(answer), "loramem": extras(answer),
     }
 
 
