@@ -170,7 +170,7 @@ def create_app(memory, api_key: str | None = None, max_upload_bytes: int = MAX_U
 
     @app.middleware("http")
     async def guard(request: Request, call_next):
-        if api_key is not None and request.url.path.startswith("/v1"):
+        if api_key is not None:  # every path, the generated docs included
             given = request.headers.get("authorization", "")
             if not hmac.compare_digest(given.encode(), f"Bearer {api_key}".encode()):
                 return APIError(401, "missing or wrong API key: send Authorization: Bearer KEY",
