@@ -327,6 +327,15 @@ def bench_perf(
         out.print(f"wrote {out_file}")
 
 
+def _emit_json(results: dict, out_file: Optional[Path], as_json: bool) -> bool:
+    """Write `results` to --out, print them with --json; True when nothing else should be printed."""
+    if out_file:
+        out_file.write_text(json.dumps(results, indent=2))
+    if as_json:
+        print(json.dumps(results))
+    return as_json
+
+
 @bench_app.command("route")
 def bench_route(
     memories: int = typer.Option(100_000, "--memories", help="catalogue size"),
@@ -338,10 +347,7 @@ def bench_route(
     from loramem.bench.route import ROUTE_TARGETS, run_route_bench
 
     results = run_route_bench(memories, top_k, log=lambda m: err_console.print(m, markup=False))
-    if out_file:
-        out_file.write_text(json.dumps(results, indent=2))
-    if as_json:
-        print(json.dumps(results))
+    if _emit_json(results, out_file, as_json):
         return
     table = Table(title="loramem bench route")
     for col in ("metric", "value", "target"):
@@ -366,10 +372,7 @@ def bench_serve(
     from loramem.bench.serve import run_serve_bench
 
     results = run_serve_bench(store, model, device, per_client=requests, log=lambda m: err_console.print(m))
-    if out_file:
-        out_file.write_text(json.dumps(results, indent=2))
-    if as_json:
-        print(json.dumps(results))
+    if _emit_json(results, out_file, as_json):
         return
     table = Table(title="loramem bench serve")
     for col in ("clients", "requests", "requests/s", "p50 ms", "correct", "cross-talk"):

@@ -119,6 +119,7 @@ class Prefilled:
     cache: object
     context_length: int  # uncompressed: positions of what follows continue from here
     stats: KVStats
+    document: str  # as prefilled (cut to the model's window)
 
     def trim(self) -> None:
         """Drop what a question and its answer appended, so the next question starts clean."""
@@ -150,25 +151,25 @@ def prefill(base, document: str, adapters: list[tuple[str, Path]], settings: KVS
     kv = DynamicCache()
     context_ids = split_prompt(fmt, "?", document)[0] if document.strip() else []
     if settings.compression >= 1.0 or not context_ids:  # nothing of the document remains
-        return Prefilled(kv, 0, KVStats(document_tokens=len(context_ids), kept_tokens=0, cache_bytes=0))
+        return Prefilled(kv, 0, KVStats(document_tokens=len(context_ids), kept_tokens=0, cache_bytes=0), document)
     press = make_press(settings) if settings.compression > 0 else None
     with (active_adapters(base.model, adapters, cache, merge) if settings.adapter_phase == "prefill+decode"
           else nullcontext()), (pressed(press, base.model) if press is not None else nullcontext()):
         base.model.model(input_ids=torch.tensor([context_ids], device=base.device), past_key_values=kv, use_cache=True)
     stats = KVStats(document_tokens=len(context_ids), kept_tokens=kv.get_seq_length(), cache_bytes=cache_bytes(kv))
-    return Prefilled(kv, len(context_ids), stats)
+    return Prefilled(kv, len(context_ids), stats, document)
 
 
 @torch.no_grad()
-def decode(base, prefilled: Prefilled, question: str, document: str, adapters: list[tuple[str, Path]],
+def decode(base, prefilled: Prefilled, question: str, adapters: list[tuple[str, Path]],
            settings: KVSettings, max_new_tokens: int = 64, cache=None, merge=None) -> tuple[str, int, int]:
     """Stages 2-3: append the question and instructions, then decode greedily (adapters on or not)."""
     from loramem.answering import active_adapters
     from loramem.prompts import PromptFormat
 
     fmt = PromptFormat(base.tokenizer)
-    document = _context(fmt, base, document, max_new_tokens)
-    rest = split_prompt(fmt, question, document)[1] if prefilled.context_length else fmt.prompt_ids(question)
+    rest = (split_prompt(fmt, question, prefilled.document)[1] if prefilled.context_length
+            else fmt.prompt_ids(question))
     model, device, stops = base.model, base.device, set(fmt.stop_ids)
     new: list[int] = []
     with active_adapters(model, adapters, cache, merge) if settings.adapter_phase != "none" else nullcontext():
@@ -192,5 +193,5 @@ def kv_answer(base, question: str, document: str, adapters: list[tuple[str, Path
               max_new_tokens: int = 64, cache=None, merge=None) -> tuple[str, int, int, KVStats]:
     """Answer `question` over `document`'s compressed cache; returns text, prompt tokens, new tokens, stats."""
     state = prefill(base, document, adapters, settings, max_new_tokens, cache, merge)
-    text, n_prompt, n_new = decode(base, state, question, document, adapters, settings, max_new_tokens, cache, merge)
+    text, n_prompt, n_new = decode(base, state, question, adapters, settings, max_new_tokens, cache, merge)
     return text, n_prompt, n_new, state.stats

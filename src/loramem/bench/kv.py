@@ -98,7 +98,7 @@ def run_kv_study(
                                               max_new_tokens, mem.adapters)
                     state = states[key]
                     for qa in qas:
-                        text, _, _ = decode(mem.base, state, qa["question"], document, adapters[fmt] if fmt else [],
+                        text, _, _ = decode(mem.base, state, qa["question"], adapters[fmt] if fmt else [],
                                             settings, max_new_tokens, mem.adapters)
                         rows.append({"part": "kv", "press": label, "rho": rho, "phase": phase,
                                      "format": fmt or "-", "question": qa["question"], "gold": qa["answer"],
