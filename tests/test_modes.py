@@ -98,3 +98,20 @@ def test_kv_bad_settings(mem):
         mem.ask(QUESTION, memories=["doc"], mode="kv", mode_options={"compression": 1.5})
     with pytest.raises(LoramemError, match="unknown adapter phase"):
         mem.ask(QUESTION, memories=["doc"], mode="kv", mode_options={"adapter_phase": "always"})
+
+
+@pytest.mark.parametrize("rho", [0.5, 1.0])
+def test_batched_decode_reads_each_question_as_alone(mem, rho):
+    from loramem.kv import KVSettings, decode, decode_many, prefill
+
+    settings = KVSettings(press="knorm", compression=rho, adapter_phase="decode")
+    adapters = [("facts", mem.store.adapter_path(mem.show("facts")))]
+    state = prefill(mem.base, DOCUMENT, adapters, settings, 12, mem.adapters)
+    kept = [layer.keys.clone() for layer in state.cache.layers if layer.keys is not None]
+    questions = [QUESTION, "Which colour is the lighthouse of Kessreth painted, and who says so?", "Who?"]
+    batched = decode_many(mem.base, state, questions, adapters, settings, 12, mem.adapters)
+    alone = [decode(mem.base, state, q, adapters, settings, 12, mem.adapters) for q in questions]
+    assert batched == alone
+    assert rho < 1 or batched[0][0] == "555-010-1234"
+    after = [layer.keys for layer in state.cache.layers if layer.keys is not None]
+    assert len(after) == len(kept) and all(torch.equal(a, b) for a, b in zip(kept, after))  # left as prefilled

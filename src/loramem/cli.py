@@ -359,6 +359,39 @@ def bench_route(
     out.print(table)
 
 
+@bench_app.command("routers")
+def bench_routers(
+    files: List[Path] = typer.Argument(..., help="one partition per file (.csv / .jsonl records), e.g. the 16 sectors of the 128K PhoneBook"),
+    router: str = typer.Option("embedding,bm25,hybrid", "--router", help="routers, comma-separated"),
+    top_k: str = typer.Option("1,3", "--top-k", help="k values, comma-separated"),
+    per_partition: Optional[int] = typer.Option(None, "--per-partition", help="questions per partition, evenly spread (default: all)"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    out_file: Optional[Path] = typer.Option(None, "--out", help="write the results as JSON here"),
+) -> None:
+    """Router accuracy: how often each router puts a question's own partition in its top k."""
+    from loramem.bench.routers import run_router_accuracy
+    from loramem.routing import ROUTERS
+
+    try:
+        ks = sorted({int(k) for k in top_k.split(",")})
+    except ValueError:
+        raise LoramemError(f"--top-k takes whole numbers such as 1,3; got {top_k!r}") from None
+    if ks[0] < 1:
+        raise LoramemError(f"--top-k values must be at least 1; got {top_k!r}")
+    names = [r.strip() for r in router.split(",") if r.strip()]
+    for name in names:
+        ROUTERS.get(name)
+    results = run_router_accuracy(files, names, ks, per_partition, log=lambda m: err_console.print(m, markup=False))
+    if _emit_json(results, out_file, as_json):
+        return
+    table = Table(title=f"router accuracy: {results['partitions']} partitions, {results['questions']:,} questions")
+    for col in ("router", *[f"hit@{k}" for k in ks], "p50 ms"):
+        table.add_column(col)
+    for name, r in results["routers"].items():
+        table.add_row(name, *[f"{r[f'hit@{k}']:.1%}" for k in ks], f"{r['p50_ms']:.1f}")
+    out.print(table)
+
+
 @bench_app.command("serve")
 def bench_serve(
     requests: int = typer.Option(4, "--requests", help="requests per memory in each round"),
@@ -416,7 +449,7 @@ def bench_kv(
     rho: str = typer.Option("0,0.5,0.8,0.9,0.95,0.99,1", "--rho", help="compression values, comma-separated"),
     press: str = typer.Option("expected_attention,knorm", "--press", help="kvpress presses, comma-separated"),
     format: str = typer.Option("qa,raw", "--format", help="supervision formats of the memories, comma-separated"),
-    questions: Optional[int] = typer.Option(None, "--questions", help="at most this many questions per paper"),
+    questions: Optional[int] = typer.Option(None, "--questions", help="at most this many questions per paper, evenly spread over the levels"),
     epochs: int = typer.Option(20, "--epochs"),
     model: Optional[str] = ModelOpt,
     device: Optional[str] = DeviceOpt,

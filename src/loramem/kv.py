@@ -121,13 +121,6 @@ class Prefilled:
     stats: KVStats
     document: str  # as prefilled (cut to the model's window)
 
-    def trim(self) -> None:
-        """Drop what a question and its answer appended, so the next question starts clean."""
-        kept = self.stats.kept_tokens
-        for layer in self.cache.layers:
-            if layer.keys is not None:
-                layer.keys, layer.values = layer.keys[:, :, :kept], layer.values[:, :, :kept]
-
 
 def _context(fmt, base, document: str, max_new_tokens: int) -> str:
     from loramem.answering import truncate_context
@@ -164,29 +157,59 @@ def prefill(base, document: str, adapters: list[tuple[str, Path]], settings: KVS
 def decode(base, prefilled: Prefilled, question: str, adapters: list[tuple[str, Path]],
            settings: KVSettings, max_new_tokens: int = 64, cache=None, merge=None) -> tuple[str, int, int]:
     """Stages 2-3: append the question and instructions, then decode greedily (adapters on or not)."""
+    return decode_many(base, prefilled, [question], adapters, settings, max_new_tokens, cache, merge)[0]
+
+
+@torch.no_grad()
+def decode_many(base, prefilled: Prefilled, questions: list[str], adapters: list[tuple[str, Path]],
+                settings: KVSettings, max_new_tokens: int = 64, cache=None, merge=None) -> list[tuple[str, int, int]]:
+    """`decode` for several questions on one cache, in one batch: (text, prompt tokens, new tokens) each.
+
+    The cache is copied once per question (the prefilled one is left as it was). Questions of
+    different lengths are padded between the cache and the question, and the padding is masked,
+    so each row reads exactly what `decode` alone would; a step costs about what one question's
+    step costs on a CPU, where decoding is bound by reading the weights.
+    """
+    import copy
+
     from loramem.answering import active_adapters
     from loramem.prompts import PromptFormat
 
+    if not questions:
+        return []
     fmt = PromptFormat(base.tokenizer)
-    rest = (split_prompt(fmt, question, prefilled.document)[1] if prefilled.context_length
-            else fmt.prompt_ids(question))
+    rests = [split_prompt(fmt, q, prefilled.document)[1] if prefilled.context_length else fmt.prompt_ids(q)
+             for q in questions]
     model, device, stops = base.model, base.device, set(fmt.stop_ids)
-    new: list[int] = []
+    rows, width, kept = len(rests), max(map(len, rests)), prefilled.stats.kept_tokens
+    pad = base.tokenizer.pad_token_id if base.tokenizer.pad_token_id is not None else 0
+    kv = copy.deepcopy(prefilled.cache)
+    kv.batch_repeat_interleave(rows)
+    ids = torch.tensor([[pad] * (width - len(r)) + r for r in rests], device=device)
+    mask = torch.tensor([[1] * kept + [0] * (width - len(r)) + [1] * len(r) for r in rests], device=device)
+    start = prefilled.context_length
+    positions = torch.tensor([[start] * (width - len(r)) + list(range(start, start + len(r))) for r in rests],
+                             device=device)
+    new: list[list[int]] = [[] for _ in rests]
+    live = [True] * rows
     with active_adapters(model, adapters, cache, merge) if settings.adapter_phase != "none" else nullcontext():
-        position = prefilled.context_length
-        ids = torch.tensor([rest], device=device)
         for _ in range(max_new_tokens):
-            positions = torch.arange(position, position + ids.shape[1], device=device).unsqueeze(0)
-            logits = model(input_ids=ids, past_key_values=prefilled.cache, position_ids=positions, use_cache=True,
-                           logits_to_keep=1).logits
-            position += ids.shape[1]
-            token = int(logits[0, -1].argmax())
-            if token in stops:
+            logits = model(input_ids=ids, attention_mask=mask, past_key_values=kv, position_ids=positions,
+                           use_cache=True, logits_to_keep=1).logits
+            tokens = logits[:, -1].argmax(-1).tolist()
+            for row, token in enumerate(tokens):
+                if live[row]:
+                    if token in stops:
+                        live[row] = False
+                    else:
+                        new[row].append(token)
+            if not any(live):
                 break
-            new.append(token)
-            ids = torch.tensor([[token]], device=device)
-    prefilled.trim()
-    return base.tokenizer.decode(new, skip_special_tokens=True).strip(), prefilled.context_length + len(rest), len(new)
+            ids = torch.tensor([[t] for t in tokens], device=device)
+            mask = torch.cat([mask, mask.new_ones(rows, 1)], dim=1)
+            positions = positions[:, -1:] + 1
+    return [(base.tokenizer.decode(n, skip_special_tokens=True).strip(), start + len(r), len(n))
+            for n, r in zip(new, rests)]
 
 
 def kv_answer(base, question: str, document: str, adapters: list[tuple[str, Path]], settings: KVSettings,

@@ -20,6 +20,18 @@ def test_documents_are_read_as_text(tmp_path):
     assert not source.is_records and "cat sat" in source.text and source.title == "Title"  # the first heading
 
 
+
+def test_the_seed_papers_text_column_csv_is_read_as_records(tmp_path):
+    table = tmp_path / "phonebook_qa_1K.csv"
+    table.write_text('text\n"Question: What is the phone number of Ada Byron? Answer: 555-010-1234"\n'
+                     '"Question: Who wrote it?  Answer:  Ada, with help"\n')
+    (source,) = read_sources([table])
+    assert [(r.prompt, r.target) for r in source.records] == [
+        ("What is the phone number of Ada Byron?", "555-010-1234"), ("Who wrote it?", "Ada, with help")]
+    table.write_text("text\nQuestion: no answer here\n")
+    with pytest.raises(LoramemError, match=r"phonebook_qa_1K.csv:2: expected 'Question: ... Answer: ...'"):
+        read_sources([table])
+
 @pytest.mark.parametrize(
     "name, content, message",
     [

@@ -4,8 +4,8 @@ For each paper, its introduction is written into one memory per supervision form
 `paper-<i>-<format>` in `<out>/store`, as `bench formats` names them, so pointing both at one
 folder reuses the memories). Then, for every press and compression RHO, the document is
 prefilled once per setting — by the base model (adapter phases `none` and `decode`) or with
-the adapter (`prefill+decode`) — and each gold question is decoded on that cache. RHO = 1 means
-no document. The hybrid part asks the same questions in the modes parametric, icl, rag,
+the adapter (`prefill+decode`) — and the gold questions are decoded on that cache, `batch` at a
+time. RHO = 1 means no document. The hybrid part asks the same questions in the modes parametric, icl, rag,
 parametric+icl and parametric+rag. Scores are ROUGE-L F1 against the gold answers; rows are
 appended per block, so an interrupted run resumes.
 """
@@ -17,6 +17,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Callable
 
+from loramem.bench.datasets.base import spread
 from loramem.bench.datasets.paperqa import read_papers
 from loramem.bench.metrics import rouge_l
 from loramem.errors import LoramemError
@@ -41,11 +42,11 @@ def _memory_name(i: int, fmt: str) -> str:
 def run_kv_study(
     data: Path, out: Path, papers: list[int] | None = None, rhos=RHOS, presses=PRESSES, formats=FORMATS,
     questions: int | None = None, config: TrainConfig | None = None, model: str | None = None,
-    device: str | None = None, max_new_tokens: int = 64, log: Callable[[str], None] = print,
+    device: str | None = None, max_new_tokens: int = 64, batch: int = 16, log: Callable[[str], None] = print,
 ) -> Path:
     """Run (or resume) the study into `out`; returns the report's path."""
     from loramem.api import Memory
-    from loramem.kv import KVSettings, decode, prefill
+    from loramem.kv import KVSettings, decode_many, prefill
 
     all_papers = read_papers(data)
     chosen = papers if papers is not None else list(range(len(all_papers)))
@@ -62,7 +63,7 @@ def run_kv_study(
     (out / "documents").mkdir(exist_ok=True)
     for i in chosen:
         paper = all_papers[i]
-        qas = paper["QA"][:questions] if questions else paper["QA"]
+        qas = spread(paper["QA"], questions)
         doc_path = out / "documents" / f"paper-{i}.md"
         doc_path.write_text(f"# {paper['title']}\n\n{paper['introduction']}\n")
         document = doc_path.read_text()
@@ -97,9 +98,11 @@ def run_kv_study(
                         states[key] = prefill(mem.base, document, adapters[fmt] if key else [], settings,
                                               max_new_tokens, mem.adapters)
                     state = states[key]
-                    for qa in qas:
-                        text, _, _ = decode(mem.base, state, qa["question"], adapters[fmt] if fmt else [],
-                                            settings, max_new_tokens, mem.adapters)
+                    answers = []
+                    for start in range(0, len(qas), batch):
+                        answers += decode_many(mem.base, state, [qa["question"] for qa in qas[start:start + batch]],
+                                               adapters[fmt] if fmt else [], settings, max_new_tokens, mem.adapters)
+                    for qa, (text, _, _) in zip(qas, answers):
                         rows.append({"part": "kv", "press": label, "rho": rho, "phase": phase,
                                      "format": fmt or "-", "question": qa["question"], "gold": qa["answer"],
                                      "answer": text, "rouge_l": rouge_l(text, qa["answer"]),

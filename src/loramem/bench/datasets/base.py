@@ -51,3 +51,10 @@ def sample(items: list, n: int | None, seed: int) -> list:
     if n is None or n >= len(items):
         return list(items)
     return random.Random(seed).sample(items, n)
+
+
+def spread(items: list, n: int | None) -> list:
+    """At most `n` of `items`, evenly spaced (PaperQA lists its questions by level: keep every level)."""
+    if not n or n >= len(items):
+        return list(items)
+    return [items[i * len(items) // n] for i in range(n)]

@@ -7,15 +7,12 @@
 
 from __future__ import annotations
 
-import csv
 import random
-import re
 
 from loramem.bench.datasets.base import DATASETS, Dataset, Question, data_dir
 from loramem.errors import LoramemError
 from loramem.supervision.examples import Example
-
-_ROW = re.compile(r"Question:\s*(.+?)\s*Answer:\s*(.+?)\s*$")
+from loramem.supervision.sources import read_source
 
 _FIRST = (
     "Ada Alma Anton Aria Basil Beatrix Bram Celia Cyrus Dalia Dorian Edith Elias Ember Felix Freya "
@@ -48,23 +45,11 @@ def phonebook(n: int, seed: int = 0) -> list[Example]:
     ]
 
 
-def read_qa_csv(path) -> list[Example]:
-    """Rows of a `text` column in the paper's `Question: ... Answer: ...` form."""
-    out = []
-    with open(path, newline="") as f:
-        for n, row in enumerate(csv.DictReader(f), 2):
-            m = _ROW.match(row.get("text") or "")
-            if not m:
-                raise LoramemError(f"{path}:{n}: expected 'Question: ... Answer: ...' in the text column")
-            out.append(Example(prompt=m.group(1), target=m.group(2), kind="record"))
-    return out
-
-
 @DATASETS.register("phonebook")
 def load_phonebook(size: str | None = None, n: int | None = None, seed: int = 0, data: str | None = None) -> Dataset:
     """The paper's `phonebook_qa_{size}.csv` (e.g. size="1K"), or `n` generated entries."""
     if size is not None:
-        records = read_qa_csv(data_dir(data) / "pb_cf" / f"phonebook_qa_{size}.csv")
+        records = read_source(data_dir(data) / "pb_cf" / f"phonebook_qa_{size}.csv").records
         if n is not None:
             records = records[:n]
     elif n is not None:
