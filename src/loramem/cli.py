@@ -392,6 +392,31 @@ def bench_routers(
     out.print(table)
 
 
+@bench_app.command("partitions")
+def bench_partitions(
+    files: List[Path] = typer.Argument(..., help="one partition per file (.csv / .jsonl records)"),
+    out_dir: Path = typer.Option(..., "--out", help="results folder (rerun to resume)"),
+    entries: int = typer.Option(24, "--entries", help="records taken from the start of each partition"),
+    rank: int = typer.Option(4, "--rank", help="rank of each small memory (the large one: rank x partitions)"),
+    epochs: int = typer.Option(60, "--epochs", help="upper bound; writes stop once their records read back"),
+    questions: Optional[int] = typer.Option(None, "--questions", help="questions per partition, evenly spread (default: all)"),
+    merge: str = typer.Option("sum,linear,ties,dare_ties,svd", "--merge", help="merge methods, comma-separated"),
+    top_k: int = typer.Option(3, "--top-k", help="memories the router merges"),
+    max_merge: int = typer.Option(4, "--max-merge", help="largest N of own memory + N-1 others"),
+    model: Optional[str] = ModelOpt,
+    device: Optional[str] = DeviceOpt,
+) -> None:
+    """One large memory vs one per partition under the same parameters; routers vs the oracle; merges."""
+    from loramem.answering import check_merge
+    from loramem.bench.partitions import ROUTERS, run_partitions
+
+    merges = [check_merge(m.strip()) for m in merge.split(",") if m.strip()]
+    report = run_partitions(files, out_dir, entries, rank, epochs, questions, ROUTERS, merges, top_k, max_merge,
+                            model, device, log=lambda m: err_console.print(m, markup=False))
+    print(report.read_text())
+    out.print(f"wrote {report}")
+
+
 @bench_app.command("serve")
 def bench_serve(
     requests: int = typer.Option(4, "--requests", help="requests per memory in each round"),

@@ -1,0 +1,177 @@
+"""`loramem bench partitions`: one large LoRA or many small ones, routing and merging (the seed
+paper's Q8-Q11).
+
+From N partition files (say sectors of the 128K PhoneBook), the first `entries` records of each:
+
+* are written into one memory per partition (rank r, collection `partitions`), and all of them
+  into one memory of rank r x N: the same parameter budget;
+* every question (or `questions` per partition, evenly spread) is asked closed book with the
+  large memory, with its own partition's memory (the oracle router), and with each router's top 1;
+* `merge`: the hybrid router's top `top_k` memories active together, combined by each method;
+* `interference`: the question's own memory merged with N-1 others (N = 2 ... `max_merge`; N = 1
+  is the oracle).
+
+Rows are appended to `results.jsonl` block by block, so an interrupted run resumes; `report.md`
+and `partitions.png` summarize them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Callable
+
+from loramem.bench.datasets.base import spread
+from loramem.errors import LoramemError
+from loramem.training import TrainConfig
+
+ROUTERS = ("embedding", "bm25", "hybrid")
+MERGES = ("sum", "linear", "ties", "dare_ties", "svd")
+LARGE = "one-large"
+_PHONE = re.compile(r"^\d{3}-\d{3}-\d{4}$")
+
+
+def _read(results: Path) -> list[dict]:
+    if not results.exists():
+        return []
+    return [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
+
+
+def run_partitions(
+    files: list[Path], out: Path, entries: int = 24, rank: int = 4, epochs: int = 60, questions: int | None = None,
+    routers=ROUTERS, merges=MERGES, top_k: int = 3, max_merge: int = 4, model: str | None = None,
+    device: str | None = None, log: Callable[[str], None] = print,
+) -> Path:
+    """Run (or resume) the study into `out`; returns the report's path."""
+    from loramem.api import Memory
+    from loramem.bench.metrics import METRICS
+    from loramem.supervision.sources import read_source
+
+    if len(files) < 2:
+        raise LoramemError("the partition study needs at least two partition files")
+    if not 1 <= top_k <= len(files) or not 1 <= max_merge <= len(files):
+        raise LoramemError(f"top-k and the largest merge must lie between 1 and the {len(files)} partitions")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "partitions").mkdir(exist_ok=True)
+    parts: dict[str, list] = {}
+    for i, path in enumerate(files):
+        source = read_source(path)
+        if not source.records:
+            raise LoramemError(f"{path}: partitions must be question-answer records (.csv or .jsonl)")
+        name = f"part-{i:02d}"
+        parts[name] = source.records[:entries]
+        (out / "partitions" / f"{name}.jsonl").write_text("".join(
+            json.dumps({"question": r.prompt, "answer": r.target}) + "\n" for r in parts[name]))
+    answers = [r.target for rs in parts.values() for r in rs]
+    metric_name = "phone_digits" if all(_PHONE.match(a) for a in answers) else "token_f1"
+    metric = METRICS.get(metric_name)
+    (out / "settings.json").write_text(json.dumps({
+        "files": [str(f) for f in files], "entries": entries, "rank": rank, "epochs": epochs, "questions": questions,
+        "top_k": top_k, "metric": metric_name, "model": model}, indent=2))
+
+    mem = Memory(store=out / "store", model=model, device=device, progress=True)
+    names = list(parts)
+    for name in names:
+        if not mem.store.exists(name):
+            log(f"writing {name} ({len(parts[name])} records, rank {rank})")
+            mem.write([out / "partitions" / f"{name}.jsonl"], name=name, collection="partitions",
+                      config=TrainConfig(rank=rank, epochs=epochs))
+    if not mem.store.exists(LARGE):
+        log(f"writing {LARGE} ({len(answers)} records, rank {rank * len(names)}: the same parameters)")
+        mem.write([out / "partitions" / f"{n}.jsonl" for n in names], name=LARGE,
+                  config=TrainConfig(rank=rank * len(names), epochs=epochs))
+
+    asked = [(name, r) for name in names for r in spread(parts[name], questions)]
+    results = out / "results.jsonl"
+    done = {r["block"] for r in _read(results)}
+
+    def block(key: str, part: str, setting: str, pick: Callable[[str, object], tuple[list[str], str]],
+              **extra) -> None:
+        if key in done:
+            return
+        log(f"{part}: {setting}")
+        rows = []
+        for own, record in asked:
+            memories, merge = pick(own, record)
+            answer = mem.ask(record.prompt, memories=memories, merge=merge, max_new_tokens=24).answer
+            rows.append({"block": key, "part": part, "setting": setting, "own": own, "memories": memories,
+                         "hit": own in memories, "question": record.prompt, "gold": record.target,
+                         "answer": answer, "score": metric(answer, record.target), **extra})
+        with results.open("a") as f:
+            f.writelines(json.dumps(r) + "\n" for r in rows)
+
+    block("single|large", "single", f"one large memory (rank {rank * len(names)})", lambda own, r: ([LARGE], "sum"))
+    block("single|oracle", "single", "oracle router", lambda own, r: ([own], "sum"))
+    for router in routers:
+        block(f"single|{router}", "single", f"{router} router",
+              lambda own, r, router=router: ([x.name for x in mem.route(r.prompt, router, 1, "partitions")], "sum"))
+    if top_k > 1:
+        for method in merges:
+            block(f"merge|{method}", "merge", f"hybrid top-{top_k}, {method}",
+                  lambda own, r, m=method: ([x.name for x in mem.route(r.prompt, "hybrid", top_k, "partitions")], m),
+                  method=method)
+    for method in merges:
+        for n in range(2, max_merge + 1):  # N = 1 is the oracle row
+            others = lambda own, n=n: [names[(names.index(own) + j) % len(names)] for j in range(1, n)]  # noqa: E731
+            block(f"interference|{method}|{n}", "interference", f"own + {n - 1} others, {method}",
+                  lambda own, r, m=method, others=others: ([own, *others(own)], m), method=method, merged=n)
+    return write_partitions_report(out)
+
+
+def _mean(rows: list[dict]) -> float:
+    return sum(r["score"] for r in rows) / len(rows)
+
+
+def write_partitions_report(out: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = _read(out / "results.jsonl")
+    if not rows:
+        raise LoramemError(f"{out}: no results.jsonl rows yet")
+    settings = json.loads((out / "settings.json").read_text())
+    by: dict[tuple, list[dict]] = defaultdict(list)
+    for r in rows:
+        by[(r["part"], r["setting"])].append(r)
+    questions = len({(r["own"], r["question"]) for r in rows})
+    lines = ["# One large memory or many small ones: routing and merging", "",
+             f"{len(settings['files'])} partitions x {settings['entries']} records, rank {settings['rank']} each "
+             f"(the large memory: rank {settings['rank'] * len(settings['files'])}), at most {settings['epochs']} "
+             f"epochs; {questions} questions; metric {settings['metric']}.", "",
+             "| part | setting | accuracy | router hit |", "|---|---|---|---|"]
+    for (part, setting), g in by.items():
+        if part != "interference":
+            lines.append(f"| {part} | {setting} | {_mean(g):.3f} | {sum(r['hit'] for r in g) / len(g):.1%} |")
+    curves: dict[str, dict[int, float]] = defaultdict(dict)
+    oracle = by.get(("single", "oracle router"))
+    for (part, _), g in by.items():
+        if part == "interference":
+            curves[g[0]["method"]][g[0]["merged"]] = _mean(g)
+            if oracle:
+                curves[g[0]["method"]][1] = _mean(oracle)
+    if curves:
+        ns = sorted({n for c in curves.values() for n in c})
+        lines += ["", "Interference: the question's own memory merged with N-1 others.", "",
+                  "| method | " + " | ".join(f"N={n}" for n in ns) + " |", "|" + "---|" * (len(ns) + 1)]
+        for method, c in curves.items():
+            lines.append(f"| {method} | " + " | ".join(f"{c[n]:.3f}" if n in c else "" for n in ns) + " |")
+        fig, ax = plt.subplots(figsize=(5.5, 4))
+        for method, c in curves.items():
+            xs = sorted(c)
+            ax.plot(xs, [c[x] for x in xs], marker="o", label=method)
+        ax.set_xlabel("memories merged (own + others)")
+        ax.set_ylabel(settings["metric"])
+        ax.set_xticks(ns)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / "partitions.png", dpi=120)
+        plt.close(fig)
+        lines += ["", "![accuracy vs memories merged](partitions.png)"]
+    report = out / "report.md"
+    report.write_text("\n".join(lines) + "\n")
+    return report
