@@ -49,3 +49,14 @@ def test_grid_runs_resumes_and_reports(tiny_model_dir, tmp_path):
     text = report.read_text()
     assert "| entries | rank |" in text and "phone_digits" in text
     assert (out / "accuracy_vs_size.png").stat().st_size > 1000 and (out / "efficiency_vs_rank.png").is_file()
+
+
+def test_the_committed_paper_configs_are_valid():
+    from pathlib import Path
+
+    from loramem.bench.experiment import ExperimentConfig
+
+    configs = sorted((Path(__file__).parents[2] / "benchmarks" / "configs").glob("*.yaml"))
+    assert len(configs) >= 5
+    for path in configs:
+        assert ExperimentConfig.load(path).runs(), path
