@@ -165,10 +165,9 @@ def decode_many(base, prefilled: Prefilled, questions: list[str], adapters: list
                 settings: KVSettings, max_new_tokens: int = 64, cache=None, merge=None) -> list[tuple[str, int, int]]:
     """`decode` for several questions on one cache, in one batch: (text, prompt tokens, new tokens) each.
 
-    The cache is copied once per question (the prefilled one is left as it was). Questions of
+    The cache is copied, one row per question (the prefilled one is left as it was). Questions of
     different lengths are padded between the cache and the question, and the padding is masked,
-    so each row reads exactly what `decode` alone would; a step costs about what one question's
-    step costs on a CPU, where decoding is bound by reading the weights.
+    so each row reads what `decode` alone would; each step reads the weights once for all rows.
     """
     import copy
 

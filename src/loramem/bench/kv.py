@@ -5,8 +5,8 @@ For each paper, its introduction is written into one memory per supervision form
 folder reuses the memories). Then, for every press and compression RHO, the document is
 prefilled once per setting — by the base model (adapter phases `none` and `decode`) or with
 the adapter (`prefill+decode`) — and the gold questions are decoded on that cache, `batch` at a
-time. RHO = 1 means no document. The hybrid part asks the same questions in the modes parametric, icl, rag,
-parametric+icl and parametric+rag. Scores are ROUGE-L F1 against the gold answers; rows are
+time. RHO = 1 means no document. The hybrid part asks the same questions in the modes
+parametric, icl, rag, parametric+icl and parametric+rag. Scores are ROUGE-L F1 against the gold answers; rows are
 appended per block, so an interrupted run resumes.
 """
 
