@@ -131,10 +131,10 @@ def _ties(stack: torch.Tensor, scales: torch.Tensor, density: float,
     g, t = stack.shape[:2]
     flat = stack.reshape(g, t, -1)
     threshold = thresholds[..., None] if thresholds is not None else _kth_largest(flat, density)
-    kept = flat * (flat.abs() >= threshold) * scales.view(1, t, 1)
-    majority = torch.where(kept.sum(dim=1, keepdim=True) >= 0, 1.0, -1.0)
-    agree = (kept.sign() == majority).to(kept.dtype)
-    merged = (kept * agree).sum(dim=1) / agree.sum(dim=1).clamp(min=1.0)
+    kept = torch.where(flat.abs() >= threshold, flat, 0.0).mul_(scales.view(1, t, 1))
+    positive = kept.sum(dim=1, keepdim=True) >= 0  # the elected sign
+    agree = torch.where(positive, kept > 0, kept < 0)  # zeros (trimmed) never agree
+    merged = torch.where(agree, kept, 0.0).sum(dim=1) / agree.sum(dim=1).clamp(min=1)
     return merged.reshape(g, *stack.shape[2:])
 
 
@@ -162,7 +162,9 @@ def ties_merge(adapters: list[tuple[LoraWeights, float]], density: float = 0.5) 
         for m in modules:
             by_shape.setdefault(tuple(adapters[0][0].layers[m][slot].shape), []).append(m)
         for names in by_shape.values():
-            stack = torch.stack([torch.stack([w.layers[m][slot] for w, _ in adapters]) for m in names])
+            shape = adapters[0][0].layers[names[0]][slot].shape  # one copy: (modules x adapters, ...) viewed
+            stack = torch.stack([w.layers[m][slot] for m in names for w, _ in adapters]).view(
+                len(names), len(adapters), *shape)
             thresholds = torch.tensor([[w.thresholds[m][slot] for w, _ in adapters] for m in names],
                                       dtype=stack.dtype) if precomputed else None
             for m, merged in zip(names, _ties(stack, scales.to(stack.dtype), density, thresholds)):
