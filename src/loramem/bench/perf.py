@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import resource
-import tempfile
 import statistics
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
