@@ -158,14 +158,32 @@ def write_kv_report(out: Path) -> Path:
                 g = groups.get((press if 0 < rho < 1 else "-", phase, fmt, rho))
                 cells.append(f"{_mean(g):.3f}" if g else "")
             lines.append(f"| {press} | {phase} | {fmt} | " + " | ".join(cells) + " |")
+    def cell(press: str, phase: str, fmt: str, rho: float) -> list[dict] | None:
+        return groups.get((press if 0 < rho < 1 else "-", phase, fmt, rho))
+
+    lines += ["", "Adapter gain: ROUGE-L with the adapter minus without it, at the same press and RHO "
+              "(mean over the presses).", "",
+              "| adapter phase | supervision | " + " | ".join(f"RHO {x:g}" for x in rhos) + " |",
+              "|" + "---|" * (2 + len(rhos))]
+    for phase, fmt in settings:
+        if phase == "none":
+            continue
+        cells = []
+        for rho in rhos:
+            gains = [_mean(cell(p, phase, fmt, rho)) - _mean(cell(p, "none", "-", rho)) for p in presses
+                     if cell(p, phase, fmt, rho) and cell(p, "none", "-", rho)]
+            cells.append(f"{sum(gains) / len(gains):+.3f}" if gains else "")
+        lines.append(f"| {phase} | {fmt} | " + " | ".join(cells) + " |")
     kept = defaultdict(list)
     for r in kv:
         if r["phase"] == "none":
-            kept[(r["press"], r["rho"])].append((r["kept_tokens"], r["document_tokens"], r["cache_bytes"]))
-    lines += ["", "Cache kept (phase none, mean over papers): "
-              + "; ".join(f"{p} RHO {rho:g}: {sum(k for k, _, _ in v) / len(v):.0f} of {sum(d for _, d, _ in v) / len(v):.0f} "
-                          f"tokens, {sum(b for _, _, b in v) / len(v) / 2**20:.1f} MiB"
-                          for (p, rho), v in sorted(kept.items())), ""]
+            kept[r["rho"]].append((r["kept_tokens"], r["document_tokens"], r["cache_bytes"]))
+    lines += ["", "What the cache holds (phase none, mean over papers and presses):", "",
+              "| RHO | document tokens kept | of | cache MiB |", "|---|---|---|---|"]
+    for rho, v in sorted(kept.items()):
+        lines.append(f"| {rho:g} | {sum(k for k, _, _ in v) / len(v):.0f} | {sum(d for _, d, _ in v) / len(v):.0f} | "
+                     f"{sum(b for _, _, b in v) / len(v) / 2**20:.1f} |")
+    lines.append("")
     modes = [r for r in rows if r["part"] == "modes"]
     if modes:
         lines += ["## Parametric, in-context, retrieval and the hybrids", "", "| mode | supervision | ROUGE-L | prompt tokens |",
