@@ -142,10 +142,11 @@ def write_partitions_report(out: Path) -> Path:
              f"{len(settings['files'])} partitions x {settings['entries']} records, rank {settings['rank']} each "
              f"(the large memory: rank {settings['rank'] * len(settings['files'])}), at most {settings['epochs']} "
              f"epochs; {questions} questions; metric {settings['metric']}.", "",
-             "| part | setting | accuracy | router hit |", "|---|---|---|---|"]
+             "| part | setting | accuracy | own memory among those used |", "|---|---|---|---|"]
     for (part, setting), g in by.items():
         if part != "interference":
-            lines.append(f"| {part} | {setting} | {_mean(g):.3f} | {sum(r['hit'] for r in g) / len(g):.1%} |")
+            hit = "-" if g[0]["memories"] == [LARGE] else f"{sum(r['hit'] for r in g) / len(g):.1%}"
+            lines.append(f"| {part} | {setting} | {_mean(g):.3f} | {hit} |")
     curves: dict[str, dict[int, float]] = defaultdict(dict)
     oracle = by.get(("single", "oracle router"))
     for (part, _), g in by.items():
