@@ -34,6 +34,7 @@ from typing import Callable
 
 from loramem.bench.datasets import DATASETS, Dataset
 from loramem.bench.metrics import METRICS
+from loramem.bench.rows import append_jsonl, read_jsonl
 from loramem.errors import LoramemError
 from loramem.training import TrainConfig
 
@@ -132,9 +133,7 @@ class Run:
 
 
 def done_keys(results: Path) -> set[str]:
-    if not results.exists():
-        return set()
-    return {json.loads(line)["key"] for line in results.read_text().splitlines() if line.strip()}
+    return {r["key"] for r in read_jsonl(results)}
 
 
 def run_experiment(config: ExperimentConfig, out: Path, log: Callable[[str], None] = print,
@@ -155,8 +154,7 @@ def run_experiment(config: ExperimentConfig, out: Path, log: Callable[[str], Non
     for i, run in enumerate(todo, 1):
         log(f"[{i}/{len(todo)}] {run.params()}")
         row = execute(mem, run, out)
-        with results.open("a") as f:
-            f.write(json.dumps(row) + "\n")
+        append_jsonl(results, [row])
         mem.forget(f"run-{run.key}")  # results are kept; the adapters of a sweep would fill the disk
     return results
 

@@ -17,6 +17,7 @@ from typing import Callable
 
 from loramem.bench.datasets.paperqa import read_papers
 from loramem.bench.metrics import rouge_l
+from loramem.bench.rows import append_jsonl, read_jsonl
 from loramem.errors import LoramemError
 from loramem.training import TrainConfig
 
@@ -24,10 +25,7 @@ BASELINE = "base (no memory)"
 
 
 def _done(results: Path) -> set[tuple[str, str]]:
-    if not results.exists():
-        return set()
-    rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
-    return {(r["paper"], r["format"]) for r in rows}
+    return {(r["paper"], r["format"]) for r in read_jsonl(results)}
 
 
 def run_format_comparison(
@@ -76,8 +74,7 @@ def run_format_comparison(
                              "rouge_l": rouge_l(answer, qa["answer"]), **write})
             log(f"paper {i}: {fmt}: ROUGE-L {sum(r['rouge_l'] for r in rows) / len(rows):.3f} "
                 f"({time.perf_counter() - tick:.0f} s to answer)")
-            with results.open("a") as f:
-                f.writelines(json.dumps(r) + "\n" for r in rows)
+            append_jsonl(results, rows)
     summary = summarize(results, [BASELINE, *formats])
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     (out / "summary.md").write_text(summary_markdown(summary))
@@ -85,7 +82,7 @@ def run_format_comparison(
 
 
 def summarize(results: Path, formats: list[str]) -> list[dict]:
-    rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
+    rows = read_jsonl(results)
     by_format: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         by_format[r["format"]].append(r)

@@ -12,7 +12,6 @@ appended per block, so an interrupted run resumes.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Callable
@@ -20,6 +19,7 @@ from typing import Callable
 from loramem.bench.datasets.base import spread
 from loramem.bench.datasets.paperqa import read_papers
 from loramem.bench.metrics import rouge_l
+from loramem.bench.rows import append_jsonl, read_jsonl
 from loramem.errors import LoramemError
 from loramem.training import TrainConfig
 
@@ -27,12 +27,6 @@ RHOS = (0.0, 0.5, 0.8, 0.9, 0.95, 0.99, 1.0)
 PRESSES = ("expected_attention", "knorm")
 FORMATS = ("qa", "raw")
 HYBRID_MODES = ("parametric", "icl", "rag", "parametric+icl", "parametric+rag")
-
-
-def _read(results: Path) -> list[dict]:
-    if not results.exists():
-        return []
-    return [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
 
 
 def _memory_name(i: int, fmt: str) -> str:
@@ -58,7 +52,7 @@ def run_kv_study(
         KVSettings(press=press).check()
     out.mkdir(parents=True, exist_ok=True)
     results = out / "kv-results.jsonl"
-    done = {r["block"] for r in _read(results)}
+    done = {r["block"] for r in read_jsonl(results)}
     mem = Memory(store=out / "store", model=model, device=device, progress=True)
     (out / "documents").mkdir(exist_ok=True)
     for i in chosen:
@@ -76,8 +70,7 @@ def run_kv_study(
         adapters = {fmt: [(n, mem.store.adapter_path(mem.show(n)))] for fmt, n in names.items()}
 
         def emit(block: str, rows: list[dict]) -> None:
-            with results.open("a") as f:
-                f.writelines(json.dumps({"block": block, "paper": i, **r}) + "\n" for r in rows)
+            append_jsonl(results, [{"block": block, "paper": i, **r} for r in rows])
 
         for press in presses:
             for rho in rhos:
@@ -134,7 +127,7 @@ def write_kv_report(out: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = _read(out / "kv-results.jsonl")
+    rows = read_jsonl(out / "kv-results.jsonl")
     if not rows:
         raise LoramemError(f"{out}: no kv-results.jsonl rows yet")
     kv = [r for r in rows if r["part"] == "kv"]

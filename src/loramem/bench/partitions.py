@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from loramem.bench.datasets.base import spread
+from loramem.bench.rows import append_jsonl, read_jsonl
 from loramem.errors import LoramemError
 from loramem.training import TrainConfig
 
@@ -31,12 +32,6 @@ ROUTERS = ("embedding", "bm25", "hybrid")
 MERGES = ("sum", "linear", "ties", "dare_ties", "svd")
 LARGE = "one-large"
 _PHONE = re.compile(r"^\d{3}-\d{3}-\d{4}$")
-
-
-def _read(results: Path) -> list[dict]:
-    if not results.exists():
-        return []
-    return [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
 
 
 def run_partitions(
@@ -85,7 +80,7 @@ def run_partitions(
 
     asked = [(name, r) for name in names for r in spread(parts[name], questions)]
     results = out / "results.jsonl"
-    done = {r["block"] for r in _read(results)}
+    done = {r["block"] for r in read_jsonl(results)}
 
     def block(key: str, part: str, setting: str, pick: Callable[[str, object], tuple[list[str], str]],
               **extra) -> None:
@@ -99,8 +94,7 @@ def run_partitions(
             rows.append({"block": key, "part": part, "setting": setting, "own": own, "memories": memories,
                          "hit": own in memories, "question": record.prompt, "gold": record.target,
                          "answer": answer, "score": metric(answer, record.target), **extra})
-        with results.open("a") as f:
-            f.writelines(json.dumps(r) + "\n" for r in rows)
+        append_jsonl(results, rows)
 
     block("single|large", "single", f"one large memory (rank {rank * len(names)})", lambda own, r: ([LARGE], "sum"))
     block("single|oracle", "single", "oracle router", lambda own, r: ([own], "sum"))
@@ -130,7 +124,7 @@ def write_partitions_report(out: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = _read(out / "results.jsonl")
+    rows = read_jsonl(out / "results.jsonl")
     if not rows:
         raise LoramemError(f"{out}: no results.jsonl rows yet")
     settings = json.loads((out / "settings.json").read_text())

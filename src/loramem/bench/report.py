@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 
 from loramem.bench.metrics import METRICS
+from loramem.bench.rows import read_jsonl
 from loramem.errors import LoramemError
 
 PARAMS = ("size", "entries", "rank", "format", "placement", "objective", "seed")
@@ -16,7 +16,7 @@ def read_rows(folder: Path) -> list[dict]:
     path = folder / "results.jsonl"
     if not path.exists():
         raise LoramemError(f"{folder}: no results.jsonl (run `loramem bench run CONFIG --out {folder}` first)")
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return read_jsonl(path)
 
 
 def score_key(rows: list[dict]) -> str:

@@ -1,0 +1,18 @@
+"""Benchmark results as JSONL rows: appended as work finishes, read back to resume and report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """Every row of `path`; none when it does not exist yet."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def append_jsonl(path: Path, rows: list[dict]) -> None:
+    with path.open("a") as f:
+        f.writelines(json.dumps(r) + "\n" for r in rows)
