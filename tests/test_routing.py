@@ -35,6 +35,19 @@ def test_embeddings_are_stored_at_write_time(routed):
     assert np.allclose(np.linalg.norm(vectors["harbour"].astype(np.float32), axis=1), 1.0, atol=1e-2)
 
 
+def test_onnx_encoder_gives_the_sentence_transformers_vectors():
+    from loramem.routing.encoder import encoder, sentence_transformer
+
+    texts = ["What is the phone number of Ada Byron?", "a passage of many words " * 80, "x"]  # 1 token .. truncated
+    fast = encoder()
+    assert fast.backend == "onnxruntime"
+    reference = sentence_transformer().encode(texts, normalize_embeddings=True)
+    got = fast(texts)
+    assert got.shape == (3, 384) and got.dtype == np.float32
+    assert np.all(np.sum(got * reference, axis=1) > 0.9999)
+    assert fast([]).shape == (0, 384)
+
+
 @pytest.mark.parametrize("router", ["embedding", "bm25", "hybrid", "auto"])
 def test_routers_find_the_memory_that_holds_the_answer(routed, router):
     questions = {"harbour": "Who built the harbour in Kessreth?", "orchestra": "Which conductor leads the Velmont orchestra?",
