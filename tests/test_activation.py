@@ -77,3 +77,37 @@ def test_ties_merge_matches_peft(tiny_base, tmp_path):
     a, b = ties_merge(loaded, 0.5), ties_merge(fresh, 0.5)
     for m in a.layers:
         assert torch.equal(a.layers[m][0], b.layers[m][0]) and torch.equal(a.layers[m][1], b.layers[m][1])
+
+
+def test_svd_merge_matches_peft_with_mixed_ranks_and_weights(tiny_base, tmp_path):
+    from loramem.activation import svd_merge
+
+    folders = [_adapter(tiny_base, tmp_path / f"s{i}", i) for i in range(2)]
+    low = tmp_path / "low"  # rank 2: svd combines memories of different ranks
+    train_memory(tiny_base, [Example("Code of item 9?", "333")], TrainConfig(**{**FAST_TRAIN, "epochs": 3, "rank": 2}),
+                 low, progress=False)
+    folders.append(low)
+    weights = [1.0, 0.5, 2.0]
+    ids = torch.tensor([[1, 5, 9, 13, 17, 21]])
+    model = tiny_base.model
+    with torch.no_grad():
+        plain = model(ids).logits
+        peft = PeftModel.from_pretrained(model, str(folders[0]), adapter_name="m0")
+        for i, f in enumerate(folders[1:], 1):
+            peft.load_adapter(str(f), adapter_name=f"m{i}")
+        peft.add_weighted_adapter(["m0", "m1", "m2"], weights, "merged", combination_type="svd")
+        peft.set_adapter("merged")
+        expected = peft(ids).logits
+        peft.unload()
+        loaded = [(load_lora(f, ids.device, torch.float32), w) for f, w in zip(folders, weights)]
+        merged = svd_merge(loaded)
+        with hooked(model, [(merged, 1.0)]):
+            got = model(ids).logits
+    assert {a.shape[0] for a, _ in merged.layers.values()} == {8}  # the largest rank, as PEFT
+    assert not torch.allclose(got, plain)
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+    # at the full stacked rank nothing is truncated: the exact weighted sum of the deltas
+    module = next(iter(merged.layers))
+    full = svd_merge(loaded, rank=18).layers[module]
+    delta = sum(wt * w.scale * w.layers[module][1] @ w.layers[module][0] for w, wt in loaded)
+    torch.testing.assert_close(full[1] @ full[0], delta, rtol=1e-5, atol=1e-6)

@@ -9,7 +9,7 @@ from typing import Iterator
 
 import torch
 
-from loramem.activation import AdapterCache, UnsupportedAdapter, hooked, ties_merge
+from loramem.activation import AdapterCache, UnsupportedAdapter, hooked, svd_merge, ties_merge
 from loramem.errors import LoramemError
 from loramem.models import BaseModel
 from loramem.prompts import PromptFormat
@@ -43,7 +43,7 @@ def active_adapters(
 ) -> Iterator[torch.nn.Module]:
     """`model` with the given adapters active, combined by `merge` (default: the exact sum); restored on exit.
 
-    Plain LoRA adapters summed or TIES-merged go through cached weights and hooks (fast);
+    Plain LoRA adapters summed, TIES- or SVD-merged go through cached weights and hooks (fast);
     everything else through PEFT's `add_weighted_adapter`.
     """
     merge = merge or Merge()
@@ -56,13 +56,15 @@ def active_adapters(
         raise LoramemError(f"{len(weights)} merge weights for {len(adapters)} memories")
     method = "sum" if len(adapters) == 1 or merge.method == "cat" else merge.method
     loaded = None
-    if method in ("sum", "ties"):
+    if method in ("sum", "ties", "svd"):
         param = next(model.parameters())
         try:
             cache = cache or AdapterCache(capacity=len(adapters))
             loaded = [(cache.get(Path(path), param.device, param.dtype), w) for (_, path), w in zip(adapters, weights)]
             if method == "ties":
                 loaded = [(ties_merge(loaded, merge.density), 1.0)]
+            elif method == "svd":
+                loaded = [(svd_merge(loaded), 1.0)]
         except UnsupportedAdapter:
             loaded = None
     if loaded is not None:
