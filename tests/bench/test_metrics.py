@@ -1,7 +1,13 @@
 import pytest
 
-from loramem.bench.metrics import METRICS, bleu, exact_match, phone_digits, rouge_l, token_f1
+from loramem.bench.metrics import METRICS, bleu, exact_match, phone_digit_share, phone_digits, rouge_l, token_f1
 from loramem.errors import LoramemError
+
+
+def test_phone_digit_share_counts_digits_in_place():
+    assert phone_digit_share("It is 555-010-1234.", "555-010-1234") == 1.0
+    assert phone_digit_share("538-423-4227", "530-423-2284") == 0.6
+    assert phone_digit_share("no number", "555-010-1234") == 0.0
 
 
 def test_phone_digits_takes_the_first_number():

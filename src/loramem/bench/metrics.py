@@ -23,6 +23,18 @@ def phone_digits(prediction: str, reference: str) -> float:
     return float(bool(found) and re.sub(r"\D", "", found.group()) == re.sub(r"\D", "", reference))
 
 
+@METRICS.register("phone_digit_share")
+def phone_digit_share(prediction: str, reference: str) -> float:
+    """PhoneBook, graded: the share of the reference's digits that the answer's first XXX-XXX-XXXX
+    has in the same places (0 when it has none). Shows how far a damaged memory is from the number."""
+    found = _PHONE.search(prediction)
+    gold = re.sub(r"\D", "", reference)
+    if not found or not gold:
+        return 0.0
+    got = re.sub(r"\D", "", found.group())
+    return sum(a == b for a, b in zip(got, gold)) / len(gold)
+
+
 def normalize(text: str) -> str:
     """SQuAD normalization: lower case, no punctuation, no articles, single spaces."""
     text = "".join(c for c in text.lower() if c not in set(string.punctuation))

@@ -114,8 +114,14 @@ def run_partitions(
     return write_partitions_report(out)
 
 
-def _mean(rows: list[dict]) -> float:
-    return sum(r["score"] for r in rows) / len(rows)
+def _mean(rows: list[dict], key=lambda r: r["score"]) -> float:
+    return sum(key(r) for r in rows) / len(rows)
+
+
+def _digits(r: dict) -> float:
+    from loramem.bench.metrics import phone_digit_share
+
+    return phone_digit_share(r["answer"], r["gold"])
 
 
 def write_partitions_report(out: Path) -> Path:
@@ -132,34 +138,41 @@ def write_partitions_report(out: Path) -> Path:
     for r in rows:
         by[(r["part"], r["setting"])].append(r)
     questions = len({(r["own"], r["question"]) for r in rows})
+    phones = settings["metric"] == "phone_digits"  # then also the share of digits in place: a graded view
+    graded = " | digits in place" if phones else ""
     lines = ["# One large memory or many small ones: routing and merging", "",
              f"{len(settings['files'])} partitions x {settings['entries']} records, rank {settings['rank']} each "
              f"(the large memory: rank {settings['rank'] * len(settings['files'])}), at most {settings['epochs']} "
              f"epochs; {questions} questions; metric {settings['metric']}.", "",
-             "| part | setting | accuracy | own memory among those used |", "|---|---|---|---|"]
+             f"| part | setting | accuracy{graded} | own memory among those used |",
+             "|---|---|---|---|" + ("---|" if phones else "")]
     for (part, setting), g in by.items():
         if part != "interference":
             hit = "-" if g[0]["memories"] == [LARGE] else f"{sum(r['hit'] for r in g) / len(g):.1%}"
-            lines.append(f"| {part} | {setting} | {_mean(g):.3f} | {hit} |")
-    curves: dict[str, dict[int, float]] = defaultdict(dict)
+            digits = f" | {_mean(g, _digits):.3f}" if phones else ""
+            lines.append(f"| {part} | {setting} | {_mean(g):.3f}{digits} | {hit} |")
+    curves: dict[str, dict[int, str]] = defaultdict(dict)
+    points: dict[str, dict[int, float]] = defaultdict(dict)  # plotted: digits in place, else the metric
     oracle = by.get(("single", "oracle router"))
     for (part, _), g in by.items():
         if part == "interference":
-            curves[g[0]["method"]][g[0]["merged"]] = _mean(g)
-            if oracle:
-                curves[g[0]["method"]][1] = _mean(oracle)
+            for n, rs in ((g[0]["merged"], g), (1, oracle)):
+                if rs:
+                    curves[g[0]["method"]][n] = f"{_mean(rs):.3f}" + (f" ({_mean(rs, _digits):.2f})" if phones else "")
+                    points[g[0]["method"]][n] = _mean(rs, _digits) if phones else _mean(rs)
     if curves:
         ns = sorted({n for c in curves.values() for n in c})
-        lines += ["", "Interference: the question's own memory merged with N-1 others.", "",
+        lines += ["", "Interference: the question's own memory merged with N-1 others"
+                  + (" (in brackets: the share of digits in place)." if phones else "."), "",
                   "| method | " + " | ".join(f"N={n}" for n in ns) + " |", "|" + "---|" * (len(ns) + 1)]
         for method, c in curves.items():
-            lines.append(f"| {method} | " + " | ".join(f"{c[n]:.3f}" if n in c else "" for n in ns) + " |")
+            lines.append(f"| {method} | " + " | ".join(c.get(n, "") for n in ns) + " |")
         fig, ax = plt.subplots(figsize=(5.5, 4))
-        for method, c in curves.items():
+        for method, c in points.items():
             xs = sorted(c)
             ax.plot(xs, [c[x] for x in xs], marker="o", label=method)
         ax.set_xlabel("memories merged (own + others)")
-        ax.set_ylabel(settings["metric"])
+        ax.set_ylabel("share of phone digits in place" if phones else settings["metric"])
         ax.set_xticks(ns)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
