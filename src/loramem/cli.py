@@ -450,6 +450,9 @@ def bench_formats(
     rank: int = typer.Option(8, "--rank"),
     epochs: int = typer.Option(20, "--epochs"),
     seed: int = typer.Option(0, "--seed"),
+    generator: str = GeneratorOpt,
+    generator_model: Optional[str] = GeneratorModelOpt,
+    generator_key: Optional[str] = GeneratorKeyOpt,
     model: Optional[str] = ModelOpt,
     device: Optional[str] = DeviceOpt,
 ) -> None:
@@ -460,7 +463,9 @@ def bench_formats(
 
     chosen = parse_indices(papers, "papers") if papers else None
     summary = run_format_comparison(data, out_dir, format, chosen, TrainConfig(rank=rank, epochs=epochs, seed=seed),
-                                    model=model, device=device, log=lambda m: err_console.print(m, markup=False))
+                                    model=model, device=device, generator=generator,
+                                    generator_options=_generator_options(generator_model, generator_key),
+                                    log=lambda m: err_console.print(m, markup=False))
     print(summary_markdown(summary))
     out.print(f"wrote {out_dir / 'summary.md'}, {out_dir / 'summary.json'} and {out_dir / 'results.jsonl'}")
 

@@ -31,7 +31,7 @@ def _done(results: Path) -> set[tuple[str, str]]:
 def run_format_comparison(
     data: Path, out: Path, formats: list[str], papers: list[int] | None = None,
     config: TrainConfig | None = None, model: str | None = None, device: str | None = None,
-    log: Callable[[str], None] = print,
+    generator: str = "local", generator_options: dict | None = None, log: Callable[[str], None] = print,
 ) -> list[dict]:
     """Run (or resume) the comparison into `out`; returns the summary rows."""
     from loramem.api import Memory
@@ -60,7 +60,8 @@ def run_format_comparison(
             if fmt != BASELINE:
                 name = f"paper-{i}-{''.join(c if c.isalnum() else '-' for c in fmt)}"
                 log(f"paper {i} ({paper['title'][:50]}): writing with format {fmt}")
-                w = mem.write([doc], name=name, format=fmt, config=config, replace=True)
+                w = mem.write([doc], name=name, format=fmt, config=config, replace=True, generator=generator,
+                              generator_options=generator_options)
                 write = {"examples": w.record.examples, "kinds": w.kinds, "epochs": w.epochs,
                          "recall": w.record.recall, "write_s": round(w.seconds, 1), "tokens": w.record.tokens}
                 memories = [name]

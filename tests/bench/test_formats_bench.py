@@ -1,0 +1,36 @@
+"""`bench formats` on the tiny model: a row per question for each format, QA from a URL generator, resumable."""
+
+import json
+
+from loramem.bench.formats import run_format_comparison
+from loramem.training import TrainConfig
+
+from chat_server import Server
+from conftest import FAST_TRAIN
+
+
+def test_format_comparison_through_a_url_generator(tmp_path, tiny_model_dir):
+    paper = {"title": "Velmont", "introduction": "The Velmont Observatory opened in 1887. "
+             "Its first director was Edda Falkenrath. " * 3,
+             "QA": [{"question": "When did the Velmont Observatory open?", "answer": "In 1887.", "level": 1},
+                    {"question": "Who was its first director?", "answer": "Edda Falkenrath.", "level": 2}]}
+    data = tmp_path / "papers.json"
+    data.write_text(json.dumps([paper]))
+    server = Server()
+    try:
+        args = dict(config=TrainConfig(**{**FAST_TRAIN, "epochs": 2}), model=str(tiny_model_dir),
+                    generator=server.url, generator_options={"model": "m"}, log=lambda m: None)
+        summary = run_format_comparison(data, tmp_path / "out", ["raw", "qa:2"], **args)
+        asked = len(server.requests)
+        assert asked > 0  # the QA came from the server
+        rows = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+        assert [(r["format"], r["level"]) for r in rows] == [
+            ("base (no memory)", 1), ("base (no memory)", 2), ("raw", 1), ("raw", 2), ("qa:2", 1), ("qa:2", 2)]
+        assert next(r for r in rows if r["format"] == "qa:2")["kinds"] == {"qa": 2}
+        assert [s["format"] for s in summary] == ["base (no memory)", "raw", "qa:2"]
+        assert all(0.0 <= s["rouge_l"] <= 1.0 and s["questions"] == 2 for s in summary)
+        run_format_comparison(data, tmp_path / "out", ["raw", "qa:2"], **args)  # resumes: nothing is redone
+        assert len((tmp_path / "out" / "results.jsonl").read_text().splitlines()) == len(rows)
+        assert len(server.requests) == asked
+    finally:
+        server.close()
