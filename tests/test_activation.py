@@ -111,3 +111,21 @@ def test_svd_merge_matches_peft_with_mixed_ranks_and_weights(tiny_base, tmp_path
     full = svd_merge(loaded, rank=18).layers[module]
     delta = sum(wt * w.scale * w.layers[module][1] @ w.layers[module][0] for w, wt in loaded)
     torch.testing.assert_close(full[1] @ full[0], delta, rtol=1e-5, atol=1e-6)
+
+
+def test_thresholds_saved_as_two_vectors_and_read_in_the_older_layout(tiny_base, tmp_path):
+    from safetensors.torch import save_file
+
+    from loramem.activation import THRESHOLDS_FILE
+
+    folder = _adapter(tiny_base, tmp_path / "m", 4)
+    new = load_lora(folder, torch.device("cpu"), torch.float32).thresholds
+    assert new and len(new) == len(load_lora(folder, torch.device("cpu"), torch.float32).layers)
+    old = {}
+    for module, (a, b) in new.items():  # the layout of stores written before: a scalar per factor
+        old[f"{module}.A"], old[f"{module}.B"] = torch.tensor([a]), torch.tensor([b])
+    save_file(old, str(folder / THRESHOLDS_FILE), metadata={"density": "0.5"})
+    assert load_lora(folder, torch.device("cpu"), torch.float32).thresholds == new
+    del old[next(iter(old))]  # incomplete: no precomputed trim points, the merge selects afresh
+    save_file(old, str(folder / THRESHOLDS_FILE))
+    assert load_lora(folder, torch.device("cpu"), torch.float32).thresholds is None

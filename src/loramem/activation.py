@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import Iterator
 
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load
 
 _PREFIX = "base_model.model."
 
 
 THRESHOLDS_FILE = "loramem-magnitudes.safetensors"  # beside the PEFT files; PEFT ignores it
 TIES_DENSITY = 0.5
+_TIES_SLICE = 1 << 18  # entries per slice of a CPU TIES merge (~1 MB of float32)
 
 
 @dataclass
@@ -54,15 +55,36 @@ def _kth_largest(values: torch.Tensor, density: float) -> torch.Tensor:
 
 
 def save_thresholds(folder: Path, density: float = TIES_DENSITY) -> None:
-    """Precompute the TIES trimming thresholds of the adapter in `folder` (at write time)."""
+    """Precompute the TIES trimming thresholds of the adapter in `folder` (at write time).
+
+    Stored as two vectors (A and B, one entry per module, modules listed in the metadata):
+    one tensor per module would cost a file read of hundreds of tiny tensors at every merge.
+    """
     from safetensors.torch import save_file
 
     weights = load_lora(folder, torch.device("cpu"), torch.float32)
-    out = {}
-    for module, (a, b) in weights.layers.items():
-        out[f"{module}.A"] = _kth_largest(a.reshape(1, -1), density).reshape(1)
-        out[f"{module}.B"] = _kth_largest(b.reshape(1, -1), density).reshape(1)
-    save_file(out, str(folder / THRESHOLDS_FILE), metadata={"density": str(density)})
+    modules = sorted(weights.layers)
+    a = torch.stack([_kth_largest(weights.layers[m][0].reshape(1, -1), density).reshape(()) for m in modules])
+    b = torch.stack([_kth_largest(weights.layers[m][1].reshape(1, -1), density).reshape(()) for m in modules])
+    save_file({"A": a, "B": b}, str(folder / THRESHOLDS_FILE),
+              metadata={"density": str(density), "modules": json.dumps(modules)})
+
+
+def _load_thresholds(path: Path, modules) -> dict[str, tuple[float, float]] | None:
+    """The saved trim points for `modules`; None when missing or incomplete."""
+    from safetensors import safe_open
+
+    if not path.exists():
+        return None
+    with safe_open(str(path), "pt") as f:
+        listed = (f.metadata() or {}).get("modules")
+        if listed is not None:  # two vectors
+            found = dict(zip(json.loads(listed), zip(f.get_tensor("A").tolist(), f.get_tensor("B").tolist())))
+        else:  # written before: one scalar tensor per module and factor
+            keys = set(f.keys())
+            found = {m: (f.get_tensor(f"{m}.A").item(), f.get_tensor(f"{m}.B").item())
+                     for m in modules if f"{m}.A" in keys and f"{m}.B" in keys}
+    return {m: found[m] for m in modules} if all(m in found for m in modules) else None
 
 
 class UnsupportedAdapter(ValueError):
@@ -78,7 +100,8 @@ def load_lora(folder: Path, device: torch.device, dtype: torch.dtype) -> LoraWei
     if config.get("rank_pattern") or config.get("alpha_pattern"):
         raise UnsupportedAdapter(f"{folder}: per-layer ranks")
     scale = alpha / (r**0.5) if config.get("use_rslora") else alpha / r
-    tensors = load_file(str(folder / "adapter_model.safetensors"))
+    # One read of the whole file, then views: safetensors' mmap path pays a page fault per page.
+    tensors = load((folder / "adapter_model.safetensors").read_bytes())
     layers: dict[str, list] = {}
     for key, value in tensors.items():
         if not key.startswith(_PREFIX) or not (key.endswith(".lora_A.weight") or key.endswith(".lora_B.weight")):
@@ -88,11 +111,7 @@ def load_lora(folder: Path, device: torch.device, dtype: torch.dtype) -> LoraWei
         layers.setdefault(module, [None, None])[slot] = value.to(device=device, dtype=dtype)
     if any(a is None or b is None for a, b in layers.values()):
         raise UnsupportedAdapter(f"{folder}: incomplete A/B pairs")
-    thresholds = None
-    if (folder / THRESHOLDS_FILE).exists():
-        saved = load_file(str(folder / THRESHOLDS_FILE))
-        if all(f"{m}.A" in saved and f"{m}.B" in saved for m in layers):
-            thresholds = {m: (saved[f"{m}.A"].item(), saved[f"{m}.B"].item()) for m in layers}
+    thresholds = _load_thresholds(folder / THRESHOLDS_FILE, layers)
     return LoraWeights({k: (a, b) for k, (a, b) in layers.items()}, scale, thresholds)
 
 
@@ -131,10 +150,17 @@ def _ties(stack: torch.Tensor, scales: torch.Tensor, density: float,
     g, t = stack.shape[:2]
     flat = stack.reshape(g, t, -1)
     threshold = thresholds[..., None] if thresholds is not None else _kth_largest(flat, density)
-    kept = torch.where(flat.abs() >= threshold, flat, 0.0).mul_(scales.view(1, t, 1))
-    positive = kept.sum(dim=1, keepdim=True) >= 0  # the elected sign
-    agree = torch.where(positive, kept > 0, kept < 0)  # zeros (trimmed) never agree
-    merged = torch.where(agree, kept, 0.0).sum(dim=1) / agree.sum(dim=1).clamp(min=1)
+    n = flat.shape[-1]
+    # On CPU, a few cache-sized slices at a time: whole-tensor temporaries (tens of MB each) cost
+    # more in fresh pages than in arithmetic. A GPU takes it in one piece.
+    step = n if flat.is_cuda else max(1, _TIES_SLICE // (g * t))
+    merged = torch.empty(g, n, dtype=flat.dtype, device=flat.device)
+    for s in range(0, n, step):
+        part = flat[..., s : s + step]
+        kept = torch.where(part.abs() >= threshold, part, 0.0).mul_(scales.view(1, t, 1))
+        positive = kept.sum(dim=1, keepdim=True) >= 0  # the elected sign
+        agree = torch.where(positive, kept > 0, kept < 0)  # zeros (trimmed) never agree
+        merged[:, s : s + step] = torch.where(agree, kept, 0.0).sum(dim=1) / agree.sum(dim=1).clamp(min=1)
     return merged.reshape(g, *stack.shape[2:])
 
 
