@@ -16,10 +16,17 @@ def test_capacity_probe_summary_and_report(tiny_base, tmp_path):
         stored = [p for p in probes if p.rank == r["rank"] and p.recall >= 0.9]
         assert r["t_max_entries"] == (max(p.entries for p in stored) if stored else 0)
         assert r["bits_per_param"] == r["t_max_entries"] * BITS_PER_ENTRY / r["parameters"]
-    # every rank stops probing at its first failure
+    # going up, a rank stops at its first failure; a rank whose first size fails halves down to a stored one
     for rank in (1, 8):
-        recalls = [p.recall for p in probes if p.rank == rank]
-        assert all(x >= 0.9 for x in recalls[:-1])
+        ps = [p for p in probes if p.rank == rank]
+        if ps[0].recall >= 0.9:
+            assert all(p.recall >= 0.9 for p in ps[:-1]) and all(b.entries == 2 * a.entries for a, b in zip(ps, ps[1:]))
+        else:
+            assert all(b.entries == a.entries // 2 for a, b in zip(ps, ps[1:]))
+            assert all(p.recall < 0.9 for p in ps[:-1]) and (ps[-1].recall >= 0.9 or ps[-1].entries == 1)
+    # rank 8 starts where rank 1 stopped storing
+    stored_1 = [p.entries for p in probes if p.rank == 1 and p.recall >= 0.9]
+    assert next(p for p in probes if p.rank == 8).entries == max([2, *stored_1])
     md = write_datasheet(sheet, tmp_path / "sheet")
     assert json.loads((tmp_path / "sheet" / "datasheet.json").read_text())["tau"] == 0.9
     assert "| rank | parameters |" in md.read_text() and (tmp_path / "sheet" / "capacity.png").is_file()
@@ -47,3 +54,26 @@ def test_write_rank_auto_uses_the_saved_datasheet(tmp_path, tiny_model_dir, fact
     path.write_text(json.dumps(sheet))
     result = mem.write([facts_jsonl], name="b", config=train, rank="auto")
     assert result.record.rank == 16 and any("split them over 2 memories" in n for n in result.notes)
+
+
+def test_probe_order_starts_at_the_previous_rank_and_halves_after_a_first_failure(tiny_base, monkeypatch):
+    from types import SimpleNamespace
+
+    import loramem.bench.datasheet as datasheet
+
+    capacity = {1: 2, 2: 0, 4: 16}  # entries each rank stores (rank 2: not even one)
+
+    def fake_train(base, entries, config, folder, progress):
+        recall = 1.0 if len(entries) <= capacity[config.rank] else 0.5
+        return SimpleNamespace(recall=recall, epochs=1, parameters=config.rank * 100)
+
+    monkeypatch.setattr(datasheet, "train_memory", fake_train)
+    probes = datasheet.measure(tiny_base, [4, 1, 2], start=8, max_entries=64, log=lambda m: None)
+    assert [(p.rank, p.entries) for p in probes] == [
+        (1, 8), (1, 4), (1, 2),  # 8 fails first: halve to a stored size
+        (2, 8), (2, 4), (2, 2), (2, 1),  # nothing stored: down to one entry
+        (4, 8), (4, 16), (4, 32),  # starts at max(start, rank 2's 0)
+    ]
+    sheet = datasheet.summarize(probes, 0.9, "fake")
+    assert [(r["rank"], r["t_max_entries"], r["saturation_entries"]) for r in sheet["ranks"]] == [
+        (1, 2, 4), (2, 0, 1), (4, 16, 32)]

@@ -47,13 +47,21 @@ def entry_tokens(tokenizer, entries) -> int:
 def measure(base, ranks: list[int], tau: float = 0.9, start: int = 8, max_entries: int = 512,
             config: TrainConfig | None = None, seed: int = 0,
             log: Callable[[str], None] = print) -> list[Probe]:
-    """Probe each rank at doubling PhoneBook sizes until recall drops below `tau`."""
+    """Probe each rank at doubling PhoneBook sizes until recall drops below `tau`.
+
+    Ranks go in increasing order, and each starts at the largest size the rank before it stored
+    (a larger adapter holds at least as much), so no small size is trained twice. When a rank's
+    first size already fails, the sizes halve until one is stored (or one entry fails), so a small
+    rank still gets its capacity rather than zero.
+    """
     config = config or TrainConfig()
     probes: list[Probe] = []
+    floor = 0
     with tempfile.TemporaryDirectory(prefix="loramem-datasheet-") as tmp:
-        for rank in ranks:
-            n = start
-            while n <= max_entries:
+        for rank in sorted(ranks):
+            first = n = min(max(start, floor), max_entries)
+            down = False
+            while 1 <= n <= max_entries:
                 entries = phonebook(n, seed=seed + n)
                 t = time.perf_counter()
                 result = train_memory(base, entries, replace(config, rank=rank, target_recall=tau, seed=seed),
@@ -63,9 +71,14 @@ def measure(base, ranks: list[int], tau: float = 0.9, start: int = 8, max_entrie
                 probes.append(probe)
                 log(f"rank {rank}: {n} entries ({probe.tokens} tokens) → recall {probe.recall:.0%} "
                     f"in {probe.epochs} epochs, {probe.seconds:.0f} s")
-                if probe.recall < tau:
+                stored = probe.recall >= tau
+                if stored and not down:
+                    n *= 2
+                elif not stored and (down or n == first):
+                    down, n = True, n // 2
+                else:
                     break
-                n *= 2
+            floor = max([p.entries for p in probes if p.rank == rank and p.recall >= tau], default=floor)
     return probes
 
 
