@@ -205,8 +205,9 @@ def svd_merge(adapters: list[tuple[LoraWeights, float]], rank: int | None = None
     Per module the summed delta is B_cat D A_cat, with the factors stacked (R = the sum of the
     ranks) and D = diag(weight * scale). With B_cat = Qb Rb and A_cat^T = Qa Ra (thin QR), the
     delta is Qb (Rb D Ra^T) Qa^T, so its singular values and vectors come from the R x R core.
-    PEFT takes the SVD of the out x in delta instead: the same truncation, hundreds of times the
-    work (about 20 s per merge of a 135M model on 2 CPU cores against milliseconds here).
+    PEFT takes the SVD of the out x in delta instead: the same truncation, far more work (three
+    rank-4 memories of the 135M model on 2 CPU cores: 18.8 s in PEFT, 0.26 s here with the
+    adapters read from disk, logits within 1e-4).
     Adapters may differ in rank and in the modules they target (each module sums those present).
     """
     rank = rank or max(a.shape[0] for w, _ in adapters for a, _ in w.layers.values())
