@@ -151,26 +151,26 @@ def write_partitions_report(out: Path) -> Path:
             hit = "-" if g[0]["memories"] == [LARGE] else f"{sum(r['hit'] for r in g) / len(g):.1%}"
             digits = f" | {_mean(g, _digits):.3f}" if phones else ""
             lines.append(f"| {part} | {setting} | {_mean(g):.3f}{digits} | {hit} |")
-    curves: dict[str, dict[int, str]] = defaultdict(dict)
-    points: dict[str, dict[int, float]] = defaultdict(dict)  # plotted: digits in place, else the metric
+    # method -> N -> (accuracy, digits in place or None); N = 1 is the oracle row
+    curves: dict[str, dict[int, tuple[float, float | None]]] = defaultdict(dict)
     oracle = by.get(("single", "oracle router"))
     for (part, _), g in by.items():
         if part == "interference":
             for n, rs in ((g[0]["merged"], g), (1, oracle)):
                 if rs:
-                    curves[g[0]["method"]][n] = f"{_mean(rs):.3f}" + (f" ({_mean(rs, _digits):.2f})" if phones else "")
-                    points[g[0]["method"]][n] = _mean(rs, _digits) if phones else _mean(rs)
+                    curves[g[0]["method"]][n] = (_mean(rs), _mean(rs, _digits) if phones else None)
     if curves:
         ns = sorted({n for c in curves.values() for n in c})
         lines += ["", "Interference: the question's own memory merged with N-1 others"
                   + (" (in brackets: the share of digits in place)." if phones else "."), "",
                   "| method | " + " | ".join(f"N={n}" for n in ns) + " |", "|" + "---|" * (len(ns) + 1)]
         for method, c in curves.items():
-            lines.append(f"| {method} | " + " | ".join(c.get(n, "") for n in ns) + " |")
+            cells = [f"{c[n][0]:.3f}" + (f" ({c[n][1]:.2f})" if phones else "") if n in c else "" for n in ns]
+            lines.append(f"| {method} | " + " | ".join(cells) + " |")
         fig, ax = plt.subplots(figsize=(5.5, 4))
-        for method, c in points.items():
+        for method, c in curves.items():  # plotted: digits in place, else the metric
             xs = sorted(c)
-            ax.plot(xs, [c[x] for x in xs], marker="o", label=method)
+            ax.plot(xs, [c[x][1] if phones else c[x][0] for x in xs], marker="o", label=method)
         ax.set_xlabel("memories merged (own + others)")
         ax.set_ylabel("share of phone digits in place" if phones else settings["metric"])
         ax.set_xticks(ns)
