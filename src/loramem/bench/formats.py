@@ -28,6 +28,11 @@ def _done(results: Path) -> set[tuple[str, str]]:
     return {(r["paper"], r["format"]) for r in read_jsonl(results)}
 
 
+def memory_name(i: int, fmt: str) -> str:
+    """The memory of paper `i` written with format `fmt` (bench kv reuses these by name)."""
+    return f"paper-{i}-{''.join(c if c.isalnum() else '-' for c in fmt)}"
+
+
 def run_format_comparison(
     data: Path, out: Path, formats: list[str], papers: list[int] | None = None,
     config: TrainConfig | None = None, model: str | None = None, device: str | None = None,
@@ -58,7 +63,7 @@ def run_format_comparison(
             write = {}
             memories: list[str] = []
             if fmt != BASELINE:
-                name = f"paper-{i}-{''.join(c if c.isalnum() else '-' for c in fmt)}"
+                name = memory_name(i, fmt)
                 log(f"paper {i} ({paper['title'][:50]}): writing with format {fmt}")
                 w = mem.write([doc], name=name, format=fmt, config=config, replace=True, generator=generator,
                               generator_options=generator_options)

@@ -18,6 +18,7 @@ from typing import Callable
 
 from loramem.bench.datasets.base import spread
 from loramem.bench.datasets.paperqa import read_papers
+from loramem.bench.formats import memory_name
 from loramem.bench.metrics import rouge_l
 from loramem.bench.rows import append_jsonl, read_jsonl
 from loramem.errors import LoramemError
@@ -27,10 +28,6 @@ RHOS = (0.0, 0.5, 0.8, 0.9, 0.95, 0.99, 1.0)
 PRESSES = ("expected_attention", "knorm")
 FORMATS = ("qa", "raw")
 HYBRID_MODES = ("parametric", "icl", "rag", "parametric+icl", "parametric+rag")
-
-
-def _memory_name(i: int, fmt: str) -> str:
-    return f"paper-{i}-{''.join(c if c.isalnum() else '-' for c in fmt)}"
 
 
 def run_kv_study(
@@ -63,7 +60,7 @@ def run_kv_study(
         document = doc_path.read_text()
         names = {}
         for fmt in formats:
-            names[fmt] = _memory_name(i, fmt)
+            names[fmt] = memory_name(i, fmt)
             if not mem.store.exists(names[fmt]):
                 log(f"paper {i}: writing memory {names[fmt]} (format {fmt})")
                 mem.write([doc_path], name=names[fmt], format=fmt, config=config or TrainConfig(epochs=20))
