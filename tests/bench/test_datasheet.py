@@ -63,7 +63,10 @@ def test_probe_order_starts_at_the_previous_rank_and_halves_after_a_first_failur
 
     capacity = {1: 2, 2: 0, 4: 16}  # entries each rank stores (rank 2: not even one)
 
+    budgets = {}
+
     def fake_train(base, entries, config, folder, progress):
+        budgets[len(entries)] = config.epochs
         recall = 1.0 if len(entries) <= capacity[config.rank] else 0.5
         return SimpleNamespace(recall=recall, epochs=1, parameters=config.rank * 100)
 
@@ -74,6 +77,8 @@ def test_probe_order_starts_at_the_previous_rank_and_halves_after_a_first_failur
         (2, 8), (2, 4), (2, 2), (2, 1),  # nothing stored: down to one entry
         (4, 8), (4, 16), (4, 32),  # starts at max(start, rank 2's 0)
     ]
+    # every probe may take MIN_STEPS optimizer steps (batch 8): small sizes get more epochs
+    assert budgets == {1: 800, 2: 400, 4: 200, 8: 100, 16: 50, 32: 40}
     sheet = datasheet.summarize(probes, 0.9, "fake")
     assert [(r["rank"], r["t_max_entries"], r["saturation_entries"]) for r in sheet["ranks"]] == [
         (1, 2, 4), (2, 0, 1), (4, 16, 32)]

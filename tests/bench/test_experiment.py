@@ -48,6 +48,10 @@ def test_grid_runs_resumes_and_reports(tiny_model_dir, tmp_path):
     report = write_report(out)
     text = report.read_text()
     assert "| entries | rank |" in text and "phone_digits" in text
+    capacity = text.split("Capacity at tau = 0.9", 1)[1]  # one row per rank, T_max from that rank's runs
+    for rank in (1, 4):
+        stored = [r["entries"] for r in rows if r["rank"] == rank and r["phone_digits"] >= 0.9]
+        assert f"| {rank} | {rows[0 if rank == 1 else 1]['parameters']:,} | {max(stored) if stored else '-'} |" in capacity
     assert (out / "accuracy_vs_size.png").stat().st_size > 1000 and (out / "efficiency_vs_rank.png").is_file()
 
 
@@ -56,7 +60,7 @@ def test_the_committed_paper_configs_are_valid():
 
     from loramem.bench.experiment import ExperimentConfig
 
-    configs = sorted((Path(__file__).parents[2] / "benchmarks" / "configs").glob("*.yaml"))
-    assert len(configs) >= 5
+    configs = sorted((Path(__file__).parents[2] / "benchmarks" / "configs").rglob("*.yaml"))
+    assert len(configs) >= 8  # the paper's grids and their cuts for a 2-core CPU (cpu/)
     for path in configs:
         assert ExperimentConfig.load(path).runs(), path

@@ -1,7 +1,7 @@
 """`loramem datasheet`: the capacity of this base model's LoRA memory, measured like a storage chip.
 
-For each rank, PhoneBooks of doubling size are written (fixed training budget, early stop at the
-target) until read-back recall falls below tau; the largest size at or above tau is the rank's
+For each rank, PhoneBooks of doubling size are written (a budget of epochs, but at least MIN_STEPS
+optimizer steps, early stop at the target) until read-back recall falls below tau; the largest size at or above tau is the rank's
 capacity. Read-back recall is exact greedy-decoding accuracy on the stored questions (see
 training/readback.py), so no generation loop is needed. An entry holds log2(10^10) bits: ten
 random digits.
@@ -25,6 +25,7 @@ BITS_PER_ENTRY = math.log2(10**10)
 # Used by `write --rank auto` when no datasheet was measured: entries a rank stores on a ~100M-
 # parameter model (conservative, from this project's runs on SmolLM2-135M).
 DEFAULT_CAPACITY = {1: 16, 2: 32, 4: 64, 8: 128, 16: 256, 32: 512}
+MIN_STEPS = 100  # optimizer steps every probe may take, however small (it still stops at tau)
 
 
 @dataclass
@@ -45,7 +46,7 @@ def entry_tokens(tokenizer, entries) -> int:
 
 
 def measure(base, ranks: list[int], tau: float = 0.9, start: int = 8, max_entries: int = 512,
-            config: TrainConfig | None = None, seed: int = 0,
+            config: TrainConfig | None = None, seed: int = 0, min_steps: int = MIN_STEPS,
             log: Callable[[str], None] = print) -> list[Probe]:
     """Probe each rank at doubling PhoneBook sizes until recall drops below `tau`.
 
@@ -64,7 +65,11 @@ def measure(base, ranks: list[int], tau: float = 0.9, start: int = 8, max_entrie
             while 1 <= n <= max_entries:
                 entries = phonebook(n, seed=seed + n)
                 t = time.perf_counter()
-                result = train_memory(base, entries, replace(config, rank=rank, target_recall=tau, seed=seed),
+                # An epoch bound alone gives a small probe few optimizer steps (8 entries, batch 8,
+                # 25 epochs: 25 steps), which reads as low capacity; every size gets min_steps.
+                epochs = max(config.epochs, math.ceil(min_steps * config.batch_size / n))
+                result = train_memory(base, entries, replace(config, rank=rank, target_recall=tau, seed=seed,
+                                                             epochs=epochs),
                                       Path(tmp) / f"r{rank}-{n}", progress=False)
                 probe = Probe(rank, n, entry_tokens(base.tokenizer, entries), result.recall, result.epochs,
                               time.perf_counter() - t, result.parameters)

@@ -83,17 +83,23 @@ def _answer_seconds(base, question: str, reps: int = 3, **kw) -> float:
     return (time.perf_counter() - t) / reps
 
 
-def _activation_seconds(mem, question: str) -> float:
+def _activation_seconds(mem, question: str) -> dict[str, float]:
     """Route a question to three memories (hybrid router), read them from disk (cold adapter
-    cache), merge them with TIES and activate the result. The router's models and index are warm,
-    as they are in a running process."""
-    t = time.perf_counter()
+    cache), merge them with TIES and activate the result; the seconds of each stage and in all.
+    The router's models and index are warm, as they are in a running process."""
+    marks = [time.perf_counter()]
     names = [r.name for r in mem.route(question, "auto", top_k=3)]
+    marks.append(time.perf_counter())
     cache = AdapterCache()
     param = next(mem.base.model.parameters())
     loaded = [(cache.get(mem.store.adapter_path(mem.store.get(n)), param.device, param.dtype), 1.0) for n in names]
-    with hooked(mem.base.model, [(ties_merge(loaded), 1.0)]):
-        return time.perf_counter() - t
+    marks.append(time.perf_counter())
+    merged = ties_merge(loaded)
+    marks.append(time.perf_counter())
+    with hooked(mem.base.model, [(merged, 1.0)]):
+        marks.append(time.perf_counter())
+    stages = dict(zip(("route", "read", "merge", "hook"), (b - a for a, b in zip(marks, marks[1:]))))
+    return {"total": marks[-1] - marks[0], **stages}
 
 
 def run_perf(n_train: int = 200, n_write: int = 48, model: str | None = None, device: str | None = None,
@@ -166,7 +172,10 @@ def run_perf(n_train: int = 200, n_write: int = 48, model: str | None = None, de
             _write_jsonl(p, small)
             mem.write([p], name=f"m{i}", config=replace(config, epochs=1))
         _activation_seconds(mem, question)  # warm-up: loads the embedding model, builds the BM25 index
-        results["activation_s"] = statistics.median(_activation_seconds(mem, question) for _ in range(5))
+        timings = [_activation_seconds(mem, question) for _ in range(5)]
+        results["activation_s"] = statistics.median(t["total"] for t in timings)
+        for stage in ("route", "read", "merge", "hook"):
+            results[f"activation_{stage}_s"] = statistics.median(t[stage] for t in timings)
         results["activation_share"] = results["activation_s"] / results["answer_s_memory"]
 
         # 6. The usual recipe's verified write, last: it is the slowest part.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from collections import defaultdict
 from pathlib import Path
 
@@ -10,6 +11,8 @@ from loramem.bench.rows import read_jsonl
 from loramem.errors import LoramemError
 
 PARAMS = ("size", "entries", "rank", "format", "placement", "objective", "seed")
+CATEGORICAL = ("format", "placement", "objective")  # settings compared side by side
+TAU = 0.9  # the threshold of "stored", as in the datasheet
 
 
 def read_rows(folder: Path) -> list[dict]:
@@ -46,6 +49,26 @@ def efficiency(row: dict, score: str) -> float:
     return row.get(score, 0.0) * row.get("entries", 0) / max(1, row["parameters"]) * 1e6
 
 
+def capacity_table(by_rank: dict[int, list[dict]], score: str, tau: float = TAU) -> str:
+    """Per rank, the largest size whose every run scored >= tau (the paper's T_max) and T_max per
+    parameter; "-" where no size reached tau. A size above T_max that failed is the saturation point."""
+    lines = [f"\nCapacity at tau = {tau} (`{score}`):\n",
+             "| rank | parameters | T_max (entries) | T_max (tokens) | tokens / param | first size below tau |",
+             "|---|---|---|---|---|---|"]
+    for rank, rs in sorted(by_rank.items()):
+        sizes = sorted({r["entries"] for r in rs})
+        stored = [n for n in sizes if all(r[score] >= tau for r in rs if r["entries"] == n)]
+        failed = [n for n in sizes if n not in stored]
+        params = rs[0]["parameters"]
+        if stored:
+            tokens = max(r["tokens"] for r in rs if r["entries"] == stored[-1])
+            cells = [stored[-1], tokens, f"{tokens / params:.2e}"]
+        else:
+            cells = ["-", "-", "-"]
+        lines.append(f"| {rank} | {params:,} | " + " | ".join(map(str, cells)) + f" | {failed[0] if failed else 'not reached'} |")
+    return "\n".join(lines) + "\n"
+
+
 def write_report(folder: Path) -> Path:
     import matplotlib
 
@@ -62,39 +85,47 @@ def write_report(folder: Path) -> Path:
     by_rank: dict[int, list[dict]] = defaultdict(list)
     for r in rows:
         by_rank[r["rank"]].append(r)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for rank, rs in sorted(by_rank.items()):
-        rs = sorted(rs, key=lambda r: r["entries"])
-        ax.plot([r["entries"] for r in rs], [r[score] for r in rs], marker="o", label=f"rank {rank}")
-    ax.set(xlabel="entries written", ylabel=score, title="accuracy vs. data size", ylim=(0, 1.05))
-    ax.set_xscale("log", base=2)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(folder / "accuracy_vs_size.png", dpi=120)
-    plt.close(fig)
-    parts.append("\n![accuracy vs. data size](accuracy_vs_size.png)\n")
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ranks = sorted(by_rank)
-    best = [max(efficiency(r, score) for r in by_rank[k]) for k in ranks]
-    ax.plot(ranks, best, marker="o")
-    ax.set(xlabel="rank", ylabel="entries stored per million parameters", title="efficiency vs. rank")
-    ax.set_xscale("log", base=2)
-    fig.tight_layout()
-    fig.savefig(folder / "efficiency_vs_rank.png", dpi=120)
-    plt.close(fig)
-    parts.append("\n![efficiency vs. rank](efficiency_vs_rank.png)\n")
-
-    formats = sorted({r["format"] for r in rows})
-    if len(formats) > 1:
+    if len({r["entries"] for r in rows}) > 1:  # a capacity sweep: curves over size, T_max per rank
+        parts.append(capacity_table(by_rank, score))
         fig, ax = plt.subplots(figsize=(6, 4))
-        means = [sum(r[score] for r in rows if r["format"] == f) / sum(r["format"] == f for r in rows) for f in formats]
-        ax.bar(formats, means)
-        ax.set(ylabel=score, title="format comparison")
+        for rank, rs in sorted(by_rank.items()):
+            sizes = sorted({r["entries"] for r in rs})
+            mean = [statistics.mean(r[score] for r in rs if r["entries"] == n) for n in sizes]
+            ax.plot(sizes, mean, marker="o", label=f"rank {rank}")
+        ax.set(xlabel="entries written", ylabel=score, title="accuracy vs. data size", ylim=(0, 1.05))
+        ax.set_xscale("log", base=2)
+        ax.legend()
         fig.tight_layout()
-        fig.savefig(folder / "formats.png", dpi=120)
+        fig.savefig(folder / "accuracy_vs_size.png", dpi=120)
         plt.close(fig)
-        parts.append("\n![format comparison](formats.png)\n")
+        parts.append("\n![accuracy vs. data size](accuracy_vs_size.png)\n")
+
+    if len(by_rank) > 1:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ranks = sorted(by_rank)
+        best = [max(efficiency(r, score) for r in by_rank[k]) for k in ranks]
+        ax.plot(ranks, best, marker="o")
+        ax.set(xlabel="rank", ylabel="entries stored per million parameters", title="efficiency vs. rank")
+        ax.set_xscale("log", base=2)
+        fig.tight_layout()
+        fig.savefig(folder / "efficiency_vs_rank.png", dpi=120)
+        plt.close(fig)
+        parts.append("\n![efficiency vs. rank](efficiency_vs_rank.png)\n")
+
+    for param in CATEGORICAL:  # a bar per value of each swept setting (formats, placements, ...)
+        values = sorted({_cell(r.get(param)) for r in rows})
+        if len(values) < 2:
+            continue
+        means = [sum(r[score] for r in rows if _cell(r.get(param)) == v) / sum(_cell(r.get(param)) == v for r in rows)
+                 for v in values]
+        fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(values)), 4))
+        ax.bar(range(len(values)), means)
+        ax.set_xticks(range(len(values)), [v.replace(" ", "\n") for v in values], fontsize=8)
+        ax.set(ylabel=f"{score} (mean over runs)", title=f"{param} comparison", ylim=(0, 1.05))
+        fig.tight_layout()
+        fig.savefig(folder / f"{param}s.png", dpi=120)
+        plt.close(fig)
+        parts.append(f"\n![{param} comparison]({param}s.png)\n")
     report = folder / "report.md"
     report.write_text("\n".join(parts))
     return report
