@@ -69,3 +69,36 @@ def test_shared_prefix_runs_once_with_the_same_loss_and_gradients(tiny_base):
         assert torch.equal(c1, c2)
         for n in g1:
             torch.testing.assert_close(g1[n], g2[n], rtol=1e-4, atol=1e-6)
+
+
+def test_fused_lora_layers_give_peft_loss_and_gradients(tiny_base):
+    from loramem.training.fused import fused_lora
+
+    fmt = PromptFormat(tiny_base.tokenizer)
+    (batch,) = make_batches(encode(fmt, EXAMPLES), batch_size=8, pad_id=fmt.end_id)
+    with attached_lora(tiny_base.model, TrainConfig(rank=4, alpha=4.0)) as peft_model:
+        for name, p in peft_model.named_parameters():
+            if "lora_B" in name:
+                torch.nn.init.normal_(p, std=0.1)
+        model = peft_model.get_base_model()
+        lora = {n: p for n, p in peft_model.named_parameters() if p.requires_grad}
+        results = []
+        for fused in (False, True):
+            if fused:
+                with fused_lora(peft_model) as covered:
+                    assert covered == sum(".lora_A." in n for n in lora)  # every LoRA layer
+                    loss = supervised_forward(model, batch).loss
+                    loss.backward()
+            else:
+                loss = supervised_forward(model, batch).loss
+                loss.backward()
+            results.append((loss.detach(), {n: p.grad.clone() for n, p in lora.items()}))
+            for p in lora.values():
+                p.grad = None
+        (plain, plain_grads), (fast, fast_grads) = results
+        torch.testing.assert_close(fast, plain, rtol=1e-5, atol=1e-6)
+        for n in lora:  # A and B of every layer: dx flows through the layers above into those below
+            torch.testing.assert_close(fast_grads[n], plain_grads[n], rtol=1e-4, atol=1e-6, msg=n)
+        assert any(g.abs().sum() > 0 for n, g in fast_grads.items() if ".lora_A." in n)
+        # on exit the layers run PEFT's own forward again
+        assert all("forward" not in vars(m) for m in peft_model.modules())

@@ -24,6 +24,7 @@ from loramem.supervision.examples import Example
 from loramem.training.batching import Encoded, encode, make_batches
 from loramem.training.config import TARGET_MODULES, TrainConfig, parse_layers
 from loramem.training.distill import teacher_targets
+from loramem.training.fused import fused_lora
 from loramem.training.loss import supervised_forward
 from loramem.training.precision import training_dtype, training_model
 from loramem.training.readback import read_back
@@ -162,38 +163,39 @@ def train_memory(
         bar = tqdm(total=total_steps, initial=step, desc="writing", unit="step", disable=not progress, leave=False)
         verified = None  # recall of a successful in-loop read-back
         try:
-            for epoch in range(resumed_from + 1, config.epochs + 1):
-                hf.train()
-                seen = torch.zeros(n, dtype=torch.bool)
-                tick = time.perf_counter()
-                for batch in make_batches(encoded, config.batch_size, pad_id, rng):
-                    processed += batch.n_tokens
-                    out = forward(hf, batch)
-                    out.loss.backward()
-                    optimizer.step()
-                    scheduler.step()
-                    optimizer.zero_grad(set_to_none=True)
-                    seen[batch.index] = out.correct
-                    step += 1
-                    bar.update(1)
-                    bar.set_postfix(epoch=epoch, loss=f"{out.loss.item():.3f}")
-                train_seconds += time.perf_counter() - tick
-                if checkpoint is not None:
-                    _save_checkpoint(checkpoint, {
-                        "key": key, "epoch": epoch, "step": step, "processed": processed,
-                        "train_seconds": train_seconds, "rng": rng.getstate(),
-                        "lora": get_peft_model_state_dict(peft_model),
-                        "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                    })
-                if on_epoch is not None:
-                    on_epoch(epoch, train_seconds)
-                # Cheap proxy first (reproduced while training); confirm with a real read-back.
-                if seen.float().mean() >= config.target_recall:
-                    recall = read_back(hf, eval_batches, n).float().mean().item()
-                    bar.set_postfix(epoch=epoch, recall=f"{recall:.0%}")
-                    if recall >= config.target_recall:
-                        verified = recall
-                        break
+            with fused_lora(peft_model):  # one autograd node per LoRA layer (see fused.py)
+                for epoch in range(resumed_from + 1, config.epochs + 1):
+                    hf.train()
+                    seen = torch.zeros(n, dtype=torch.bool)
+                    tick = time.perf_counter()
+                    for batch in make_batches(encoded, config.batch_size, pad_id, rng):
+                        processed += batch.n_tokens
+                        out = forward(hf, batch)
+                        out.loss.backward()
+                        optimizer.step()
+                        scheduler.step()
+                        optimizer.zero_grad(set_to_none=True)
+                        seen[batch.index] = out.correct
+                        step += 1
+                        bar.update(1)
+                        bar.set_postfix(epoch=epoch, loss=f"{out.loss.item():.3f}")
+                    train_seconds += time.perf_counter() - tick
+                    if checkpoint is not None:
+                        _save_checkpoint(checkpoint, {
+                            "key": key, "epoch": epoch, "step": step, "processed": processed,
+                            "train_seconds": train_seconds, "rng": rng.getstate(),
+                            "lora": get_peft_model_state_dict(peft_model),
+                            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                        })
+                    if on_epoch is not None:
+                        on_epoch(epoch, train_seconds)
+                    # Cheap proxy first (reproduced while training); confirm with a real read-back.
+                    if seen.float().mean() >= config.target_recall:
+                        recall = read_back(hf, eval_batches, n).float().mean().item()
+                        bar.set_postfix(epoch=epoch, recall=f"{recall:.0%}")
+                        if recall >= config.target_recall:
+                            verified = recall
+                            break
         finally:
             bar.close()
         epoch = max(epoch, resumed_from)
