@@ -29,6 +29,11 @@ def test_shared_phonebook_counterfact_and_paperqa():
     assert len(cf.documents) > 100 and len(cf.questions) > 90
     statements = {d.text for d in cf.documents}
     assert all(f"{q.question} {q.answer}" in statements for q in cf.questions)
+    cf_qa = DATASETS.get("counterfact")(size="1K", data=str(SHARED), form="qa")  # the same edits as records
+    assert not cf_qa.documents and [(r.prompt, r.target) for r in cf_qa.records] == [
+        (q.question, q.answer) for q in cf.questions]
+    with pytest.raises(LoramemError, match="raw or qa"):
+        DATASETS.get("counterfact")(size="1K", data=str(SHARED), form="cloze")
     pq = DATASETS.get("paperqa")(papers=[0, 2], data=str(SHARED))
     assert len(pq.documents) == 2 and len(pq.questions) == 60 and {q.meta["level"] for q in pq.questions} == {1, 2, 3}
     with pytest.raises(LoramemError, match="not found"):
