@@ -75,6 +75,15 @@ def attached_lora(model: torch.nn.Module, config: TrainConfig) -> Iterator[torch
         peft_model.unload()  # removes the injected LoRA layers, leaving the base model as it was
 
 
+def _adamw(params: list[torch.Tensor], lr: float) -> torch.optim.Optimizer:
+    """AdamW as one fused kernel over all LoRA tensors where the device has it (CPU and CUDA do),
+    in place of a few ops per tensor; the per-tensor loop elsewhere."""
+    try:
+        return torch.optim.AdamW(params, lr=lr, weight_decay=0.0, fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+
+
 def _lr_factor(step: int, total: int, warmup: int) -> float:
     if step < warmup:
         return (step + 1) / warmup
@@ -149,7 +158,7 @@ def train_memory(
     with attached_lora(train_on, config) as peft_model:
         hf = peft_model.get_base_model()
         params = [p for p in peft_model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
+        optimizer = _adamw(params, config.lr)
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda s: _lr_factor(s, total_steps, config.warmup_steps)
         )
