@@ -50,8 +50,10 @@ def test_grid_runs_resumes_and_reports(tiny_model_dir, tmp_path):
     assert "| entries | rank |" in text and "phone_digits" in text
     capacity = text.split("Capacity at tau = 0.9", 1)[1]  # one row per rank, T_max from that rank's runs
     for rank in (1, 4):
-        stored = [r["entries"] for r in rows if r["rank"] == rank and r["phone_digits"] >= 0.9]
-        assert f"| {rank} | {rows[0 if rank == 1 else 1]['parameters']:,} | {max(stored) if stored else '-'} |" in capacity
+        scores = {r["entries"]: r["phone_digits"] for r in rows if r["rank"] == rank}
+        stored = [n for n, s in scores.items() if s >= 0.9]
+        t_max = (f"{max(stored)}" if min(scores.values()) < 0.9 else f">= {max(stored)}") if stored else "-"
+        assert f"| {rank} | {rows[0 if rank == 1 else 1]['parameters']:,} | {t_max} |" in capacity
     assert (out / "accuracy_vs_size.png").stat().st_size > 1000 and (out / "efficiency_vs_rank.png").is_file()
 
 

@@ -51,7 +51,8 @@ def efficiency(row: dict, score: str) -> float:
 
 def capacity_table(by_rank: dict[int, list[dict]], score: str, tau: float = TAU) -> str:
     """Per rank, the largest size whose every run scored >= tau (the paper's T_max) and T_max per
-    parameter; "-" where no size reached tau. A size above T_max that failed is the saturation point."""
+    parameter; "-" where no size reached tau, ">=" where no size failed. A size above T_max that
+    failed is the saturation point."""
     lines = [f"\nCapacity at tau = {tau} (`{score}`):\n",
              "| rank | parameters | T_max (entries) | T_max (tokens) | tokens / param | first size below tau |",
              "|---|---|---|---|---|---|"]
@@ -62,7 +63,8 @@ def capacity_table(by_rank: dict[int, list[dict]], score: str, tau: float = TAU)
         params = rs[0]["parameters"]
         if stored:
             tokens = max(r["tokens"] for r in rs if r["entries"] == stored[-1])
-            cells = [stored[-1], tokens, f"{tokens / params:.2e}"]
+            bound = "" if failed else ">= "  # nothing failed yet: a lower bound
+            cells = [f"{bound}{stored[-1]}", f"{bound}{tokens}", f"{bound}{tokens / params:.2e}"]
         else:
             cells = ["-", "-", "-"]
         lines.append(f"| {rank} | {params:,} | " + " | ".join(map(str, cells)) + f" | {failed[0] if failed else 'not reached'} |")
