@@ -114,16 +114,18 @@ def write_report(folder: Path) -> Path:
         plt.close(fig)
         parts.append("\n![efficiency vs. rank](efficiency_vs_rank.png)\n")
 
-    for param in CATEGORICAL:  # a bar per value of each swept setting (formats, placements, ...)
+    for param in CATEGORICAL:  # bars per value of each swept setting (formats, placements, ...)
         values = sorted({_cell(r.get(param)) for r in rows})
         if len(values) < 2:
             continue
-        means = [sum(r[score] for r in rows if _cell(r.get(param)) == v) / sum(_cell(r.get(param)) == v for r in rows)
-                 for v in values]
-        fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(values)), 4))
-        ax.bar(range(len(values)), means)
-        ax.set_xticks(range(len(values)), [v.replace(" ", "\n") for v in values], fontsize=8)
-        ax.set(ylabel=f"{score} (mean over runs)", title=f"{param} comparison", ylim=(0, 1.05))
+        fig, axes = plt.subplots(1, 2, figsize=(max(8, 2.4 * len(values)), 4))
+        # the score, and the epochs the write took: where every setting stores everything, the cost differs
+        for ax, key, label in ((axes[0], score, f"{score} (mean over runs)"), (axes[1], "epochs", "epochs to store")):
+            means = [statistics.mean(r[key] for r in rows if _cell(r.get(param)) == v) for v in values]
+            ax.bar(range(len(values)), means)
+            ax.set_xticks(range(len(values)), ["\n".join(x.split("=", 1)[-1] for x in v.split(" ")) for v in values], fontsize=8)
+            ax.set(ylabel=label, title=f"{param} comparison")
+        axes[0].set_ylim(0, 1.05)
         fig.tight_layout()
         fig.savefig(folder / f"{param}s.png", dpi=120)
         plt.close(fig)
