@@ -151,16 +151,25 @@ def _ties(stack: torch.Tensor, scales: torch.Tensor, density: float,
     flat = stack.reshape(g, t, -1)
     threshold = thresholds[..., None] if thresholds is not None else _kth_largest(flat, density)
     n = flat.shape[-1]
-    # On CPU, a few cache-sized slices at a time: whole-tensor temporaries (tens of MB each) cost
-    # more in fresh pages than in arithmetic. A GPU takes it in one piece.
+    # On CPU, cache-sized slices through scratch buffers allocated once: a fresh tensor per op
+    # (tens of MB, or a MB per slice) costs more in new pages than the arithmetic. A GPU takes
+    # it in one piece.
     step = n if flat.is_cuda else max(1, _TIES_SLICE // (g * t))
     merged = torch.empty(g, n, dtype=flat.dtype, device=flat.device)
+    kept = flat.new_empty(g, t, step)
+    mask = torch.empty(g, t, step, dtype=torch.bool, device=flat.device)
+    sign, total, count = flat.new_empty(g, 1, step), flat.new_empty(g, step), flat.new_empty(g, step)
+    scales = scales.view(1, t, 1)
     for s in range(0, n, step):
-        part = flat[..., s : s + step]
-        kept = torch.where(part.abs() >= threshold, part, 0.0).mul_(scales.view(1, t, 1))
-        positive = kept.sum(dim=1, keepdim=True) >= 0  # the elected sign
-        agree = torch.where(positive, kept > 0, kept < 0)  # zeros (trimmed) never agree
-        merged[:, s : s + step] = torch.where(agree, kept, 0.0).sum(dim=1) / agree.sum(dim=1).clamp(min=1)
+        w = min(step, n - s)
+        part, k, m, sg, tot, cnt = flat[..., s : s + w], kept[..., :w], mask[..., :w], sign[..., :w], total[:, :w], count[:, :w]
+        torch.ge(torch.abs(part, out=k), threshold, out=m)
+        torch.mul(part, scales, out=k).mul_(m)  # trimmed, then scaled
+        torch.sum(k, dim=1, keepdim=True, out=sg).sign_().add_(0.5).sign_()  # elected sign: +1 where the mass is >= 0
+        torch.gt(k.mul_(sg), 0, out=m)  # entries that agree with it (trimmed zeros never do)
+        torch.sum(k.clamp_(min=0), dim=1, out=tot)  # their magnitudes
+        torch.sum(m, dim=1, dtype=flat.dtype, out=cnt)
+        merged[:, s : s + w] = tot.div_(cnt.clamp_(min=1)).mul_(sg[:, 0])  # their mean, signed
     return merged.reshape(g, *stack.shape[2:])
 
 
