@@ -1,10 +1,10 @@
 """`loramem datasheet`: the capacity of this base model's LoRA memory, measured like a storage chip.
 
 For each rank, PhoneBooks of doubling size are written (a budget of epochs, but at least MIN_STEPS
-optimizer steps, early stop at the target) until read-back recall falls below tau; the largest size at or above tau is the rank's
-capacity. Read-back recall is exact greedy-decoding accuracy on the stored questions (see
-training/readback.py), so no generation loop is needed. An entry holds log2(10^10) bits: ten
-random digits.
+optimizer steps, early stop at the target) until read-back recall falls below tau; the largest
+size at or above tau is the rank's capacity. Read-back recall is exact greedy-decoding accuracy
+on the stored questions (see training/readback.py), so no generation loop is needed. An entry
+holds log2(10^10) bits: ten random digits.
 """
 
 from __future__ import annotations
