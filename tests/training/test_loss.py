@@ -72,6 +72,8 @@ def test_shared_prefix_runs_once_with_the_same_loss_and_gradients(tiny_base):
 
 
 def test_fused_lora_layers_give_peft_loss_and_gradients(tiny_base):
+    from contextlib import nullcontext
+
     from loramem.training.fused import fused_lora
 
     fmt = PromptFormat(tiny_base.tokenizer)
@@ -84,14 +86,11 @@ def test_fused_lora_layers_give_peft_loss_and_gradients(tiny_base):
         lora = {n: p for n, p in peft_model.named_parameters() if p.requires_grad}
         results = []
         for fused in (False, True):
-            if fused:
-                with fused_lora(peft_model) as covered:
-                    assert covered == sum(".lora_A." in n for n in lora)  # every LoRA layer
-                    loss = supervised_forward(model, batch).loss
-                    loss.backward()
-            else:
+            with fused_lora(peft_model) if fused else nullcontext() as covered:
                 loss = supervised_forward(model, batch).loss
                 loss.backward()
+            if fused:
+                assert covered == sum(".lora_A." in n for n in lora)  # every LoRA layer
             results.append((loss.detach(), {n: p.grad.clone() for n, p in lora.items()}))
             for p in lora.values():
                 p.grad = None
