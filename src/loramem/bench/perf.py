@@ -83,6 +83,9 @@ def _answer_seconds(base, question: str, reps: int = 3, **kw) -> float:
     return (time.perf_counter() - t) / reps
 
 
+ACTIVATION_STAGES = ("route", "read", "merge", "hook")  # in the order _activation_seconds runs them
+
+
 def _activation_seconds(mem, question: str) -> dict[str, float]:
     """Route a question to three memories (hybrid router), read them from disk (cold adapter
     cache), merge them with TIES and activate the result; the seconds of each stage and in all.
@@ -98,7 +101,7 @@ def _activation_seconds(mem, question: str) -> dict[str, float]:
     marks.append(time.perf_counter())
     with hooked(mem.base.model, [(merged, 1.0)]):
         marks.append(time.perf_counter())
-    stages = dict(zip(("route", "read", "merge", "hook"), (b - a for a, b in zip(marks, marks[1:]))))
+    stages = dict(zip(ACTIVATION_STAGES, (b - a for a, b in zip(marks, marks[1:]))))
     return {"total": marks[-1] - marks[0], **stages}
 
 
@@ -174,7 +177,7 @@ def run_perf(n_train: int = 200, n_write: int = 48, model: str | None = None, de
         _activation_seconds(mem, question)  # warm-up: loads the embedding model, builds the BM25 index
         timings = [_activation_seconds(mem, question) for _ in range(5)]
         results["activation_s"] = statistics.median(t["total"] for t in timings)
-        for stage in ("route", "read", "merge", "hook"):
+        for stage in ACTIVATION_STAGES:
             results[f"activation_{stage}_s"] = statistics.median(t[stage] for t in timings)
         results["activation_share"] = results["activation_s"] / results["answer_s_memory"]
 
