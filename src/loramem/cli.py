@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from loramem.bench import TAU
 from loramem.errors import LoramemError
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
@@ -505,7 +506,7 @@ def datasheet(
     out_dir: Optional[Path] = typer.Option(None, "--out", help="folder for datasheet.md/json and the plot (default: ./datasheet)"),
     quick: bool = typer.Option(False, "--quick", help="ranks 1 and 4, 16 to 64 entries, 25 epochs: under 20 minutes on 2 cores"),
     ranks: Optional[str] = typer.Option(None, "--ranks", help="ranks to measure, e.g. 1,2,4,8,16"),
-    tau: float = typer.Option(0.9, "--tau", help="read-back recall an entry count must reach to count as stored"),
+    tau: float = typer.Option(TAU, "--tau", help="read-back recall an entry count must reach to count as stored"),
     model: Optional[str] = ModelOpt,
     device: Optional[str] = DeviceOpt,
 ) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
+from loramem.bench import TAU
 from loramem.bench.datasets.phonebook import phonebook
 from loramem.errors import LoramemError
 from loramem.training import TrainConfig, train_memory
@@ -45,7 +46,7 @@ def entry_tokens(tokenizer, entries) -> int:
                for e in entries)
 
 
-def measure(base, ranks: list[int], tau: float = 0.9, start: int = 8, max_entries: int = 512,
+def measure(base, ranks: list[int], tau: float = TAU, start: int = 8, max_entries: int = 512,
             config: TrainConfig | None = None, seed: int = 0, min_steps: int = MIN_STEPS,
             log: Callable[[str], None] = print) -> list[Probe]:
     """Probe each rank at doubling PhoneBook sizes until recall drops below `tau`.

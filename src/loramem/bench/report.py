@@ -6,13 +6,13 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
+from loramem.bench import TAU
 from loramem.bench.metrics import METRICS
 from loramem.bench.rows import read_jsonl
 from loramem.errors import LoramemError
 
 PARAMS = ("size", "entries", "rank", "format", "placement", "objective", "seed")
 CATEGORICAL = ("format", "placement", "objective")  # settings compared side by side
-TAU = 0.9  # the threshold of "stored", as in the datasheet
 
 
 def read_rows(folder: Path) -> list[dict]:
