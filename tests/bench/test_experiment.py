@@ -54,6 +54,9 @@ def test_grid_runs_resumes_and_reports(tiny_model_dir, tmp_path):
         stored = [n for n, s in scores.items() if s >= 0.9]
         t_max = (f"{max(stored)}" if min(scores.values()) < 0.9 else f">= {max(stored)}") if stored else "-"
         assert f"| {rank} | {rows[0 if rank == 1 else 1]['parameters']:,} | {t_max} |" in capacity
+        read, n = max((s * n, n) for n, s in scores.items())  # most entries read back, at which size
+        line = next(x for x in capacity.splitlines() if x.startswith(f"| {rank} | "))
+        assert line.endswith(f"| {round(read)} of {n} |"), line
     assert (out / "accuracy_vs_size.png").stat().st_size > 1000 and (out / "efficiency_vs_rank.png").is_file()
 
 

@@ -52,10 +52,12 @@ def efficiency(row: dict, score: str) -> float:
 def capacity_table(by_rank: dict[int, list[dict]], score: str, tau: float = TAU) -> str:
     """Per rank, the largest size whose every run scored >= tau (the paper's T_max) and T_max per
     parameter; "-" where no size reached tau, ">=" where no size failed. A size above T_max that
-    failed is the saturation point."""
+    failed is the saturation point. The last column is the most entries read back at any size
+    (score x entries): it stops growing with size once the adapter is full."""
     lines = [f"\nCapacity at tau = {tau} (`{score}`):\n",
-             "| rank | parameters | T_max (entries) | T_max (tokens) | tokens / param | first size below tau |",
-             "|---|---|---|---|---|---|"]
+             "| rank | parameters | T_max (entries) | T_max (tokens) | tokens / param | first size below tau "
+             "| most entries read back |",
+             "|---|---|---|---|---|---|---|"]
     for rank, rs in sorted(by_rank.items()):
         sizes = sorted({r["entries"] for r in rs})
         stored = [n for n in sizes if all(r[score] >= tau for r in rs if r["entries"] == n)]
@@ -67,7 +69,10 @@ def capacity_table(by_rank: dict[int, list[dict]], score: str, tau: float = TAU)
             cells = [f"{bound}{stored[-1]}", f"{bound}{tokens}", f"{bound}{tokens / params:.2e}"]
         else:
             cells = ["-", "-", "-"]
-        lines.append(f"| {rank} | {params:,} | " + " | ".join(map(str, cells)) + f" | {failed[0] if failed else 'not reached'} |")
+        cells.append(failed[0] if failed else "not reached")
+        read, n = max((statistics.mean(r[score] for r in rs if r["entries"] == n) * n, n) for n in sizes)
+        cells.append(f"{round(read)} of {n}")
+        lines.append(f"| {rank} | {params:,} | " + " | ".join(map(str, cells)) + " |")
     return "\n".join(lines) + "\n"
 
 
