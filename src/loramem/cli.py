@@ -533,12 +533,15 @@ def datasheet(
 def bench_run(
     config: Path = typer.Argument(..., help="experiment YAML (see loramem.bench.experiment)"),
     out_dir: Path = typer.Option(..., "--out", help="results folder (rerun to resume)"),
+    only: list[str] = typer.Option([], "--only", help="run only these cells, e.g. --only size=2K --only rank=1,2 "
+                                   "(keys: size, rank, format, objective, seed)"),
 ) -> None:
     """Run an experiment grid from YAML, appending one JSONL row per run; resumes where it stopped."""
-    from loramem.bench.experiment import ExperimentConfig, run_experiment
+    from loramem.bench.experiment import ExperimentConfig, parse_only, run_experiment
     from loramem.bench.report import write_report
 
-    results = run_experiment(ExperimentConfig.load(config), out_dir, log=lambda m: err_console.print(m, markup=False))
+    results = run_experiment(ExperimentConfig.load(config), out_dir, only=parse_only(only),
+                             log=lambda m: err_console.print(m, markup=False))
     out.print(f"results in {results}; report in {write_report(out_dir)}")
 
 

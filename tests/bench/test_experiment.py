@@ -60,6 +60,41 @@ def test_grid_runs_resumes_and_reports(tiny_model_dir, tmp_path):
     assert (out / "accuracy_vs_size.png").stat().st_size > 1000 and (out / "efficiency_vs_rank.png").is_file()
 
 
+def test_only_runs_the_picked_cells_of_the_grid(tiny_model_dir, tmp_path, capsys):
+    import sys
+
+    import yaml
+
+    from loramem.cli import main
+
+    cfg = tmp_path / "grid.yaml"
+    raw = {"name": "tiny", "model": str(tiny_model_dir), "dataset": {"name": "phonebook"}, "sizes": [2, 4],
+           "ranks": [1, 2, 4], "training": {"epochs": 1, "batch_size": 4}}
+    cfg.write_text(yaml.safe_dump(raw))
+    out = tmp_path / "exp"
+
+    def bench_run(*only: str) -> int:
+        argv, sys.argv = sys.argv, ["loramem", "bench", "run", str(cfg), "--out", str(out), *only]
+        try:
+            main()
+        except SystemExit as e:
+            return e.code or 0
+        finally:
+            sys.argv = argv
+        return 0
+
+    assert bench_run("--only", "size=4", "--only", "rank=1,4") == 0
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert sorted((r["size"], r["rank"]) for r in rows) == [(4, 1), (4, 4)]
+    assert yaml.safe_load((out / "config.yaml").read_text())["ranks"] == [1, 2, 4]  # the whole grid, not the cut
+    assert "2 runs picked by --only of 6" in capsys.readouterr().err
+    assert bench_run("--only", "rank=3") == 1
+    err = capsys.readouterr().err
+    assert "matches no run" in err and "'rank': ['1', '2', '4']" in err
+    assert bench_run("--only", "ranks=1") == 1
+    assert "KEY one of size, rank" in capsys.readouterr().err
+
+
 def test_the_committed_paper_configs_are_valid():
     from pathlib import Path
 

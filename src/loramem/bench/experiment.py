@@ -18,7 +18,9 @@ max_questions: 100
 
 Each run writes one memory, asks the dataset's questions with it (closed book), and appends a
 row to `results.jsonl` in the output folder beside `config.yaml` (the resolved config). A run
-already in `results.jsonl` is skipped, so rerunning an interrupted sweep resumes it.
+already in `results.jsonl` is skipped, so rerunning an interrupted sweep resumes it. `only`
+picks some cells of the grid (e.g. `{"size": ["2K"], "rank": ["2"]}`), to spread a grid over
+machines or sessions; every cell lands in the same folder and report.
 """
 
 from __future__ import annotations
@@ -132,13 +134,36 @@ class Run:
         return loader(**options)
 
 
+ONLY_KEYS = ("size", "rank", "format", "objective", "seed")
+
+
+def parse_only(items: list[str]) -> dict[str, set[str]]:
+    """`["size=2K", "rank=1,2"]` -> {"size": {"2K"}, "rank": {"1", "2"}}: values of a key are alternatives."""
+    only: dict[str, set[str]] = {}
+    for item in items:
+        key, sep, values = item.partition("=")
+        if not sep or key not in ONLY_KEYS or not values:
+            raise LoramemError(f"--only {item!r}: expected KEY=VALUE[,VALUE...] with KEY one of {', '.join(ONLY_KEYS)}")
+        only.setdefault(key, set()).update(v.strip() for v in values.split(","))
+    return only
+
+
+def select(runs: list["Run"], only: dict[str, set[str]]) -> list["Run"]:
+    """The runs whose settings match every key of `only` (values compared as text)."""
+    picked = [r for r in runs if all(str(r.params()[k]) in values for k, values in only.items())]
+    if only and not picked:
+        grid = {k: sorted({str(r.params()[k]) for r in runs}) for k in only}
+        raise LoramemError(f"--only matches no run of this grid; it has {grid}")
+    return picked
+
+
 def done_keys(results: Path) -> set[str]:
     return {r["key"] for r in read_jsonl(results)}
 
 
 def run_experiment(config: ExperimentConfig, out: Path, log: Callable[[str], None] = print,
-                   progress: bool = True) -> Path:
-    """Run every run of `config` not yet in `out/results.jsonl`; returns that file."""
+                   progress: bool = True, only: dict[str, set[str]] | None = None) -> Path:
+    """Run every run of `config` (or the cells `only` picks) not yet in `out/results.jsonl`; returns that file."""
     import yaml
 
     from loramem.api import Memory
@@ -147,9 +172,10 @@ def run_experiment(config: ExperimentConfig, out: Path, log: Callable[[str], Non
     (out / "config.yaml").write_text(yaml.safe_dump(asdict(config), sort_keys=False))
     results = out / "results.jsonl"
     done = done_keys(results)
-    runs = config.runs()
+    runs = select(config.runs(), only or {})
     todo = [r for r in runs if r.key not in done]
-    log(f"{config.name}: {len(runs)} runs, {len(runs) - len(todo)} already done")
+    picked = f" picked by --only of {len(config.runs())}" if only else ""
+    log(f"{config.name}: {len(runs)} runs{picked}, {len(runs) - len(todo)} already done")
     mem = Memory(store=out / "store", model=config.model, device=config.device, progress=progress)
     for i, run in enumerate(todo, 1):
         log(f"[{i}/{len(todo)}] {run.params()}")
