@@ -76,7 +76,7 @@ def test_good_names():
 
 
 def test_leftovers_of_killed_writes_are_collected(tmp_path, monkeypatch):
-    store = MemoryStore(tmp_path)
+    MemoryStore(tmp_path)  # makes the store folders
     dead_staging = tmp_path / ".staging" / "999999999-abc"
     dead_staging.mkdir()
     live_staging = tmp_path / ".staging" / f"{os.getpid()}-abc"

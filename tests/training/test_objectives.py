@@ -10,7 +10,6 @@ from loramem.training.batching import encode, make_batches
 from loramem.training.distill import TeacherTargets, teacher_targets
 from loramem.training.loss import supervised_forward
 from loramem.training.objectives import example_objective
-from loramem.training.trainer import attached_lora
 
 from conftest import FAST_TRAIN
 

@@ -13,7 +13,7 @@ import math
 import re
 
 from loramem.supervision.examples import Example
-from loramem.supervision.formats.base import FORMATS, Format, Made, Part, supported
+from loramem.supervision.formats.base import FORMATS, Format, Made, supported
 from loramem.supervision.formats.cloze import cloze_examples
 from loramem.supervision.chunking import split_sentences
 from loramem.supervision.templates import load_template
