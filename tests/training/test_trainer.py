@@ -87,3 +87,18 @@ def test_bf16_training_keeps_the_model_fp32_and_verifies_in_fp32(tiny_base, tmp_
     finally:
         peft.unload()
     assert recall == result.recall
+
+
+@pytest.mark.parametrize("avx512_bf16, amx, onednn, expected", [
+    (False, False, True, False),  # plain AVX512: oneDNN emulates bf16, slower than fp32
+    (True, False, True, True),
+    (False, True, True, True),
+    (True, True, False, False),
+])
+def test_auto_precision_picks_bf16_only_where_the_cpu_computes_it_natively(monkeypatch, avx512_bf16, amx, onednn, expected):
+    from loramem.training import precision
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+    monkeypatch.setattr(precision, "_onednn_bf16", lambda: onednn)
+    assert precision.fast_bf16_available(torch.device("cpu")) is expected
