@@ -1,5 +1,6 @@
 """The fast loss (head only at supervised positions) equals the plain PEFT causal-LM loss."""
 
+import pytest
 import torch
 
 from loramem.prompts import PromptFormat
@@ -101,3 +102,49 @@ def test_fused_lora_layers_give_peft_loss_and_gradients(tiny_base):
         assert any(g.abs().sum() > 0 for n, g in fast_grads.items() if ".lora_A." in n)
         # on exit the layers run PEFT's own forward again
         assert all("forward" not in vars(m) for m in peft_model.modules())
+
+
+@pytest.mark.parametrize("prefix", [True, False])
+def test_packed_batch_gives_the_padded_loss_correctness_and_gradients(tiny_base, prefix):
+    from dataclasses import replace
+
+    from loramem.training.packing import pack
+
+    fmt = PromptFormat(tiny_base.tokenizer)
+    (batch,) = make_batches(encode(fmt, EXAMPLES), batch_size=8, pad_id=fmt.end_id)
+    if not prefix:
+        batch = replace(batch, prefix=0)
+    packed = pack(batch)
+    assert packed.ids.shape[1] == int(batch.attention_mask.sum()) - (len(EXAMPLES) - 1) * batch.prefix
+    with attached_lora(tiny_base.model, TrainConfig(rank=4)) as peft_model:
+        for name, p in peft_model.named_parameters():
+            if "lora_B" in name:
+                torch.nn.init.normal_(p, std=0.1)
+        model = peft_model.get_base_model()
+        lora = {n: p for n, p in peft_model.named_parameters() if p.requires_grad}
+        results = []
+        for packing in (False, True):
+            out = supervised_forward(model, batch, packed=packing)
+            out.loss.backward()
+            results.append((out, {n: p.grad.clone() for n, p in lora.items()}))
+            for p in lora.values():
+                p.grad = None
+        (padded, padded_grads), (fast, fast_grads) = results
+        torch.testing.assert_close(fast.loss, padded.loss, rtol=1e-5, atol=1e-6)
+        assert torch.equal(fast.correct, padded.correct) and fast.n_targets == padded.n_targets
+        for n in lora:
+            torch.testing.assert_close(fast_grads[n], padded_grads[n], rtol=1e-4, atol=1e-6, msg=n)
+
+
+def test_packing_pays_for_short_rows_not_for_long_documents(tiny_base):
+    from transformers import LlamaConfig
+
+    from loramem.training.packing import packing_pays
+
+    fmt = PromptFormat(tiny_base.tokenizer)
+    (short,) = make_batches(encode(fmt, EXAMPLES * 3), batch_size=16, pad_id=fmt.end_id)
+    config = LlamaConfig(hidden_size=576, intermediate_size=1536)  # the default model's widths
+    assert packing_pays(short, config)
+    long = [Example(f"Question {i}?", "word " * 400) for i in range(4)]
+    (batch,) = make_batches(encode(fmt, long), batch_size=8, pad_id=fmt.end_id)
+    assert not packing_pays(batch, config)

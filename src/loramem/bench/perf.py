@@ -62,12 +62,14 @@ def content_tokens(tokenizer, examples) -> int:
 
 
 def flops_per_token(base, examples, config: TrainConfig) -> float:
-    """Forward + backward FLOPs of loramem's training step, per processed token."""
+    """Forward + backward FLOPs of loramem's training step, per processed token. Counted on the
+    padded batch with its head run once: the FLOPs the step needs (packed, the dense block mask
+    would add attention over pairs the mask discards)."""
     fmt = PromptFormat(base.tokenizer)
     batch = make_batches(encode(fmt, examples[: config.batch_size]), config.batch_size, fmt.end_id)[0]
     model = training_model(base, training_dtype(config.precision, base))
     with attached_lora(model, config) as peft_model, FlopCounterMode(display=False) as counter:
-        supervised_forward(peft_model.get_base_model(), batch).loss.backward()
+        supervised_forward(peft_model.get_base_model(), batch, packed=False).loss.backward()
     return counter.get_total_flops() / batch.n_tokens
 
 

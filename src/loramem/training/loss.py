@@ -5,6 +5,9 @@ activation memory; answers are a few tokens of a longer prompt, so computing log
 a target is predicted saves most of that work. The result equals the plain causal-LM loss
 with prompt labels set to -100 (see tests/training/test_loss.py). Distilled positions use the
 cross-entropy to the teacher's distribution instead (see distill.py).
+
+Short examples run packed (see packing.py): the batch's rows become one sequence without
+padding, their shared template head appears once, and a block mask keeps rows apart.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import torch.nn.functional as F
 
 from loramem.training.batching import Batch
 from loramem.training.distill import BatchTeacher, TeacherTargets, batch_teacher
+from loramem.training.packing import pack, packing_pays
 
 
 @dataclass
@@ -27,9 +31,10 @@ class StepOutput:
 
 def supervised_forward(
     model: torch.nn.Module, batch: Batch, teacher: dict[int, TeacherTargets] | None = None,
-    hidden_weight: float = 0.0,
+    hidden_weight: float = 0.0, packed: bool | None = None,
 ) -> StepOutput:
-    """`model` is a Hugging Face causal LM (adapters may be injected into its layers)."""
+    """`model` is a Hugging Face causal LM (adapters may be injected into its layers).
+    `packed`: run the batch as one packed sequence; by default where `packing_pays`."""
     device = next(model.parameters()).device
     p = batch.prefix
     ids = batch.input_ids.to(device)
@@ -37,11 +42,23 @@ def supervised_forward(
     select = batch.target_mask[:, p + 1 :].to(device)  # (batch, seq-p-1): positions whose next token is a target
     bt: BatchTeacher | None = batch_teacher(teacher, batch.index, select.sum(1).tolist()) if teacher else None
     want_hidden = bt is not None and bt.hidden is not None and hidden_weight > 0
-    result = _decode(model.base_model, ids, batch.attention_mask.to(device), p, want_hidden)
-    hidden = result.last_hidden_state  # (batch, seq-p, hidden)
-    # The head runs only where the next token is a target.
-    logits = model.get_output_embeddings()(hidden[:, :-1][select])  # (n_targets, vocab)
-    labels = ids[:, p + 1 :][select]  # (n_targets,)
+    if packed if packed is not None else packing_pays(batch, model.config):
+        seq = pack(batch, device, next(model.parameters()).dtype)
+        result = model.base_model(input_ids=seq.ids, attention_mask=seq.mask, position_ids=seq.positions,
+                                  use_cache=False, output_hidden_states=want_hidden)
+        predicting, labels, rows = seq.predicts, seq.ids[0, seq.predicts + 1], seq.rows
+        logits = model.get_output_embeddings()(result.last_hidden_state[0, predicting])  # (n_targets, vocab)
+        if want_hidden:
+            student_hidden = torch.stack(result.hidden_states[1:], dim=2)[0, predicting]
+    else:
+        result = _decode(model.base_model, ids, batch.attention_mask.to(device), p, want_hidden)
+        hidden = result.last_hidden_state  # (batch, seq-p, hidden)
+        # The head runs only where the next token is a target.
+        logits = model.get_output_embeddings()(hidden[:, :-1][select])  # (n_targets, vocab)
+        labels = ids[:, p + 1 :][select]  # (n_targets,)
+        rows = select.nonzero()[:, 0]
+        if want_hidden:
+            student_hidden = torch.stack(result.hidden_states[1:], dim=2)[:, :-1][select]
     if bt is None:
         loss = F.cross_entropy(logits.float(), labels)
     else:
@@ -53,13 +70,12 @@ def supervised_forward(
         mask = bt.mask.to(device)
         loss = torch.where(mask, kd, ce).mean()
         if want_hidden:
-            student = torch.stack(result.hidden_states[1:], dim=2)[:, :-1][select][mask].float()
+            student = student_hidden[mask].float()
             target = bt.hidden.to(device)[mask].float()
             distance = (student - target).abs().sum(-1) / target.abs().sum(-1).clamp(min=1e-6)
             loss = loss + hidden_weight * distance.mean()
     with torch.no_grad():
         wrong = logits.argmax(-1) != labels
-        rows = select.nonzero()[:, 0]
         n_wrong = torch.zeros(ids.shape[0], dtype=torch.long, device=device).index_add_(
             0, rows, wrong.long()
         )
