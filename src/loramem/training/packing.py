@@ -34,11 +34,12 @@ class Packed:
 
 
 def pack(batch: Batch, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> Packed:
+    """`batch` (right-padded rows sharing `batch.prefix` head tokens) as one sequence."""
     p = batch.prefix
-    lengths = batch.attention_mask.sum(1).tolist()
-    ids, positions, segment, target = [batch.input_ids[0, :p]], [torch.arange(p)], [torch.full((p,), -1)], [
-        torch.zeros(p, dtype=torch.bool)]
-    for row, n in enumerate(lengths):
+    # Per packed token: its id, position, row (-1 for the shared head), and whether it is a target.
+    ids, positions = [batch.input_ids[0, :p]], [torch.arange(p)]
+    segment, target = [torch.full((p,), -1)], [torch.zeros(p, dtype=torch.bool)]
+    for row, n in enumerate(batch.attention_mask.sum(1).tolist()):
         ids.append(batch.input_ids[row, p:n])
         positions.append(torch.arange(p, n))
         segment.append(torch.full((n - p,), row))
