@@ -17,14 +17,26 @@ EXAMPLES = [
 ]
 
 
+def _nonzero_b(peft_model) -> None:
+    """Non-zero B, so that the adapter actually changes the outputs."""
+    for name, p in peft_model.named_parameters():
+        if "lora_B" in name:
+            torch.nn.init.normal_(p, std=0.1)
+
+
+def _take_grads(params: dict) -> dict:
+    """A copy of each parameter's gradient; the gradients are then cleared for the next pass."""
+    grads = {n: p.grad.clone() for n, p in params.items()}
+    for p in params.values():
+        p.grad = None
+    return grads
+
+
 def test_fast_loss_matches_plain_peft_forward(tiny_base):
     fmt = PromptFormat(tiny_base.tokenizer)
     (batch,) = make_batches(encode(fmt, EXAMPLES), batch_size=8, pad_id=fmt.end_id)
     with attached_lora(tiny_base.model, TrainConfig(rank=4)) as peft_model:
-        # Non-zero B so that the adapter actually changes the outputs.
-        for name, p in peft_model.named_parameters():
-            if "lora_B" in name:
-                torch.nn.init.normal_(p, std=0.1)
+        _nonzero_b(peft_model)
         labels = batch.input_ids.masked_fill(~batch.target_mask, -100)
         plain = peft_model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, labels=labels).loss
         fast = supervised_forward(peft_model.get_base_model(), batch)
@@ -54,17 +66,14 @@ def test_shared_prefix_runs_once_with_the_same_loss_and_gradients(tiny_base):
     assert batch.prefix >= 5  # the template's head: "<|im_start|>system ... <|im_start|>user"
     assert batch.prefix < min(batch.target_mask.float().argmax(1)).item()
     with attached_lora(tiny_base.model, TrainConfig(rank=4)) as peft_model:
-        for name, p in peft_model.named_parameters():
-            if "lora_B" in name:
-                torch.nn.init.normal_(p, std=0.1)
+        _nonzero_b(peft_model)
         model = peft_model.get_base_model()
+        lora = {n: p for n, p in peft_model.named_parameters() if p.requires_grad}
         grads = []
         for b in (batch, replace(batch, prefix=0)):
-            peft_model.zero_grad()
-            out = supervised_forward(model, b)
+            out = supervised_forward(model, b, packed=False)
             out.loss.backward()
-            grads.append((out.loss.detach(), out.correct,
-                          {n: p.grad.clone() for n, p in peft_model.named_parameters() if p.requires_grad}))
+            grads.append((out.loss.detach(), out.correct, _take_grads(lora)))
         (l1, c1, g1), (l2, c2, g2) = grads
         torch.testing.assert_close(l1, l2, rtol=1e-5, atol=1e-6)
         assert torch.equal(c1, c2)
@@ -80,9 +89,7 @@ def test_fused_lora_layers_give_peft_loss_and_gradients(tiny_base):
     fmt = PromptFormat(tiny_base.tokenizer)
     (batch,) = make_batches(encode(fmt, EXAMPLES), batch_size=8, pad_id=fmt.end_id)
     with attached_lora(tiny_base.model, TrainConfig(rank=4, alpha=4.0)) as peft_model:
-        for name, p in peft_model.named_parameters():
-            if "lora_B" in name:
-                torch.nn.init.normal_(p, std=0.1)
+        _nonzero_b(peft_model)
         model = peft_model.get_base_model()
         lora = {n: p for n, p in peft_model.named_parameters() if p.requires_grad}
         results = []
@@ -92,9 +99,7 @@ def test_fused_lora_layers_give_peft_loss_and_gradients(tiny_base):
                 loss.backward()
             if fused:
                 assert covered == sum(".lora_A." in n for n in lora)  # every LoRA layer
-            results.append((loss.detach(), {n: p.grad.clone() for n, p in lora.items()}))
-            for p in lora.values():
-                p.grad = None
+            results.append((loss.detach(), _take_grads(lora)))
         (plain, plain_grads), (fast, fast_grads) = results
         torch.testing.assert_close(fast, plain, rtol=1e-5, atol=1e-6)
         for n in lora:  # A and B of every layer: dx flows through the layers above into those below
@@ -117,18 +122,14 @@ def test_packed_batch_gives_the_padded_loss_correctness_and_gradients(tiny_base,
     packed = pack(batch)
     assert packed.ids.shape[1] == int(batch.attention_mask.sum()) - (len(EXAMPLES) - 1) * batch.prefix
     with attached_lora(tiny_base.model, TrainConfig(rank=4)) as peft_model:
-        for name, p in peft_model.named_parameters():
-            if "lora_B" in name:
-                torch.nn.init.normal_(p, std=0.1)
+        _nonzero_b(peft_model)
         model = peft_model.get_base_model()
         lora = {n: p for n, p in peft_model.named_parameters() if p.requires_grad}
         results = []
         for packing in (False, True):
             out = supervised_forward(model, batch, packed=packing)
             out.loss.backward()
-            results.append((out, {n: p.grad.clone() for n, p in lora.items()}))
-            for p in lora.values():
-                p.grad = None
+            results.append((out, _take_grads(lora)))
         (padded, padded_grads), (fast, fast_grads) = results
         torch.testing.assert_close(fast.loss, padded.loss, rtol=1e-5, atol=1e-6)
         assert torch.equal(fast.correct, padded.correct) and fast.n_targets == padded.n_targets

@@ -35,7 +35,8 @@ def supervised_forward(
 ) -> StepOutput:
     """`model` is a Hugging Face causal LM (adapters may be injected into its layers).
     `packed`: run the batch as one packed sequence; by default where `packing_pays`."""
-    device = next(model.parameters()).device
+    param = next(model.parameters())
+    device = param.device
     p = batch.prefix
     ids = batch.input_ids.to(device)
     # Position t predicts token t+1; no position inside the shared prefix predicts a target.
@@ -43,7 +44,7 @@ def supervised_forward(
     bt: BatchTeacher | None = batch_teacher(teacher, batch.index, select.sum(1).tolist()) if teacher else None
     want_hidden = bt is not None and bt.hidden is not None and hidden_weight > 0
     if packed if packed is not None else packing_pays(batch, model.config):
-        seq = pack(batch, device, next(model.parameters()).dtype)
+        seq = pack(batch, device, param.dtype)
         result = model.base_model(input_ids=seq.ids, attention_mask=seq.mask, position_ids=seq.positions,
                                   use_cache=False, output_hidden_states=want_hidden)
         predicting, labels, rows = seq.predicts, seq.ids[0, seq.predicts + 1], seq.rows
