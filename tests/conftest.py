@@ -82,4 +82,4 @@ def facts_jsonl(tmp_path) -> Path:
 
 
 # Training settings that let the tiny random model memorize a few facts in seconds.
-FAST_TRAIN = dict(rank=8, lr=1e-2, epochs=80, batch_size=4, warmup_steps=2)
+FAST_TRAIN = dict(rank=8, lr=1e-2, epochs=80, batch_size=4, warmup_steps=2, precision="fp32")

@@ -56,7 +56,7 @@ def test_mixed_supervision_from_a_document(tmp_path):
         "to the northern ports. In 1710 a storm destroyed the eastern pier, which was rebuilt in granite.\n"
     )
     mem = Memory(store=tmp_path / "store", progress=False)
-    sup = mem.supervision([doc], format="qa:4,summary,rewrite,raw")
+    sup = mem.supervision([doc], format="qa:4,summary,rewrite,raw", generator="local")
     kinds = sup.kinds
     assert kinds.get("raw") == 1 and kinds.get("qa", 0) + kinds.get("cloze", 0) >= 4, kinds
     assert kinds.get("summary", 0) + kinds.get("rewrite", 0) >= 1, (kinds, sup.notes)

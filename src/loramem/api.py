@@ -20,7 +20,7 @@ from loramem.routing import ROUTERS, Route
 from loramem.store import MemoryRecord, MemoryStore, validate_name
 from loramem.supervision import (ChunkSettings, Source, Supervision, SupervisionCache, build_supervision,
                                  parse_format, read_sources)
-from loramem.supervision.generators import GENERATORS, Generator, HTTPGenerator, is_url
+from loramem.supervision.generators import Generator, check_generator, make_generator
 from loramem.training import TrainConfig, train_memory
 from loramem.training.config import parse_layers
 
@@ -52,6 +52,7 @@ class WriteResult:
     kinds: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # where a format made fewer examples than asked
     resumed_from_epoch: int = 0
+    generator: str = ""  # who wrote the generated supervision ('' when none was generated)
 
 
 def default_name(paths: Sequence[str | Path]) -> str:
@@ -104,17 +105,15 @@ class Memory:
 
     # -- write -------------------------------------------------------------------------------
     def _generator(self, spec: str, options: dict | None) -> Callable[[], Generator]:
-        """A factory for the generator named by `spec` (`local` or an OpenAI-compatible URL)."""
-        if is_url(spec):
-            return lambda: HTTPGenerator(spec, **(options or {}))
-        cls = GENERATORS.get(spec)
-        return lambda: cls(base=self.base)
+        """A factory for the generator named by `spec` (see `loramem.supervision.generators`)."""
+        check_generator(spec)
+        return lambda: make_generator(spec, lambda: self.base, options)
 
     def supervision(
         self,
         paths: Sequence[str | Path],
         format: str = "auto",
-        generator: str = "local",
+        generator: str = "auto",
         seed: int = 0,
         chunking: ChunkSettings | None = None,
         generator_options: dict | None = None,
@@ -142,7 +141,7 @@ class Memory:
         name: str | None = None,
         replace: bool = False,
         format: str = "auto",
-        generator: str = "local",
+        generator: str = "auto",
         config: TrainConfig | None = None,
         resume: bool = False,
         chunking: ChunkSettings | None = None,
@@ -168,8 +167,7 @@ class Memory:
         name = validate_name(name or default_name(paths))
         self.store.check_writable_name(name, replace)
         parse_format(format)
-        if not is_url(generator):
-            GENERATORS.get(generator)
+        check_generator(generator)
         sources = read_sources(list(paths))
         sup = self._build(sources, format, generator, config.seed, chunking, generator_options)
         notes = list(sup.notes)
@@ -204,7 +202,8 @@ class Memory:
                 document="\n\n".join(s.text for s in sources),
                 collection=collection,
                 config={**asdict(config), "epochs_run": result.epochs, "steps": result.steps,
-                        "train_seconds": round(result.seconds, 2), "generator": generator,
+                        "train_seconds": round(result.seconds, 2),
+                        "generator": sup.generator or "none (no generated formats)", "generator_spec": generator,
                         "format": str(parse_format(format)), "examples_by_kind": sup.kinds,
                         "placement": {"target_modules": config.target_modules,
                                       "layers": layers if layers is not None else "all"}},
@@ -214,7 +213,8 @@ class Memory:
         if resume and not result.resumed_from_epoch:
             notes.append("no checkpoint of this write (same name, inputs and settings) to resume: started afresh")
         return WriteResult(record=record, seconds=time.perf_counter() - start, epochs=result.epochs,
-                           kinds=sup.kinds, notes=notes, resumed_from_epoch=result.resumed_from_epoch)
+                           kinds=sup.kinds, notes=notes, resumed_from_epoch=result.resumed_from_epoch,
+                           generator=sup.generator)
 
     def write_collection(
         self, paths: Sequence[str | Path], collection: str, split: str | int = "per-document", **write_args,

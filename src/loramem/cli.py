@@ -34,8 +34,15 @@ def _memory(store: Optional[Path], model: Optional[str] = None, device: Optional
 
 FormatOpt = typer.Option("auto", "--format", help="supervision for documents: auto | qa | raw | summary | rewrite | cloze | mixed, "
                          "or a mixture with per-chunk counts such as qa:40,summary:8,rewrite:4,raw")
-GeneratorOpt = typer.Option("local", "--generator", help="who writes QA/summaries/rewrites: local (the base model) "
-                            "or an OpenAI-compatible URL such as http://127.0.0.1:8080/v1")
+def _generator_help() -> str:
+    from loramem.supervision.generators import GENERATORS
+
+    return (f"who writes QA/summaries/rewrites: {' | '.join(GENERATORS.names())} (auto: the embedded "
+            "Qwen2.5-Coder-1.5B when installed, else local, the base model), a .gguf chat model, or an "
+            "OpenAI-compatible URL such as http://127.0.0.1:8080/v1")
+
+
+GeneratorOpt = typer.Option("auto", "--generator", help=_generator_help())
 GeneratorModelOpt = typer.Option(None, "--generator-model", help="model name at the generator URL "
                                  "(default: $LORAMEM_GENERATOR_MODEL, else the server's first model)")
 GeneratorKeyOpt = typer.Option(None, "--generator-key", help="API key for the generator URL "
@@ -131,6 +138,8 @@ def _write_with_ray(paths, name, collection, split, address, cpus_per_task, stor
 def _print_write(result) -> None:
     for note in result.notes:
         err_console.print(f"note: {note}", markup=False, highlight=False)
+    if result.generator:
+        err_console.print(f"supervision written by {result.generator}", markup=False, highlight=False)
     r = result.record
     kinds = ", ".join(f"{k} {v}" for k, v in sorted(result.kinds.items()))
     resumed = f" (resumed after epoch {result.resumed_from_epoch})" if result.resumed_from_epoch else ""
@@ -160,6 +169,8 @@ def synth(
     )
     for note in sup.notes:
         err_console.print(f"note: {note}", markup=False, highlight=False)
+    if sup.generator:
+        err_console.print(f"supervision written by {sup.generator}", markup=False, highlight=False)
     for ex in sup.examples:
         if as_json:
             print(json.dumps({"kind": ex.kind, "prompt": ex.prompt, "target": ex.target, "chunk": ex.chunk}))
@@ -469,6 +480,21 @@ def bench_formats(
                                     log=lambda m: err_console.print(m, markup=False))
     print(summary_markdown(summary))
     out.print(f"wrote {out_dir / 'summary.md'}, {out_dir / 'summary.json'} and {out_dir / 'results.jsonl'}")
+
+
+@bench_app.command("generator")
+def bench_generator(
+    data: Path = typer.Option(..., "--data", help="PaperQA JSON (a list of papers with title, introduction, QA)"),
+    paper: int = typer.Option(1, "--paper", help="which paper's introduction (default 1: about 1,000 tokens in the dev set)"),
+    plain_prompts: int = typer.Option(2, "--plain-prompts", help="prompts for the slow plain transformers path"),
+    count: Optional[int] = typer.Option(None, "--count", help="QA pairs per chunk (default: the qa format's)"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """The embedded generator (llama.cpp, batched) against plain transformers generate, on the same prompts."""
+    from loramem.bench.generator import generator_table, run_generator_bench
+
+    result = run_generator_bench(data, paper, plain_prompts, count, log=lambda m: err_console.print(m, markup=False))
+    print(json.dumps(result) if as_json else generator_table(result))
 
 
 @bench_app.command("kv")

@@ -24,7 +24,7 @@ def snapshot(model):
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])  # on the answering model itself / on a copy
 def test_write_memorizes_verifies_and_restores_the_model(tiny_base, tmp_path, precision):
     before = snapshot(tiny_base.model)
-    result = train_memory(tiny_base, FACTS, TrainConfig(**FAST_TRAIN, precision=precision), tmp_path / "a", progress=False)
+    result = train_memory(tiny_base, FACTS, TrainConfig(**{**FAST_TRAIN, "precision": precision}), tmp_path / "a", progress=False)
     assert result.recall == 1.0
     assert result.epochs < FAST_TRAIN["epochs"]  # stopped early, once read-back was complete
     after = snapshot(tiny_base.model)
@@ -69,7 +69,7 @@ def test_bf16_training_keeps_the_model_fp32_and_verifies_in_fp32(tiny_base, tmp_
     from loramem.training.readback import read_back
 
     before = snapshot(tiny_base.model)
-    result = train_memory(tiny_base, FACTS, TrainConfig(**FAST_TRAIN, precision="bf16"), tmp_path / "a", progress=False)
+    result = train_memory(tiny_base, FACTS, TrainConfig(**{**FAST_TRAIN, "precision": "bf16"}), tmp_path / "a", progress=False)
     assert all(p.dtype == torch.float32 for p in tiny_base.model.parameters())
     assert all(torch.equal(before[k], v) for k, v in tiny_base.model.state_dict().items())
     assert result.recall > 0

@@ -10,8 +10,8 @@ placements: [{target_modules: all-linear, layers: all}]
 objectives: [auto]
 seeds: [0]
 training: {epochs: 40, lr: 0.002}     # any TrainConfig field
-metrics: [phone_digits]               # default: the dataset's own metric; `judge` needs judge:
-judge: {url: "http://127.0.0.1:8080/v1", model: null}   # rubric LLM judge (0-10, stored / 10)
+metrics: [phone_digits]               # default: the dataset's own metric; `judge`: the rubric LLM judge
+judge: {}                             # {}: the embedded generator offline; or {url: "http://127.0.0.1:8080/v1", model: null}
 ask: true                             # false: score by read-back recall only (no generation)
 max_questions: 100
 ```
@@ -84,9 +84,7 @@ class ExperimentConfig:
     def validate(self, where: str) -> None:
         DATASETS.get(str(self.dataset.get("name")))
         for m in self.metrics:
-            if m == "judge":
-                if not self.judge.get("url"):
-                    raise LoramemError(f"{where}: the judge metric needs judge: {{url: ..., model: ...}}")
+            if m == "judge":  # judge: {} runs the embedded generator offline; {url: ..., model: ...} a hosted one
                 continue
             METRICS.get(m)
         train_fields = {f.name for f in fields(TrainConfig)}
@@ -216,13 +214,13 @@ def execute(mem, run: Run, out: Path) -> dict:
             from loramem.bench.judge import Judge
 
             judge = Judge(**run.config.judge)
-        for q in questions:
-            answer = mem.ask(q.question, memories=[record.name]).answer
-            for m in metrics:
-                if m == "judge":
-                    scores[m] += judge.score(q.question, answer, q.answer)["overall"] / 10
-                else:
-                    scores[m] += METRICS.get(m)(answer, q.answer)
+        answers = [mem.ask(q.question, memories=[record.name]).answer for q in questions]
+        for m in metrics:
+            if m == "judge":  # graded together: a batching judge decodes them side by side
+                graded = judge.score_many([(q.question, a, q.answer) for q, a in zip(questions, answers)])
+                scores[m] = sum(g["overall"] / 10 for g in graded)
+            else:
+                scores[m] = sum(METRICS.get(m)(a, q.answer) for q, a in zip(questions, answers))
         row.update({m: s / len(questions) for m, s in scores.items()})
         row["questions"] = len(questions)
     return row

@@ -36,7 +36,7 @@ def memory_name(i: int, fmt: str) -> str:
 def run_format_comparison(
     data: Path, out: Path, formats: list[str], papers: list[int] | None = None,
     config: TrainConfig | None = None, model: str | None = None, device: str | None = None,
-    generator: str = "local", generator_options: dict | None = None, log: Callable[[str], None] = print,
+    generator: str = "auto", generator_options: dict | None = None, log: Callable[[str], None] = print,
 ) -> list[dict]:
     """Run (or resume) the comparison into `out`; returns the summary rows."""
     from loramem.api import Memory

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -12,6 +13,7 @@ from loramem.supervision.cache import SupervisionCache, cache_key
 from loramem.supervision.chunking import chunk_text
 from loramem.supervision.examples import Example
 from loramem.supervision.formats import FORMATS, FormatSpec, Part
+from loramem.supervision.formats.base import Made
 from loramem.supervision.generators import Generator
 from loramem.supervision.sources import Source
 from loramem.supervision.templates import load_template
@@ -27,6 +29,7 @@ class ChunkSettings:
 class Supervision:
     examples: list[Example]
     notes: list[str] = field(default_factory=list)  # where a format made fewer examples than asked
+    generator: str = ""  # who wrote the generated examples ('' when no format needed a generator)
 
     @property
     def kinds(self) -> dict[str, int]:
@@ -63,22 +66,32 @@ def build_supervision(
         if not chunks:
             raise LoramemError(f"{source.path}: no sentences to learn from")
         tasks.extend((source, Part(c, len(chunks), source.title), name, n) for c in chunks for name, n in spec.parts)
-    made_for: dict = {}  # examples made per document
     gen: Generator | None = None
-    with tqdm(tasks, desc="supervision", unit="chunk", disable=not progress or not tasks, leave=False) as bar:
-        for source, part, name, n in bar:
-            fmt = FORMATS.get(name)()
-            key = None
-            if fmt.uses_generator:
-                gen = gen or generator()
-                version = load_template(fmt.template).version
-                key = cache_key(part.chunk.text, part.title, name, fmt.version, n, gen.id, version, seed)
-            made = cache.get(key) if cache is not None and key else None
-            if made is None:
-                bar.set_postfix(doc=source.path.name, format=name)
-                made = fmt.make(part, n, gen, seed)
-                if cache is not None and key:
-                    cache.put(key, made)
+    if any(FORMATS.get(name).uses_generator for _, _, name, _ in tasks):
+        gen = generator()
+        if gen.note:
+            notes.append(gen.note)
+
+    def run(task) -> Made:
+        source, part, name, n = task
+        fmt = FORMATS.get(name)()
+        key = None
+        if fmt.uses_generator:
+            version = load_template(fmt.template).version
+            key = cache_key(part.chunk.text, part.title, name, fmt.version, n, gen.id, version, seed)
+        made = cache.get(key) if cache is not None and key else None
+        if made is None:
+            made = fmt.make(part, n, gen if fmt.uses_generator else None, seed)
+            if cache is not None and key:
+                cache.put(key, made)
+        return made
+
+    # A batching generator serves several chunks at once: their prompts decode side by side.
+    workers = max(1, min(gen.concurrency if gen else 1, len(tasks)))
+    made_for: dict = {}  # examples made per document
+    with ThreadPoolExecutor(workers) as pool, \
+            tqdm(total=len(tasks), desc="supervision", unit="chunk", disable=not progress or not tasks, leave=False) as bar:
+        for (source, *_), made in zip(tasks, pool.map(lambda t: _tick(run(t), bar), tasks)):
             examples.extend(made.examples)
             made_for[source.path] = made_for.get(source.path, 0) + len(made.examples)
             if made.note:
@@ -86,4 +99,9 @@ def build_supervision(
     for source in sources:
         if not source.is_records and not made_for.get(source.path):
             raise LoramemError(f"{source.path}: the format {spec} made no examples from it")
-    return Supervision(examples, notes)
+    return Supervision(examples, notes, generator=gen.label if gen else "")
+
+
+def _tick(made: Made, bar) -> Made:
+    bar.update()
+    return made

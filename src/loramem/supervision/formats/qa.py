@@ -2,14 +2,15 @@
 
 Generators (small local ones especially) write noisy pairs, so the output is parsed leniently and
 de-duplicated. A pair is kept when most words of its answer occur in the chunk; when they do not
-but the pair clearly concerns one sentence of the chunk, that sentence becomes the answer. More
-completions are sampled until N pairs are kept or a bounded number of calls is spent. Sentences
-that no kept answer comes from get a cloze example, so every part of the chunk is supervised.
+but the pair clearly concerns one sentence of the chunk, that sentence becomes the answer. The
+questions are asked at PaperQA's three levels (facts; understanding; the argument and structure),
+one prompt per level, all at once; more rounds are sampled until N pairs are kept or the rounds
+are spent. Sentences that no kept answer comes from get a cloze example, so every part of the
+chunk is supervised.
 """
 
 from __future__ import annotations
 
-import math
 import re
 
 from loramem.supervision.examples import Example
@@ -71,24 +72,41 @@ def grounded_answer(question: str, answer: str, passage: str) -> str | None:
     return best
 
 
+def level_prompts(title: str, passage: str, counts: list[int]) -> list[str]:
+    """One prompt per PaperQA-style level (facts, understanding, the argument), the passage first.
+
+    Every prompt of a chunk starts with the same passage, so a batching generator prefills it once.
+    """
+    head, *levels, tail = load_template("qa").text.split("\n---\n")
+    start = head.format(title=title, passage=passage)
+    return [f"{start}\n\n{level.format(n=n)}\n{tail}" for level, n in zip(levels, counts) if n > 0]
+
+
+def split_count(n: int, parts: int = 3) -> list[int]:
+    """n questions over the levels, the first levels taking the remainder: 16 -> [6, 5, 5]."""
+    return [n // parts + (i < n % parts) for i in range(parts)]
+
+
 @FORMATS.register("qa")
 class QAFormat(Format):
     name = "qa"
-    default_count = 8
+    default_count = 12
     template = "qa"
-    version = 2
+    version = 3
+    rounds = 3  # a round asks every level at once; later rounds sample, for pairs the first did not give
 
     def make(self, part, n, generator, seed):
         passage = part.chunk.text
-        per_call = min(n, PAIRS_PER_CALL)
-        prompt = load_template("qa").render(title=part.title, n=per_call, passage=passage)
         kept: list[Example] = []
         seen: set[str] = set()
-        budget = 1 + 2 * math.ceil(n / per_call)  # completions; bounded whatever the generator writes
-        calls = 0
-        while len(kept) < n and calls < budget:
-            batch = 1 if calls == 0 else 2  # greedy first, then samples
-            for text in generator.complete(prompt, n=batch, seed=seed + calls, sample=calls > 0):
+        for round in range(self.rounds):
+            missing = n - len(kept)
+            if missing <= 0:
+                break
+            # Ask for a few more than missing: some pairs fail the support check or repeat.
+            counts = [min(PAIRS_PER_CALL, c + 1) for c in split_count(missing)]
+            prompts = level_prompts(part.title, passage, counts)
+            for text in generator.complete_many(prompts, seed=seed + round, sample=round > 0):
                 for q, a in parse_pairs(text):
                     key = " ".join(q.lower().split())
                     answer = grounded_answer(q, a, passage)
@@ -96,7 +114,6 @@ class QAFormat(Format):
                         continue
                     seen.add(key)
                     kept.append(Example(prompt=q, target=answer, kind="qa", chunk=passage))
-            calls += batch
         # A sentence is covered when some kept answer is drawn from it.
         uncovered = [s for s in split_sentences(passage) if not any(supported(e.target, s) for e in kept)]
         fallback = cloze_examples(uncovered, part, passage)

@@ -10,7 +10,6 @@ from loramem.prompts import PromptFormat
 from loramem.supervision.generators.base import GENERATORS, Generator
 
 
-@GENERATORS.register("local")
 @dataclass
 class LocalGenerator(Generator):
     base: object  # loramem.models.BaseModel
@@ -20,6 +19,10 @@ class LocalGenerator(Generator):
     @property
     def id(self) -> str:
         return f"local:{self.base.fingerprint}:{self.max_new_tokens}:{self.temperature}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.base.name} (the base model)"
 
     @torch.no_grad()
     def _generate(self, ids: torch.Tensor, fmt: PromptFormat, n: int, sample: bool) -> list[str]:
@@ -38,3 +41,9 @@ class LocalGenerator(Generator):
             torch.manual_seed(seed)  # sampled completions are reproducible
             texts += self._generate(ids, fmt, n - len(texts), sample=True)
         return texts
+
+
+@GENERATORS.register("local")
+def local_generator(base, options: dict) -> LocalGenerator:
+    """The base model as its own generator."""
+    return LocalGenerator(base=base())

@@ -1,0 +1,53 @@
+"""The embedded strong generator (Qwen2.5-Coder-1.5B by llama.cpp): QA from a passage and the offline judge.
+
+Marked `real_generator`: it loads the 1.1 GB model (about 6 s) and decodes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from loramem.bench.judge import Judge
+from loramem.supervision.chunking import Chunk
+from loramem.supervision.formats import FORMATS
+from loramem.supervision.formats.base import Part
+from loramem.supervision.generators import make_generator
+
+pytestmark = pytest.mark.real_generator
+
+PASSAGE = (
+    "The harbour of Kessreth was built in 1642 by the merchant Ilse Varnhagen to ship salt from the inland "
+    "mines. It has three stone piers and a lighthouse painted green, which was added in 1688 after two ships "
+    "were lost on the reef. In 1710 a storm destroyed the eastern pier; the town rebuilt it in granite, "
+    "which is why it still stands while the wooden quays of nearby Orlund have rotted away."
+)
+
+
+@pytest.fixture(scope="module")
+def generator():
+    return make_generator("embedded", lambda: None)
+
+
+def test_qa_pairs_at_every_level_are_grounded_in_the_passage(generator):
+    made = FORMATS.get("qa")().make(Part(Chunk(0, PASSAGE), 1, "The Harbour of Kessreth"), 6, generator, 0)
+    qa = [e for e in made.examples if e.kind == "qa"]
+    assert len(qa) >= 5, made.note
+    text = " ".join(e.target for e in qa)
+    assert sum(fact in text for fact in ("1642", "Varnhagen", "green", "1710", "granite", "salt")) >= 3
+
+
+def test_the_offline_judge_scores_gold_answers_above_wrong_ones(generator):
+    judge = Judge(client=make_generator("embedded", lambda: None, {"max_new_tokens": 96}))
+    cases = [
+        ("Who built the harbour of Kessreth?", "Ilse Varnhagen, a merchant, built it.",
+         "It was built by the merchant Ilse Varnhagen.", "It was built by the Roman army."),
+        ("When was the lighthouse added?", "In 1688.", "The lighthouse was added in 1688.",
+         "The lighthouse was added in 1920."),
+        ("Why does the eastern pier still stand?", "It was rebuilt in granite after the 1710 storm.",
+         "Because it was rebuilt in granite after a storm destroyed it in 1710.",
+         "Because it is made of wood, which never rots."),
+        ("What colour is the lighthouse?", "Green.", "The lighthouse is painted green.", "It is painted red."),
+    ]
+    gold = judge.score_many([(q, right, ref) for q, right, ref, _ in cases])
+    wrong = judge.score_many([(q, bad, ref) for q, _, ref, bad in cases])
+    assert all(g["overall"] > w["overall"] for g, w in zip(gold, wrong)), (gold, wrong)
