@@ -187,3 +187,14 @@ def test_killed_write_resumes_from_its_checkpoint(tmp_path, tiny_model_dir):
     done = subprocess.run(args + ["--resume"], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert "resumed after epoch" in done.stdout and not checkpoint.exists()
+
+
+def test_write_says_which_generator_wrote_the_supervision_and_records_it(cli, tmp_path):
+    doc = tmp_path / "velmont.md"
+    doc.write_text("The Velmont Observatory opened in 1887 on the northern ridge. Its first director was Edda Falkenrath.")
+    code, out, err = cli("write", str(doc), "--format", "qa:1", "--generator", "local", "--epochs", "1")
+    assert code == 0 and "supervision written by" in err and "(the base model)" in err
+    config = json.loads(cli("show", "velmont")[1])["config"]
+    assert config["generator"].endswith("(the base model)") and config["generator_spec"] == "local"
+    code, _, err = cli("synth", str(doc), "--format", "qa:1", "--generator", "embedded", "--generator-model", "m")
+    assert code == 1 and "--generator-model and --generator-key are for URLs" in err

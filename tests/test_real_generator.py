@@ -36,8 +36,8 @@ def test_qa_pairs_at_every_level_are_grounded_in_the_passage(generator):
     assert sum(fact in text for fact in ("1642", "Varnhagen", "green", "1710", "granite", "salt")) >= 3
 
 
-def test_the_offline_judge_scores_gold_answers_above_wrong_ones(generator):
-    judge = Judge(client=make_generator("embedded", lambda: None, {"max_new_tokens": 96}))
+def test_the_offline_judge_scores_gold_answers_above_wrong_ones():
+    judge = Judge()  # no URL: the embedded generator, offline
     cases = [
         ("Who built the harbour of Kessreth?", "Ilse Varnhagen, a merchant, built it.",
          "It was built by the merchant Ilse Varnhagen.", "It was built by the Roman army."),

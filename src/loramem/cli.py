@@ -453,6 +453,14 @@ def bench_serve(
     out.print(table)
 
 
+def _judge(wanted: bool, url: Optional[str]):
+    if not (wanted or url):
+        return None
+    from loramem.bench.judge import Judge
+
+    return Judge(url=url)
+
+
 @bench_app.command("formats")
 def bench_formats(
     data: Path = typer.Option(..., "--data", help="PaperQA JSON (a list of papers with title, introduction, QA)"),
@@ -465,10 +473,13 @@ def bench_formats(
     generator: str = GeneratorOpt,
     generator_model: Optional[str] = GeneratorModelOpt,
     generator_key: Optional[str] = GeneratorKeyOpt,
+    judge: bool = typer.Option(False, "--judge", help="also grade every answer with the rubric judge (offline: the "
+                               "embedded generator, or --judge-url)"),
+    judge_url: Optional[str] = typer.Option(None, "--judge-url", help="an OpenAI-compatible URL for the judge"),
     model: Optional[str] = ModelOpt,
     device: Optional[str] = DeviceOpt,
 ) -> None:
-    """Closed-book ROUGE-L on PaperQA questions for memories written with each format."""
+    """Closed-book ROUGE-L (and the rubric judge) on PaperQA questions for memories written with each format."""
     from loramem.bench.formats import run_format_comparison, summary_markdown
     from loramem.training import TrainConfig
     from loramem.training.config import parse_indices
@@ -477,7 +488,7 @@ def bench_formats(
     summary = run_format_comparison(data, out_dir, format, chosen, TrainConfig(rank=rank, epochs=epochs, seed=seed),
                                     model=model, device=device, generator=generator,
                                     generator_options=_generator_options(generator_model, generator_key),
-                                    log=lambda m: err_console.print(m, markup=False))
+                                    log=lambda m: err_console.print(m, markup=False), judge=_judge(judge, judge_url))
     print(summary_markdown(summary))
     out.print(f"wrote {out_dir / 'summary.md'}, {out_dir / 'summary.json'} and {out_dir / 'results.jsonl'}")
 

@@ -34,3 +34,23 @@ def test_format_comparison_through_a_url_generator(tmp_path, tiny_model_dir):
         assert len(server.requests) == asked
     finally:
         server.close()
+
+
+def test_judge_pass_grades_each_answer_once_and_shows_in_the_summary(tmp_path):
+    from loramem.bench.formats import judge_results, summarize, summary_markdown
+    from loramem.bench.judge import Judge
+
+    from supervision.scripted import ScriptedGenerator
+
+    results = tmp_path / "results.jsonl"
+    rows = [{"paper": "0", "format": f, "level": 1, "question": "When?", "gold": "In 1887.", "answer": a,
+             "rouge_l": 0.5} for f, a in (("raw", "In 1887."), ("raw", "Never."))]
+    results.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    grader = ScriptedGenerator({"Answer to grade: In 1887.": '{"factual_alignment": 9, "completeness": 9, '
+                                '"relevance": 9}'}, default="factual_alignment: 0, completeness: 3, relevance: 3")
+    judge = Judge(client=grader)
+    assert judge_results(results, judge, log=lambda m: None) == 2
+    assert [r["judge"] for r in map(json.loads, results.read_text().splitlines())] == [9.0, 2.0]
+    assert judge_results(results, judge, log=lambda m: None) == 0 and grader.calls == 2
+    summary = summarize(results, ["raw"])
+    assert summary[0]["judge"] == 5.5 and "judge (0-10)" in summary_markdown(summary)

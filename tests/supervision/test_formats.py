@@ -27,6 +27,9 @@ def test_format_specs():
     assert parse_format("qa:40,summary:8,rewrite:4,raw").parts == [("qa", 40), ("summary", 8), ("rewrite", 4), ("raw", 1)]
     assert [n for n, _ in parse_format("mixed").parts] == ["qa", "summary", "rewrite", "raw"]
     assert parse_format("auto").parts == [("qa", FORMATS.get("qa").default_count)]
+    per_doc = parse_format("qa:40/doc,summary:8/doc,rewrite:4,raw")
+    assert str(per_doc) == "qa:40/doc,summary:8/doc,rewrite:4,raw"
+    assert [per_doc.count(name, n, 3) for name, n in per_doc.parts] == [14, 3, 4, 1]  # 40 over 3 chunks: 14 each
     assert str(parse_format(" QA:3 , raw ")) == "qa:3,raw"
     for bad, match in [("qa:40,sumary:8", "unknown format 'sumary'.*valid formats: cloze, qa, raw, rewrite, summary"),
                        ("raw:2", "raw takes no count"), ("qa:0", "not a positive integer"), ("qa:x", "not a positive"),

@@ -37,8 +37,12 @@ def run_format_comparison(
     data: Path, out: Path, formats: list[str], papers: list[int] | None = None,
     config: TrainConfig | None = None, model: str | None = None, device: str | None = None,
     generator: str = "auto", generator_options: dict | None = None, log: Callable[[str], None] = print,
+    judge=None,
 ) -> list[dict]:
-    """Run (or resume) the comparison into `out`; returns the summary rows."""
+    """Run (or resume) the comparison into `out`; returns the summary rows.
+
+    With a `judge` (loramem.bench.judge.Judge), every answer is also graded by the rubric judge.
+    """
     from loramem.api import Memory
 
     all_papers = read_papers(data)
@@ -81,10 +85,32 @@ def run_format_comparison(
             log(f"paper {i}: {fmt}: ROUGE-L {sum(r['rouge_l'] for r in rows) / len(rows):.3f} "
                 f"({time.perf_counter() - tick:.0f} s to answer)")
             append_jsonl(results, rows)
+    if judge is not None:
+        judge_results(results, judge, log=log)
     summary = summarize(results, [BASELINE, *formats])
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     (out / "summary.md").write_text(summary_markdown(summary))
     return summary
+
+
+def judge_results(results: Path, judge, batch: int = 32, log: Callable[[str], None] = print) -> int:
+    """Grade every row of `results` that has no `judge` score yet (0-10, the rubric's mean); resumable.
+
+    The file is rewritten atomically after each batch, so an interrupted pass keeps what it graded.
+    """
+    import os
+
+    rows = read_jsonl(results)
+    todo = [r for r in rows if "judge" not in r]
+    for start in range(0, len(todo), batch):
+        part = todo[start:start + batch]
+        for r, scores in zip(part, judge.score_many([(r["question"], r["answer"], r["gold"]) for r in part])):
+            r["judge"] = round(scores["overall"], 3)
+        tmp = results.with_suffix(".tmp")
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        os.replace(tmp, results)
+        log(f"judge: graded {min(start + batch, len(todo))} of {len(todo)} answers")
+    return len(todo)
 
 
 def summarize(results: Path, formats: list[str]) -> list[dict]:
@@ -106,6 +132,7 @@ def summarize(results: Path, formats: list[str]) -> list[dict]:
             "papers": len(per_paper),
             "questions": len(rs),
             "rouge_l": sum(r["rouge_l"] for r in rs) / len(rs),
+            **({"judge": sum(r["judge"] for r in rs) / len(rs)} if all("judge" in r for r in rs) else {}),
             **{f"rouge_l_level_{lv}": sum(r["rouge_l"] for r in rs if r["level"] == lv)
                / max(1, sum(r["level"] == lv for r in rs)) for lv in levels},
             "examples_per_paper": sum(r.get("examples", 0) for r in per_paper.values()) / len(per_paper),
@@ -117,12 +144,14 @@ def summarize(results: Path, formats: list[str]) -> list[dict]:
 
 def summary_markdown(summary: list[dict]) -> str:
     levels = sorted({k for s in summary for k in s if k.startswith("rouge_l_level_")})
+    judged = any("judge" in s for s in summary)
     head = ["format", "papers", "questions", "ROUGE-L", *[f"level {k.rsplit('_', 1)[1]}" for k in levels],
-            "examples/paper", "write s/paper", "read-back recall"]
+            *(["judge (0-10)"] if judged else []), "examples/paper", "write s/paper", "read-back recall"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for s in summary:
         cells = [s["format"], str(s["papers"]), str(s["questions"]), f"{s['rouge_l']:.3f}",
-                 *[f"{s.get(k, 0):.3f}" for k in levels], f"{s['examples_per_paper']:.0f}",
+                 *[f"{s.get(k, 0):.3f}" for k in levels],
+                 *([f"{s['judge']:.2f}" if "judge" in s else ""] if judged else []), f"{s['examples_per_paper']:.0f}",
                  f"{s['write_s_per_paper']:.0f}", "" if s["recall"] is None else f"{s['recall']:.0%}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

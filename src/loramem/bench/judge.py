@@ -59,7 +59,7 @@ class Judge:
         elif self.url:
             self._client = HTTPGenerator(self.url, model=self.model, api_key=self.api_key, max_tokens=128)
         else:
-            self._client = make_generator("embedded", lambda: None, {"max_new_tokens": 96})
+            self._client = make_generator("embedded", lambda: None, {"max_new_tokens": 64})
 
     @property
     def name(self) -> str:

@@ -65,7 +65,8 @@ def build_supervision(
         chunks = chunk_text(source.text, chunking.max_tokens, chunking.overlap, count_tokens)
         if not chunks:
             raise LoramemError(f"{source.path}: no sentences to learn from")
-        tasks.extend((source, Part(c, len(chunks), source.title), name, n) for c in chunks for name, n in spec.parts)
+        tasks.extend((source, Part(c, len(chunks), source.title), name, spec.count(name, n, len(chunks)))
+                     for c in chunks for name, n in spec.parts)
     gen: Generator | None = None
     if any(FORMATS.get(name).uses_generator for _, _, name, _ in tasks):
         gen = generator()

@@ -1,7 +1,9 @@
 """Supervision formats: how one chunk of a document becomes training examples.
 
 A format spec names formats with optional per-chunk counts, as in the seed paper's mixtures:
-`qa:40,summary:8,rewrite:4,raw`. `mixed` is all four at their default counts; `auto` is QA.
+`qa:40,summary:8,rewrite:4,raw` (counts per chunk), or per document with `/doc`:
+`qa:40/doc,summary:8/doc,rewrite:4/doc,raw`, the seed paper's counts for a whole introduction,
+spread evenly over its chunks. `mixed` is all four at their default counts; `auto` is QA.
 Records (.jsonl/.csv) are always trained on as they are, whatever the format.
 """
 
@@ -69,9 +71,15 @@ class FormatSpec:
     """A parsed `--format` value: (format name, count per chunk) in the order given."""
 
     parts: list[tuple[str, int]] = field(default_factory=list)
+    per_document: set[str] = field(default_factory=set)  # formats whose count is per document, not per chunk
 
     def __str__(self) -> str:
-        return ",".join(f"{name}:{n}" if FORMATS.get(name).takes_count else name for name, n in self.parts)
+        return ",".join((f"{name}:{n}" + ("/doc" if name in self.per_document else ""))
+                        if FORMATS.get(name).takes_count else name for name, n in self.parts)
+
+    def count(self, name: str, n: int, chunks: int) -> int:
+        """Examples per chunk: `n`, or a per-document `n` spread over the document's chunks."""
+        return max(1, -(-n // chunks)) if name in self.per_document else n
 
     @property
     def uses_generator(self) -> bool:
@@ -80,12 +88,17 @@ class FormatSpec:
 
 def parse_format(spec: str) -> FormatSpec:
     """`qa:40,summary:8,rewrite:4,raw` → FormatSpec; errors name the valid formats."""
-    valid = f"valid formats: {', '.join(FORMATS.names())} (with :N counts, e.g. qa:40,summary:8,raw), or {', '.join(ALIASES)}"
+    valid = (f"valid formats: {', '.join(FORMATS.names())} (with :N counts per chunk, or :N/doc per document, "
+             f"e.g. qa:40/doc,summary:8/doc,raw), or {', '.join(ALIASES)}")
     text = ALIASES.get(spec.strip().lower(), spec.strip().lower())
     parts: list[tuple[str, int]] = []
+    per_document: set[str] = set()
     for item in filter(None, (s.strip() for s in text.split(","))):
         name, _, count = item.partition(":")
         name = name.strip()
+        if count.strip().endswith("/doc"):
+            count = count.strip()[:-4]
+            per_document.add(name)
         if name not in FORMATS.names():
             raise LoramemError(f"cannot parse format {spec!r}: unknown format {name!r}; {valid}")
         fmt = FORMATS.get(name)
@@ -98,4 +111,4 @@ def parse_format(spec: str) -> FormatSpec:
         parts.append((name, int(count) if count else fmt.default_count))
     if not parts:
         raise LoramemError(f"cannot parse format {spec!r}: it names no format; {valid}")
-    return FormatSpec(parts)
+    return FormatSpec(parts, per_document)

@@ -126,7 +126,8 @@ class LlamaCppEngine:
             try:
                 while waiting and len(free) >= waiting[0].n:
                     request = waiting.pop(0)
-                    self._admit(request, free, active)
+                    if not request.future.done():  # a caller that timed out cancelled it
+                        self._admit(request, free, active)
                 if active:
                     self._step(active, free)
             except Exception as e:  # fail every caller, not only the one whose step broke
