@@ -29,3 +29,17 @@ def test_kv_study_rows_report_and_resume(tmp_path, tiny_model_dir):
     assert "| knorm | decode | raw |" in text and (tmp_path / "out" / "rouge-vs-rho.png").stat().st_size > 0
     run_kv_study(data, tmp_path / "out", **args)  # resumes: nothing is asked again
     assert len((tmp_path / "out" / "kv-results.jsonl").read_text().splitlines()) == len(rows)
+
+
+def test_report_of_a_sweep_at_rho_0_and_1_only_has_its_numbers(tmp_path):
+    import json
+
+    from loramem.bench.kv import write_kv_report
+
+    rows = [{"block": "b", "paper": 0, "part": "kv", "press": "-", "rho": rho, "phase": phase, "format": fmt,
+             "question": "q", "gold": "g", "answer": "a", "rouge_l": score, "document_tokens": 10,
+             "kept_tokens": 0 if rho else 10, "cache_bytes": 0 if rho else 100}
+            for rho, phase, fmt, score in [(0.0, "none", "-", 0.3), (1.0, "none", "-", 0.2), (1.0, "decode", "qa", 0.35)]]
+    (tmp_path / "kv-results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    report = write_kv_report(tmp_path).read_text()
+    assert "| - | decode | qa |  | 0.350 |" in report and "| decode | qa |  | +0.150 |" in report

@@ -137,7 +137,8 @@ def write_kv_report(out: Path) -> Path:
     for r in kv:
         groups[(r["press"], r["phase"], r["format"], r["rho"])].append(r)
     rhos = sorted({r["rho"] for r in kv})
-    presses = sorted({r["press"] for r in kv if r["press"] != "-"})
+    # "-": no press acts at RHO 0 or 1, so a sweep of only those has no press of its own
+    presses = sorted({r["press"] for r in kv if r["press"] != "-"}) or ["-"]
     settings = sorted({(p, f) for (_, p, f, _) in groups})
     lines += ["| press | adapter phase | supervision | " + " | ".join(f"RHO {x:g}" for x in rhos) + " |",
               "|" + "---|" * (3 + len(rhos))]
