@@ -193,8 +193,9 @@ def test_write_says_which_generator_wrote_the_supervision_and_records_it(cli, tm
     doc = tmp_path / "velmont.md"
     doc.write_text("The Velmont Observatory opened in 1887 on the northern ridge. Its first director was Edda Falkenrath.")
     code, out, err = cli("write", str(doc), "--format", "qa:1", "--generator", "local", "--epochs", "1")
+    err = " ".join(err.split())  # rich wraps long lines
     assert code == 0 and "supervision written by" in err and "(the base model)" in err
     config = json.loads(cli("show", "velmont")[1])["config"]
     assert config["generator"].endswith("(the base model)") and config["generator_spec"] == "local"
     code, _, err = cli("synth", str(doc), "--format", "qa:1", "--generator", "embedded", "--generator-model", "m")
-    assert code == 1 and "--generator-model and --generator-key are for URLs" in err
+    assert code == 1 and "--generator-model and --generator-key are for URLs" in " ".join(err.split())

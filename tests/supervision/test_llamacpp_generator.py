@@ -22,20 +22,26 @@ def gen():
     return GGUFGenerator(str(find_gguf()), slots=4, max_new_tokens=24, context_per_slot=512)
 
 
-def _reference(gen, prompt: str) -> str:
+@pytest.fixture(scope="module")
+def reference(gen):
     """llama-cpp-python's plain greedy completion of the same token ids, one stream."""
     from llama_cpp import Llama
 
-    llm = _reference.llm = getattr(_reference, "llm", None) or Llama(model_path=gen.path, n_ctx=512, verbose=False)
-    llm.reset()
-    out = llm.create_completion(gen.prompt_tokens(prompt), max_tokens=24, temperature=0.0, top_k=1)
-    return out["choices"][0]["text"]
+    llm = Llama(model_path=gen.path, n_ctx=512, verbose=False)
+
+    def complete(prompt: str) -> str:
+        llm.reset()
+        out = llm.create_completion(gen.prompt_tokens(prompt), max_tokens=24, temperature=0.0, top_k=1)
+        return out["choices"][0]["text"]
+
+    yield complete
+    llm.close()  # before interpreter exit tears the bindings down
 
 
-def test_batched_greedy_equals_one_stream_greedy(gen):
+def test_batched_greedy_equals_one_stream_greedy(gen, reference):
     batched = gen.complete_many(PROMPTS)  # four prompts decoding side by side, three sharing the passage
     assert gen.engine.stats["shared_prompt_tokens"] > 0
-    assert batched == [_reference(gen, p) for p in PROMPTS]
+    assert batched == [reference(p) for p in PROMPTS]
     assert all(batched)
 
 
