@@ -192,7 +192,7 @@ def write_kv_report(out: Path) -> Path:
             label = "no adapter" if phase == "none" else f"{fmt} adapter, {phase}"
             ax.plot([x for _, x in ys], [y for y, _ in ys], marker="o", label=label,
                     linestyle="--" if phase == "none" else "-")
-        ax.set_title(press)
+        ax.set_title(press if press != "-" else "RHO 0 and 1 only (no press acts)")
         ax.set_xlabel("RHO (fraction of document KV evicted)")
         ax.set_ylabel("ROUGE-L")
         ax.grid(alpha=0.3)
