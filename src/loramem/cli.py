@@ -37,8 +37,9 @@ FormatOpt = typer.Option("auto", "--format", help="supervision for documents: au
 def _generator_help() -> str:
     from loramem.supervision.generators import GENERATORS
 
-    return (f"who writes QA/summaries/rewrites: {' | '.join(GENERATORS.names())} (auto: the embedded "
-            "Qwen2.5-Coder-1.5B when installed, else local, the base model), a .gguf chat model, or an "
+    named = "; ".join(f"{name}: {GENERATORS.get(name).__doc__.strip().rstrip('.').lower()}"
+                      for name in GENERATORS.names())
+    return (f"who writes QA/summaries/rewrites: {named}; or a .gguf chat model, or an "
             "OpenAI-compatible URL such as http://127.0.0.1:8080/v1")
 
 

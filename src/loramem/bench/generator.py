@@ -34,13 +34,15 @@ def run_generator_bench(data: Path, paper: int = 1, plain_prompts: int = 2, coun
     from loramem.supervision.chunking import chunk_text
     from loramem.supervision.formats import FORMATS
     from loramem.supervision.formats.base import Part
-    from loramem.supervision.formats.qa import level_prompts, split_count
+    from loramem.supervision.build import ChunkSettings
+    from loramem.supervision.formats.qa import round_prompts
     from loramem.supervision.generators import make_generator
 
     title, text = _document(data, paper)
     base = load_base()  # the default model's tokenizer cuts the chunks, as a write does
     count_tokens = lambda t: len(base.tokenizer(t, add_special_tokens=False)["input_ids"])  # noqa: E731
-    chunks = chunk_text(text, 384, 48, count_tokens)
+    chunking = ChunkSettings()  # a write's defaults
+    chunks = chunk_text(text, chunking.max_tokens, chunking.overlap, count_tokens)
     qa = FORMATS.get("qa")()
     n = count or qa.default_count
     gen = make_generator("embedded", lambda: base)
@@ -59,7 +61,7 @@ def run_generator_bench(data: Path, paper: int = 1, plain_prompts: int = 2, coun
     kept = sum(e.kind == "qa" for m in made for e in m.examples)
     log(f"llama.cpp, batched: {kept} QA pairs kept, {generated} tokens in {qa_seconds:.1f} s")
 
-    prompts = [p for c in chunks for p in level_prompts(title, c.text, [min(10, k + 1) for k in split_count(n)])]
+    prompts = [p for c in chunks for p in round_prompts(title, c.text, n)]  # each chunk's first round
     plain = _plain_generate(gen, prompts[:plain_prompts], log)
     plain_kept = sum(len(_kept_pairs(text_, chunks[0].text)) for text_ in plain["texts"])
     result = {

@@ -87,6 +87,14 @@ def split_count(n: int, parts: int = 3) -> list[int]:
     return [n // parts + (i < n % parts) for i in range(parts)]
 
 
+def round_prompts(title: str, passage: str, missing: int) -> list[str]:
+    """The level prompts of one round that asks for `missing` more pairs.
+
+    Each level asks for one more than its share: some pairs fail the support check or repeat.
+    """
+    return level_prompts(title, passage, [min(PAIRS_PER_CALL, c + 1) for c in split_count(missing)])
+
+
 @FORMATS.register("qa")
 class QAFormat(Format):
     name = "qa"
@@ -103,9 +111,7 @@ class QAFormat(Format):
             missing = n - len(kept)
             if missing <= 0:
                 break
-            # Ask for a few more than missing: some pairs fail the support check or repeat.
-            counts = [min(PAIRS_PER_CALL, c + 1) for c in split_count(missing)]
-            prompts = level_prompts(part.title, passage, counts)
+            prompts = round_prompts(part.title, passage, missing)
             for text in generator.complete_many(prompts, seed=seed + round, sample=round > 0):
                 for q, a in parse_pairs(text):
                     key = " ".join(q.lower().split())
