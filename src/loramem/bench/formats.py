@@ -15,10 +15,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Callable
 
-from loramem.bench.datasets.paperqa import read_papers
+from loramem.bench.datasets.paperqa import choose_papers
 from loramem.bench.metrics import rouge_l
 from loramem.bench.rows import append_jsonl, read_jsonl
-from loramem.errors import LoramemError
 from loramem.training import TrainConfig
 
 BASELINE = "base (no memory)"
@@ -45,10 +44,7 @@ def run_format_comparison(
     """
     from loramem.api import Memory
 
-    all_papers = read_papers(data)
-    chosen = papers if papers is not None else list(range(len(all_papers)))
-    if any(i < 0 or i >= len(all_papers) for i in chosen):
-        raise LoramemError(f"{data} holds papers 0-{len(all_papers) - 1}; asked for {chosen}")
+    all_papers, chosen = choose_papers(data, papers)
     config = config or TrainConfig(epochs=20)
     out.mkdir(parents=True, exist_ok=True)
     results = out / "results.jsonl"

@@ -15,15 +15,12 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from loramem.errors import LoramemError
 
 
 def _document(data: Path, paper: int) -> tuple[str, str]:
-    from loramem.bench.datasets.paperqa import read_papers
+    from loramem.bench.datasets.paperqa import choose_papers
 
-    papers = read_papers(data)
-    if not 0 <= paper < len(papers):
-        raise LoramemError(f"{data} holds papers 0-{len(papers) - 1}; asked for {paper}")
+    papers, _ = choose_papers(data, [paper])
     return papers[paper]["title"], papers[paper]["introduction"]
 
 

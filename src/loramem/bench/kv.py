@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from loramem.bench.datasets.base import spread
-from loramem.bench.datasets.paperqa import read_papers
+from loramem.bench.datasets.paperqa import choose_papers
 from loramem.bench.formats import memory_name
 from loramem.bench.metrics import rouge_l
 from loramem.bench.rows import append_jsonl, read_jsonl
@@ -39,10 +39,7 @@ def run_kv_study(
     from loramem.api import Memory
     from loramem.kv import KVSettings, decode_many, prefill
 
-    all_papers = read_papers(data)
-    chosen = papers if papers is not None else list(range(len(all_papers)))
-    if any(i < 0 or i >= len(all_papers) for i in chosen):
-        raise LoramemError(f"{data} holds papers 0-{len(all_papers) - 1}; asked for {chosen}")
+    all_papers, chosen = choose_papers(data, papers)
     if any(not 0 <= r <= 1 for r in rhos):
         raise LoramemError(f"compression values must lie in [0, 1]; got {list(rhos)}")
     for press in presses:

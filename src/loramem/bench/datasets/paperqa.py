@@ -22,6 +22,15 @@ def read_papers(path: str | Path) -> list[dict]:
     return papers
 
 
+def choose_papers(data: str | Path, papers: list[int] | None) -> tuple[list[dict], list[int]]:
+    """All papers of `data` and the indices asked for (None: all), refusing indices it does not hold."""
+    all_papers = read_papers(data)
+    chosen = papers if papers is not None else list(range(len(all_papers)))
+    if any(i < 0 or i >= len(all_papers) for i in chosen):
+        raise LoramemError(f"{data} holds papers 0-{len(all_papers) - 1}; asked for {chosen}")
+    return all_papers, chosen
+
+
 @DATASETS.register("paperqa")
 def load_paperqa(path: str | None = None, papers: list[int] | None = None, data: str | None = None) -> Dataset:
     all_papers = read_papers(path or data_dir(data) / "paperqa" / "paperQA_dev.json")
