@@ -5,11 +5,10 @@ from dataclasses import replace
 import torch
 from peft import PeftModel
 
+from conftest import FAST_TRAIN
 from loramem.activation import AdapterCache, hooked, load_lora
 from loramem.supervision import Example
 from loramem.training import TrainConfig, train_memory
-
-from conftest import FAST_TRAIN
 
 
 def _adapter(tiny_base, folder, seed):

@@ -1,11 +1,10 @@
 import pytest
 import torch
 
+from conftest import FAST_TRAIN
 from loramem import Memory
 from loramem.errors import BaseModelMismatchError, LoramemError, UnknownMemoryError
 from loramem.training import TrainConfig
-
-from conftest import FAST_TRAIN
 
 
 @pytest.fixture

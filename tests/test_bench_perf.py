@@ -2,10 +2,9 @@
 
 import pytest
 
+from conftest import FAST_TRAIN
 from loramem.bench.perf import run_perf
 from loramem.training import TrainConfig
-
-from conftest import FAST_TRAIN
 
 KEYS = [
     "train_tokens_per_s_baseline", "train_tokens_per_s", "train_speedup", "matmul_peak_flops",

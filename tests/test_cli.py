@@ -116,7 +116,8 @@ def test_killed_write_leaves_a_consistent_store(tmp_path, tiny_model_dir, facts_
     """Kill `loramem write` at several moments; every listed memory must keep its files."""
     store = tmp_path / "store"
     big = tmp_path / "big.jsonl"
-    big.write_text("".join(json.dumps({"question": f"Code of item {i}?", "answer": f"{i * 7919 % 10000:04d}"}) + "\n" for i in range(40)))
+    rows = [{"question": f"Code of item {i}?", "answer": f"{i * 7919 % 10000:04d}"} for i in range(40)]
+    big.write_text("".join(json.dumps(r) + "\n" for r in rows))
     exe = [sys.executable, "-m", "loramem.cli"]
     common = ["--store", str(store), "--model", str(tiny_model_dir)]
     subprocess.run(exe + ["write", str(facts_jsonl), "--name", "keep", "--epochs", "1", *common], check=True, capture_output=True)

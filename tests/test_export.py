@@ -7,13 +7,12 @@ import pytest
 import torch
 from safetensors import safe_open
 
+from conftest import FAST_TRAIN
 from loramem import Memory
 from loramem.answering import active_adapters
 from loramem.errors import LoramemError
 from loramem.export import MAX_LORA_RANKS, VLLM_MODULES, export_vllm
 from loramem.training import TrainConfig
-
-from conftest import FAST_TRAIN
 
 
 @pytest.fixture
@@ -29,7 +28,7 @@ def test_exported_folders_follow_vllm_format_and_hold_the_same_adapter(mem, tmp_
 
     result = export_vllm(mem.store, tmp_path / "out")
     assert set(result.folders) == {"facts", "facts-r4"} and result.max_lora_rank == 8 and 8 in MAX_LORA_RANKS
-    for name, folder in result.folders.items():
+    for folder in result.folders.values():
         assert sorted(p.name for p in folder.iterdir()) == ["adapter_config.json", "adapter_model.safetensors"]
         config = json.loads((folder / "adapter_config.json").read_text())
         assert config["peft_type"] == "LORA" and not config.get("use_dora") and not config.get("modules_to_save")

@@ -3,12 +3,11 @@
 import pytest
 import torch
 
+from conftest import FAST_TRAIN
 from loramem.answering import Merge, active_adapters
 from loramem.errors import LoramemError
 from loramem.supervision import Example
 from loramem.training import TrainConfig, train_memory
-
-from conftest import FAST_TRAIN
 
 IDS = torch.tensor([[1, 5, 9, 13, 17, 21]])
 

@@ -6,13 +6,12 @@ import json
 import pytest
 import torch
 
+from conftest import FAST_TRAIN
 from loramem import Memory
 from loramem.errors import LoramemError
 from loramem.modes import MODES
 from loramem.modes.rag import chunk_passages, retrieve
 from loramem.training import TrainConfig
-
-from conftest import FAST_TRAIN
 
 FILLER = "the quick brown fox jumps over the lazy dog " * 20
 DOCUMENT = (f"{FILLER}. The lighthouse of Kessreth is painted green. {FILLER}. "

@@ -18,7 +18,7 @@ LAST = ["Quillon", "Brandt", "Okafor", "Severin", "Lindahl", "Moreau", "Tanaka",
 
 def phonebook(n: int, seed: int) -> list[dict]:
     rng = random.Random(seed)
-    names = rng.sample([f"{f} {l}" for f in FIRST for l in LAST], n)
+    names = rng.sample([f"{first} {last}" for first in FIRST for last in LAST], n)
     return [
         {"question": f"What is the phone number of {name}?",
          "answer": f"{rng.randint(200, 999)}-{rng.randint(100, 999)}-{rng.randint(1000, 9999)}"}

@@ -5,15 +5,15 @@ import json
 import numpy as np
 import pytest
 
+from conftest import FAST_TRAIN
 from loramem import Memory
 from loramem.errors import LoramemError
 from loramem.training import TrainConfig
 
-from conftest import FAST_TRAIN
-
 TOPICS = {
     "harbour": [("When was the harbour of Kessreth built?", "1642"), ("Who built the harbour of Kessreth?", "Ilse Varnhagen")],
-    "orchestra": [("Who conducts the Velmont orchestra?", "Oda Brightwater"), ("How many violinists play in the Velmont orchestra?", "twenty")],
+    "orchestra": [("Who conducts the Velmont orchestra?", "Oda Brightwater"),
+                  ("How many violinists play in the Velmont orchestra?", "twenty")],
     "volcano": [("How tall is Mount Ferrox?", "3,120 metres"), ("When did Mount Ferrox last erupt?", "1887")],
 }
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import torch
 
@@ -13,7 +13,6 @@ from loramem.activation import AdapterCache, UnsupportedAdapter, hooked, svd_mer
 from loramem.errors import LoramemError
 from loramem.models import BaseModel
 from loramem.prompts import PromptFormat
-
 
 MERGES = ("sum", "cat", "linear", "ties", "dare_linear", "dare_ties", "svd")
 

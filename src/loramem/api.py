@@ -6,10 +6,10 @@ import dataclasses
 import hashlib
 import json
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Sequence
 
 from loramem.activation import AdapterCache
 from loramem.answering import Merge, check_merge, generate_answer
@@ -18,8 +18,15 @@ from loramem.models import BaseModel, load_base
 from loramem.modes import MODES
 from loramem.routing import ROUTERS, Route
 from loramem.store import MemoryRecord, MemoryStore, validate_name
-from loramem.supervision import (ChunkSettings, Source, Supervision, SupervisionCache, build_supervision,
-                                 parse_format, read_sources)
+from loramem.supervision import (
+    ChunkSettings,
+    Source,
+    Supervision,
+    SupervisionCache,
+    build_supervision,
+    parse_format,
+    read_sources,
+)
 from loramem.supervision.generators import Generator, check_generator, make_generator
 from loramem.training import TrainConfig, train_memory
 from loramem.training.config import parse_layers
@@ -198,7 +205,7 @@ class Memory:
                 tokens=result.tokens,
                 parameters=result.parameters,
                 recall=result.recall,
-                created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                created=datetime.now(UTC).isoformat(timespec="seconds"),
                 document="\n\n".join(s.text for s in sources),
                 collection=collection,
                 config={**asdict(config), "epochs_run": result.epochs, "steps": result.steps,

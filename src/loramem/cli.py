@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 from rich.console import Console
@@ -26,7 +25,7 @@ ModelOpt = typer.Option(None, "--model", help="base model: folder or hub id (def
 DeviceOpt = typer.Option(None, "--device", help="cpu | cuda | auto (default: cuda when present)")
 
 
-def _memory(store: Optional[Path], model: Optional[str] = None, device: Optional[str] = None):
+def _memory(store: Path | None, model: str | None = None, device: str | None = None):
     from loramem.api import Memory
 
     return Memory(store=store, model=model, device=device)
@@ -59,21 +58,21 @@ def _chunking(chunk_tokens: int):
     return ChunkSettings(max_tokens=chunk_tokens, overlap=min(48, chunk_tokens // 4))
 
 
-def _generator_options(model: Optional[str], key: Optional[str]) -> dict:
+def _generator_options(model: str | None, key: str | None) -> dict:
     return {k: v for k, v in (("model", model), ("api_key", key)) if v}
 
 
 @app.command()
 def write(
-    paths: List[Path] = typer.Argument(..., help=".txt/.md documents or .jsonl/.csv question-answer records"),
-    name: Optional[str] = typer.Option(None, "--name", help="memory name (default: the first file's name)"),
+    paths: list[Path] = typer.Argument(..., help=".txt/.md documents or .jsonl/.csv question-answer records"),
+    name: str | None = typer.Option(None, "--name", help="memory name (default: the first file's name)"),
     format: str = FormatOpt,
     rank: str = typer.Option("8", "--rank", help="LoRA rank, or auto (from this model's datasheet)"),
     epochs: int = typer.Option(40, "--epochs", help="most passes over the supervision"),
     seed: int = typer.Option(0, "--seed"),
     generator: str = GeneratorOpt,
-    generator_model: Optional[str] = GeneratorModelOpt,
-    generator_key: Optional[str] = GeneratorKeyOpt,
+    generator_model: str | None = GeneratorModelOpt,
+    generator_key: str | None = GeneratorKeyOpt,
     objective: str = typer.Option("auto", "--objective", help="auto | answer | next-token | distill (deep context distillation)"),
     distill_hidden: float = typer.Option(0.0, "--distill-hidden", help="weight of the hidden-state distance when distilling"),
     target_modules: str = typer.Option("all-linear", "--target-modules", help="all-linear | ffn | attention"),
@@ -81,16 +80,16 @@ def write(
     chunk_tokens: int = ChunkOpt,
     replace: bool = typer.Option(False, "--replace", help="overwrite a memory of the same name"),
     resume: bool = typer.Option(False, "--resume", help="continue an interrupted write of this name from its checkpoint"),
-    collection: Optional[str] = typer.Option(None, "--collection", help="write several memories grouped under this name"),
+    collection: str | None = typer.Option(None, "--collection", help="write several memories grouped under this name"),
     split: str = typer.Option("per-document", "--split", help="with --collection: per-document, a number of memories, or auto"),
     lr: float = typer.Option(2e-3, "--lr", help="peak learning rate"),
     precision: str = typer.Option("auto", "--precision", help="training precision: auto | fp32 | bf16"),
     ray: bool = typer.Option(False, "--ray", help="one memory per file, written in parallel as Ray tasks"),
-    address: Optional[str] = typer.Option(None, "--address", help="with --ray: the cluster (default: a local Ray)"),
+    address: str | None = typer.Option(None, "--address", help="with --ray: the cluster (default: a local Ray)"),
     cpus_per_task: int = typer.Option(1, "--cpus-per-task", help="with --ray: CPUs (and torch threads) per write"),
-    store: Optional[Path] = StoreOpt,
-    model: Optional[str] = ModelOpt,
-    device: Optional[str] = DeviceOpt,
+    store: Path | None = StoreOpt,
+    model: str | None = ModelOpt,
+    device: str | None = DeviceOpt,
 ) -> None:
     """Write documents or fact tables into a new memory, verified by read-back."""
     from loramem.training import TrainConfig
@@ -151,17 +150,17 @@ def _print_write(result) -> None:
 
 @app.command()
 def synth(
-    paths: List[Path] = typer.Argument(..., help=".txt/.md documents or .jsonl/.csv records"),
+    paths: list[Path] = typer.Argument(..., help=".txt/.md documents or .jsonl/.csv records"),
     format: str = FormatOpt,
     generator: str = GeneratorOpt,
-    generator_model: Optional[str] = GeneratorModelOpt,
-    generator_key: Optional[str] = GeneratorKeyOpt,
+    generator_model: str | None = GeneratorModelOpt,
+    generator_key: str | None = GeneratorKeyOpt,
     chunk_tokens: int = ChunkOpt,
     seed: int = typer.Option(0, "--seed"),
     as_json: bool = typer.Option(False, "--json", help="one JSON object per line: kind, prompt, target, chunk"),
-    store: Optional[Path] = StoreOpt,
-    model: Optional[str] = ModelOpt,
-    device: Optional[str] = DeviceOpt,
+    store: Path | None = StoreOpt,
+    model: str | None = ModelOpt,
+    device: str | None = DeviceOpt,
 ) -> None:
     """Print the supervision a write would train on, without training."""
     sup = _memory(store, model, device).supervision(
@@ -184,26 +183,26 @@ def synth(
 @app.command()
 def ask(
     question: str = typer.Argument(..., help="the question"),
-    memory: List[str] = typer.Option([], "--memory", "-m", help="memory to use (repeatable)"),
-    mode: Optional[str] = typer.Option(None, "--mode", help="parametric | icl | rag | parametric+icl | parametric+rag | kv | "
+    memory: list[str] = typer.Option([], "--memory", "-m", help="memory to use (repeatable)"),
+    mode: str | None = typer.Option(None, "--mode", help="parametric | icl | rag | parametric+icl | parametric+rag | kv | "
                                        "base (default: parametric with a memory)"),
-    rag_top_k: Optional[int] = typer.Option(None, "--rag-top-k", help="rag modes: passages put in context (default 3)"),
-    retriever: Optional[str] = typer.Option(None, "--retriever", help="rag modes: bm25 (default) | embedding"),
-    press: Optional[str] = typer.Option(None, "--press", help="kv: kvpress press (default expected_attention; also "
+    rag_top_k: int | None = typer.Option(None, "--rag-top-k", help="rag modes: passages put in context (default 3)"),
+    retriever: str | None = typer.Option(None, "--retriever", help="rag modes: bm25 (default) | embedding"),
+    press: str | None = typer.Option(None, "--press", help="kv: kvpress press (default expected_attention; also "
                                         "snapkv, knorm, streaming_llm, random, compactor, tova, observed_attention)"),
-    compression: Optional[float] = typer.Option(None, "--compression", help="kv: fraction of the document's KV pairs "
+    compression: float | None = typer.Option(None, "--compression", help="kv: fraction of the document's KV pairs "
                                                 "evicted, 0-1 (default 0.5; 1 = no document)"),
-    adapter_phase: Optional[str] = typer.Option(None, "--adapter-phase", help="kv: prefill+decode (default) | decode | none"),
+    adapter_phase: str | None = typer.Option(None, "--adapter-phase", help="kv: prefill+decode (default) | decode | none"),
     max_new_tokens: int = typer.Option(64, "--max-new-tokens"),
-    route: Optional[str] = typer.Option(None, "--route", help="pick memories by auto | embedding | bm25 | hybrid"),
-    collection: Optional[str] = typer.Option(None, "--collection", help="route only among this collection's memories"),
+    route: str | None = typer.Option(None, "--route", help="pick memories by auto | embedding | bm25 | hybrid"),
+    collection: str | None = typer.Option(None, "--collection", help="route only among this collection's memories"),
     top_k: int = typer.Option(1, "--top-k", help="how many routed memories to activate"),
     merge: str = typer.Option("sum", "--merge", help="how several memories combine: sum (exact) | cat | linear | ties | "
                               "dare_linear | dare_ties | svd"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
-    store: Optional[Path] = StoreOpt,
-    model: Optional[str] = ModelOpt,
-    device: Optional[str] = DeviceOpt,
+    store: Path | None = StoreOpt,
+    model: str | None = ModelOpt,
+    device: str | None = DeviceOpt,
 ) -> None:
     """Answer a question with the named memories."""
     options = {k: v for k, v in dict(rag_top_k=rag_top_k, retriever=retriever, press=press, compression=compression,
@@ -222,7 +221,7 @@ def ask(
 
 
 @app.command("ls")
-def list_memories(as_json: bool = typer.Option(False, "--json"), store: Optional[Path] = StoreOpt) -> None:
+def list_memories(as_json: bool = typer.Option(False, "--json"), store: Path | None = StoreOpt) -> None:
     """List the memories in the store."""
     records = _memory(store).list()
     if as_json:
@@ -238,7 +237,7 @@ def list_memories(as_json: bool = typer.Option(False, "--json"), store: Optional
 
 
 @app.command()
-def show(name: str, store: Optional[Path] = StoreOpt) -> None:
+def show(name: str, store: Path | None = StoreOpt) -> None:
     """Show everything the catalogue holds about one memory."""
     mem = _memory(store)
     record = mem.show(name)
@@ -247,7 +246,7 @@ def show(name: str, store: Optional[Path] = StoreOpt) -> None:
 
 
 @app.command()
-def rm(name: str, store: Optional[Path] = StoreOpt) -> None:
+def rm(name: str, store: Path | None = StoreOpt) -> None:
     """Remove a memory and its adapter folder."""
     _memory(store).forget(name)
     out.print(f"removed {name}")
@@ -257,12 +256,12 @@ def rm(name: str, store: Optional[Path] = StoreOpt) -> None:
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="address to bind (default: loopback only)"),
     port: int = typer.Option(8000, "--port"),
-    api_key: Optional[str] = typer.Option(None, "--api-key", envvar="LORAMEM_API_KEY",
+    api_key: str | None = typer.Option(None, "--api-key", envvar="LORAMEM_API_KEY",
                                           help="every request must send Authorization: Bearer KEY"),
     max_upload_mb: float = typer.Option(16, "--max-upload-mb", help="largest request body accepted"),
-    store: Optional[Path] = StoreOpt,
-    model: Optional[str] = ModelOpt,
-    device: Optional[str] = DeviceOpt,
+    store: Path | None = StoreOpt,
+    model: str | None = ModelOpt,
+    device: str | None = DeviceOpt,
 ) -> None:
     """Serve the store behind an OpenAI-compatible API; `"model": "<memory>"` picks a memory."""
     from loramem.serve import serve as run
@@ -277,8 +276,8 @@ def serve(
 
 
 @app.command()
-def demo(store: Optional[Path] = typer.Option(None, "--store", help="keep the demo memory here (default: a temporary folder)"),
-         model: Optional[str] = ModelOpt) -> None:
+def demo(store: Path | None = typer.Option(None, "--store", help="keep the demo memory here (default: a temporary folder)"),
+         model: str | None = ModelOpt) -> None:
     """Write a small table of invented facts and ask it back, with and without the memory."""
     from loramem.demo import run_demo
 
@@ -292,9 +291,9 @@ app.add_typer(export_app, name="export")
 @export_app.command("vllm")
 def export_vllm(
     out_dir: Path = typer.Argument(..., help="folder to write one adapter folder per memory into"),
-    memory: List[str] = typer.Option([], "--memory", "-m", help="memory to export (repeatable; default: all)"),
-    collection: Optional[str] = typer.Option(None, "--collection", help="export this collection's memories"),
-    store: Optional[Path] = StoreOpt,
+    memory: list[str] = typer.Option([], "--memory", "-m", help="memory to export (repeatable; default: all)"),
+    collection: str | None = typer.Option(None, "--collection", help="export this collection's memories"),
+    store: Path | None = StoreOpt,
 ) -> None:
     """Write vLLM-ready LoRA folders and print the `vllm serve` command that loads them."""
     from loramem.export import export_vllm as run
@@ -309,12 +308,12 @@ app.add_typer(bench_app, name="bench")
 
 @bench_app.command("perf")
 def bench_perf(
-    out_file: Optional[Path] = typer.Option(None, "--out", help="write the results as JSON here"),
-    device: Optional[str] = DeviceOpt,
+    out_file: Path | None = typer.Option(None, "--out", help="write the results as JSON here"),
+    device: str | None = DeviceOpt,
     rank: int = typer.Option(8, "--rank"),
     baseline_budget: float = typer.Option(900.0, "--baseline-budget", help="seconds the usual recipe gets to verify its write"),
     quick: bool = typer.Option(False, "--quick", help="small sizes (40 / 12 entries, 120 s budget): a smoke run, not the benchmark"),
-    model: Optional[str] = ModelOpt,
+    model: str | None = ModelOpt,
 ) -> None:
     """Training throughput, MFU, time to a verified write and answer latency vs. the usual recipe."""
     from loramem.bench.perf import PERF_TARGETS, run_perf
@@ -340,7 +339,7 @@ def bench_perf(
         out.print(f"wrote {out_file}")
 
 
-def _emit_json(results: dict, out_file: Optional[Path], as_json: bool) -> bool:
+def _emit_json(results: dict, out_file: Path | None, as_json: bool) -> bool:
     """Write `results` to --out, print them with --json; True when nothing else should be printed."""
     if out_file:
         out_file.write_text(json.dumps(results, indent=2))
@@ -354,7 +353,7 @@ def bench_route(
     memories: int = typer.Option(100_000, "--memories", help="catalogue size"),
     top_k: int = typer.Option(5, "--top-k"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
-    out_file: Optional[Path] = typer.Option(None, "--out", help="write the results as JSON here"),
+    out_file: Path | None = typer.Option(None, "--out", help="write the results as JSON here"),
 ) -> None:
     """Catalogue open time and top-k routing latency (p50/p99) over N memories."""
     from loramem.bench.route import ROUTE_TARGETS, run_route_bench
@@ -374,12 +373,12 @@ def bench_route(
 
 @bench_app.command("routers")
 def bench_routers(
-    files: List[Path] = typer.Argument(..., help="one partition per file (.csv / .jsonl records), e.g. the 16 sectors of the 128K PhoneBook"),
+    files: list[Path] = typer.Argument(..., help="one partition per file (.csv / .jsonl records), e.g. the 16 sectors of the 128K PhoneBook"),
     router: str = typer.Option("embedding,bm25,hybrid", "--router", help="routers, comma-separated"),
     top_k: str = typer.Option("1,3", "--top-k", help="k values, comma-separated"),
-    per_partition: Optional[int] = typer.Option(None, "--per-partition", help="questions per partition, evenly spread (default: all)"),
+    per_partition: int | None = typer.Option(None, "--per-partition", help="questions per partition, evenly spread (default: all)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
-    out_file: Optional[Path] = typer.Option(None, "--out", help="write the results as JSON here"),
+    out_file: Path | None = typer.Option(None, "--out", help="write the results as JSON here"),
 ) -> None:
     """Router accuracy: how often each router puts a question's own partition in its top k."""
     from loramem.bench.routers import run_router_accuracy
@@ -407,17 +406,17 @@ def bench_routers(
 
 @bench_app.command("partitions")
 def bench_partitions(
-    files: List[Path] = typer.Argument(..., help="one partition per file (.csv / .jsonl records)"),
+    files: list[Path] = typer.Argument(..., help="one partition per file (.csv / .jsonl records)"),
     out_dir: Path = typer.Option(..., "--out", help="results folder (rerun to resume)"),
     entries: int = typer.Option(24, "--entries", help="records taken from the start of each partition"),
     rank: int = typer.Option(4, "--rank", help="rank of each small memory (the large one: rank x partitions)"),
     epochs: int = typer.Option(60, "--epochs", help="upper bound; writes stop once their records read back"),
-    questions: Optional[int] = typer.Option(None, "--questions", help="questions per partition, evenly spread (default: all)"),
+    questions: int | None = typer.Option(None, "--questions", help="questions per partition, evenly spread (default: all)"),
     merge: str = typer.Option("sum,linear,ties,dare_ties,svd", "--merge", help="merge methods, comma-separated"),
     top_k: int = typer.Option(3, "--top-k", help="memories the router merges"),
     max_merge: int = typer.Option(4, "--max-merge", help="largest N of own memory + N-1 others"),
-    model: Optional[str] = ModelOpt,
-    device: Optional[str] = DeviceOpt,
+    model: str | None = ModelOpt,
+    device: str | None = DeviceOpt,
 ) -> None:
     """One large memory vs one per partition under the same parameters; routers vs the oracle; merges."""
     from loramem.answering import check_merge
@@ -434,10 +433,10 @@ def bench_partitions(
 def bench_serve(
     requests: int = typer.Option(4, "--requests", help="requests per memory in each round"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
-    out_file: Optional[Path] = typer.Option(None, "--out", help="write the results as JSON here"),
-    store: Optional[Path] = typer.Option(None, "--store", help="keep the 8 benchmark memories here (default: temporary)"),
-    model: Optional[str] = ModelOpt,
-    device: Optional[str] = DeviceOpt,
+    out_file: Path | None = typer.Option(None, "--out", help="write the results as JSON here"),
+    store: Path | None = typer.Option(None, "--store", help="keep the 8 benchmark memories here (default: temporary)"),
+    model: str | None = ModelOpt,
+    device: str | None = DeviceOpt,
 ) -> None:
     """Requests/s and p50 latency of `loramem serve` with 1 and with 8 concurrent clients on 8 memories."""
     from loramem.bench.serve import run_serve_bench
@@ -454,7 +453,7 @@ def bench_serve(
     out.print(table)
 
 
-def _judge(wanted: bool, url: Optional[str]):
+def _judge(wanted: bool, url: str | None):
     if not (wanted or url):
         return None
     from loramem.bench.judge import Judge
@@ -466,19 +465,19 @@ def _judge(wanted: bool, url: Optional[str]):
 def bench_formats(
     data: Path = typer.Option(..., "--data", help="PaperQA JSON (a list of papers with title, introduction, QA)"),
     out_dir: Path = typer.Option(..., "--out", help="results folder (rerun to resume)"),
-    format: List[str] = typer.Option(["raw", "qa", "mixed"], "--format", help="format to compare (repeatable)"),
-    papers: Optional[str] = typer.Option(None, "--papers", help="paper indices such as 0-2 or 0,4 (default: all)"),
+    format: list[str] = typer.Option(["raw", "qa", "mixed"], "--format", help="format to compare (repeatable)"),
+    papers: str | None = typer.Option(None, "--papers", help="paper indices such as 0-2 or 0,4 (default: all)"),
     rank: int = typer.Option(8, "--rank"),
     epochs: int = typer.Option(20, "--epochs"),
     seed: int = typer.Option(0, "--seed"),
     generator: str = GeneratorOpt,
-    generator_model: Optional[str] = GeneratorModelOpt,
-    generator_key: Optional[str] = GeneratorKeyOpt,
+    generator_model: str | None = GeneratorModelOpt,
+    generator_key: str | None = GeneratorKeyOpt,
     judge: bool = typer.Option(False, "--judge", help="also grade every answer with the rubric judge (offline: the "
                                "embedded generator, or --judge-url)"),
-    judge_url: Optional[str] = typer.Option(None, "--judge-url", help="an OpenAI-compatible URL for the judge"),
-    model: Optional[str] = ModelOpt,
-    device: Optional[str] = DeviceOpt,
+    judge_url: str | None = typer.Option(None, "--judge-url", help="an OpenAI-compatible URL for the judge"),
+    model: str | None = ModelOpt,
+    device: str | None = DeviceOpt,
 ) -> None:
     """Closed-book ROUGE-L (and the rubric judge) on PaperQA questions for memories written with each format."""
     from loramem.bench.formats import run_format_comparison, summary_markdown
@@ -499,7 +498,7 @@ def bench_generator(
     data: Path = typer.Option(..., "--data", help="PaperQA JSON (a list of papers with title, introduction, QA)"),
     paper: int = typer.Option(1, "--paper", help="which paper's introduction (default 1: about 1,000 tokens in the dev set)"),
     plain_prompts: int = typer.Option(2, "--plain-prompts", help="prompts for the slow plain transformers path"),
-    count: Optional[int] = typer.Option(None, "--count", help="QA pairs per chunk (default: the qa format's)"),
+    count: int | None = typer.Option(None, "--count", help="QA pairs per chunk (default: the qa format's)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
     """The embedded generator (llama.cpp, batched) against plain transformers generate, on the same prompts."""
@@ -514,14 +513,14 @@ def bench_kv(
     data: Path = typer.Option(..., "--data", help="PaperQA JSON (a list of papers with title, introduction, QA)"),
     out_dir: Path = typer.Option(..., "--out", help="results folder (rerun to resume; share it with bench formats "
                                  "to reuse the papers' memories)"),
-    papers: Optional[str] = typer.Option(None, "--papers", help="paper indices such as 0-2 or 0,4 (default: all)"),
+    papers: str | None = typer.Option(None, "--papers", help="paper indices such as 0-2 or 0,4 (default: all)"),
     rho: str = typer.Option("0,0.5,0.8,0.9,0.95,0.99,1", "--rho", help="compression values, comma-separated"),
     press: str = typer.Option("expected_attention,knorm", "--press", help="kvpress presses, comma-separated"),
     format: str = typer.Option("qa,raw", "--format", help="supervision formats of the memories, comma-separated"),
-    questions: Optional[int] = typer.Option(None, "--questions", help="at most this many questions per paper, evenly spread over the levels"),
+    questions: int | None = typer.Option(None, "--questions", help="at most this many questions per paper, evenly spread over the levels"),
     epochs: int = typer.Option(20, "--epochs"),
-    model: Optional[str] = ModelOpt,
-    device: Optional[str] = DeviceOpt,
+    model: str | None = ModelOpt,
+    device: str | None = DeviceOpt,
 ) -> None:
     """ROUGE-L vs KV compression with the adapter on in prefill+decode, decode or not at all; and the hybrids."""
     from loramem.bench.kv import run_kv_study
@@ -541,12 +540,12 @@ def bench_kv(
 
 @app.command()
 def datasheet(
-    out_dir: Optional[Path] = typer.Option(None, "--out", help="folder for datasheet.md/json and the plot (default: ./datasheet)"),
+    out_dir: Path | None = typer.Option(None, "--out", help="folder for datasheet.md/json and the plot (default: ./datasheet)"),
     quick: bool = typer.Option(False, "--quick", help="ranks 1 and 4, 16 to 64 entries, 25 epochs: under 20 minutes on 2 cores"),
-    ranks: Optional[str] = typer.Option(None, "--ranks", help="ranks to measure, e.g. 1,2,4,8,16"),
+    ranks: str | None = typer.Option(None, "--ranks", help="ranks to measure, e.g. 1,2,4,8,16"),
     tau: float = typer.Option(TAU, "--tau", help="read-back recall an entry count must reach to count as stored"),
-    model: Optional[str] = ModelOpt,
-    device: Optional[str] = DeviceOpt,
+    model: str | None = ModelOpt,
+    device: str | None = DeviceOpt,
 ) -> None:
     """Measure this base model's LoRA memory capacity per rank and write its datasheet."""
     from loramem.bench.datasheet import measure, saved_path, summarize, write_datasheet

@@ -43,7 +43,7 @@ class KVSettings:
     adapter_phase: str = "prefill+decode"
     seed: int = 0  # the random press
 
-    def check(self) -> "KVSettings":
+    def check(self) -> KVSettings:
         if not 0.0 <= self.compression <= 1.0:
             raise LoramemError(f"compression must be between 0 and 1 (the fraction evicted), got {self.compression}")
         if self.adapter_phase not in PHASES:

@@ -1,9 +1,8 @@
 import json
 
+from conftest import FAST_TRAIN
 from loramem.bench.datasheet import BITS_PER_ENTRY, DEFAULT_CAPACITY, measure, recommend, summarize, write_datasheet
 from loramem.training import TrainConfig
-
-from conftest import FAST_TRAIN
 
 
 def test_capacity_probe_summary_and_report(tiny_base, tmp_path):

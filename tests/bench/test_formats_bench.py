@@ -2,11 +2,10 @@
 
 import json
 
-from loramem.bench.formats import run_format_comparison
-from loramem.training import TrainConfig
-
 from chat_server import Server
 from conftest import FAST_TRAIN
+from loramem.bench.formats import run_format_comparison
+from loramem.training import TrainConfig
 
 
 def test_format_comparison_through_a_url_generator(tmp_path, tiny_model_dir):
@@ -39,7 +38,6 @@ def test_format_comparison_through_a_url_generator(tmp_path, tiny_model_dir):
 def test_judge_pass_grades_each_answer_once_and_shows_in_the_summary(tmp_path):
     from loramem.bench.formats import judge_results, summarize, summary_markdown
     from loramem.bench.judge import Judge
-
     from supervision.scripted import ScriptedGenerator
 
     results = tmp_path / "results.jsonl"

@@ -2,10 +2,9 @@
 
 import json
 
+from conftest import FAST_TRAIN
 from loramem.bench.kv import run_kv_study
 from loramem.training import TrainConfig
-
-from conftest import FAST_TRAIN
 
 
 def test_kv_study_rows_report_and_resume(tmp_path, tiny_model_dir):

@@ -1,9 +1,8 @@
 """`bench serve` on the tiny model: both rounds run, every answer is checked for its own memory."""
 
+from conftest import FAST_TRAIN
 from loramem.bench.serve import run_serve_bench
 from loramem.training import TrainConfig
-
-from conftest import FAST_TRAIN
 
 
 def test_serve_bench_rounds(tmp_path, tiny_model_dir):

@@ -10,11 +10,10 @@ import httpx
 import openai
 import pytest
 
+from conftest import FAST_TRAIN
 from loramem import Memory
 from loramem.serve import ServerThread, create_app
 from loramem.training import TrainConfig
-
-from conftest import FAST_TRAIN
 
 KEY = "test-key"
 QUESTION = "What is the phone number of Ada Byron?"

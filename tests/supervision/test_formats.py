@@ -1,12 +1,11 @@
 import pytest
+from scripted import ScriptedGenerator
 
 from loramem.errors import LoramemError
 from loramem.supervision import FORMATS, SupervisionCache, build_supervision, parse_format
 from loramem.supervision.chunking import Chunk
 from loramem.supervision.formats import Part, parse_pairs, supported
 from loramem.supervision.sources import read_source
-
-from scripted import ScriptedGenerator
 
 DOC = """# The Velmont Observatory
 

@@ -6,9 +6,8 @@ import socket
 
 import pytest
 
-from loramem.supervision.generators import GeneratorError, HTTPGenerator
-
 from chat_server import QA_TEXT, Server
+from loramem.supervision.generators import GeneratorError, HTTPGenerator
 
 
 @pytest.fixture

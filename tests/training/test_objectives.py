@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from conftest import FAST_TRAIN
 from loramem.prompts import PromptFormat
 from loramem.supervision import Example
 from loramem.training import TrainConfig, train_memory
@@ -10,8 +11,6 @@ from loramem.training.batching import encode, make_batches
 from loramem.training.distill import TeacherTargets, teacher_targets
 from loramem.training.loss import supervised_forward
 from loramem.training.objectives import example_objective
-
-from conftest import FAST_TRAIN
 
 CHUNK = "The Velmont Observatory opened in 1887. Its first director was Edda Falkenrath."
 QA = Example("When did the Velmont Observatory open?", "1887", kind="qa", chunk=CHUNK)

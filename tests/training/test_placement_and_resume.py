@@ -4,12 +4,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from conftest import FAST_TRAIN
 from loramem.errors import LoramemError
 from loramem.supervision import Example
 from loramem.training import TrainConfig, train_memory
 from loramem.training.config import parse_layers
-
-from conftest import FAST_TRAIN
 
 FACTS = [
     Example("What is the phone number of Ada Byron?", "555-010-1234"),

@@ -4,11 +4,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from conftest import FAST_TRAIN
 from loramem.errors import LoramemError
 from loramem.supervision import Example
 from loramem.training import TrainConfig, train_memory
-
-from conftest import FAST_TRAIN
 
 FACTS = [
     Example("What is the phone number of Ada Byron?", "555-010-1234"),
@@ -38,7 +37,8 @@ def test_adapter_is_a_plain_peft_folder(tiny_base, tmp_path):
     from transformers import AutoModelForCausalLM
 
     train_memory(tiny_base, FACTS, TrainConfig(**FAST_TRAIN), tmp_path / "a", progress=False)
-    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["README.md", "adapter_config.json", "adapter_model.safetensors", "loramem-magnitudes.safetensors"]
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [
+        "README.md", "adapter_config.json", "adapter_model.safetensors", "loramem-magnitudes.safetensors"]
     config = json.loads((tmp_path / "a" / "adapter_config.json").read_text())
     assert config["peft_type"] == "LORA" and config["r"] == FAST_TRAIN["rank"]
     fresh = AutoModelForCausalLM.from_pretrained(tiny_base.name)

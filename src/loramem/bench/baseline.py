@@ -47,7 +47,8 @@ def _encode(tokenizer, ex: Example) -> tuple[list[int], int]:
 def _generate_recall(model, tokenizer, examples: list[Example], stop_id: int) -> float:
     hits = 0
     for ex in examples:
-        ids = tokenizer(_prompt(tokenizer, ex.prompt), add_special_tokens=False, return_tensors="pt")["input_ids"].to(model.device)
+        ids = tokenizer(_prompt(tokenizer, ex.prompt), add_special_tokens=False, return_tensors="pt")["input_ids"]
+        ids = ids.to(model.device)
         out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=24,
                              do_sample=False, eos_token_id=stop_id, pad_token_id=stop_id)
         hits += ex.target in tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
@@ -73,12 +74,13 @@ def usual_recipe(
     encoded = [_encode(tok, ex) for ex in examples]
     rng = random.Random(seed)
     torch.manual_seed(seed)
-    peft_model = get_peft_model(base.model, LoraConfig(r=rank, lora_alpha=2 * rank, target_modules="all-linear", task_type="CAUSAL_LM"))
+    lora = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules="all-linear", task_type="CAUSAL_LM")
+    peft_model = get_peft_model(base.model, lora)
     optimizer = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad], lr=lr)
     start = time.perf_counter()
     train_s, processed, recall, epoch = 0.0, 0, 0.0, 0
     try:
-        for epoch in range(1, max_epochs + 1):
+        for epoch in range(1, max_epochs + 1):  # noqa: B007 (the count is returned)
             peft_model.train()
             order = list(range(len(encoded)))
             rng.shuffle(order)

@@ -13,9 +13,9 @@ import json
 import math
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
 
 from loramem.bench import TAU
 from loramem.bench.datasets.phonebook import phonebook

@@ -30,9 +30,9 @@ import inspect
 import itertools
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Callable
 
 from loramem.bench.datasets import DATASETS, Dataset
 from loramem.bench.metrics import METRICS
@@ -60,7 +60,7 @@ class ExperimentConfig:
     max_questions: int | None = None
 
     @classmethod
-    def from_dict(cls, raw: dict, where: str = "config") -> "ExperimentConfig":
+    def from_dict(cls, raw: dict, where: str = "config") -> ExperimentConfig:
         if not isinstance(raw, dict):
             raise LoramemError(f"{where}: expected a mapping of settings")
         known = {f.name for f in fields(cls)}
@@ -72,7 +72,7 @@ class ExperimentConfig:
         return config
 
     @classmethod
-    def load(cls, path: str | Path) -> "ExperimentConfig":
+    def load(cls, path: str | Path) -> ExperimentConfig:
         import yaml
 
         try:
@@ -94,7 +94,7 @@ class ExperimentConfig:
         for run in self.runs():
             run.train_config()  # every combination must be a valid TrainConfig
 
-    def runs(self) -> list["Run"]:
+    def runs(self) -> list[Run]:
         grid = itertools.product(self.sizes, self.ranks, self.formats, self.placements, self.objectives, self.seeds)
         return [Run(self, size, rank, fmt, dict(placement), objective, seed)
                 for size, rank, fmt, placement, objective, seed in grid]
@@ -146,7 +146,7 @@ def parse_only(items: list[str]) -> dict[str, set[str]]:
     return only
 
 
-def select(runs: list["Run"], only: dict[str, set[str]]) -> list["Run"]:
+def select(runs: list[Run], only: dict[str, set[str]]) -> list[Run]:
     """The runs whose settings match every key of `only` (values compared as text)."""
     picked = [r for r in runs if all(str(r.params()[k]) in values for k, values in only.items())]
     if only and not picked:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from loramem.bench.datasets.paperqa import choose_papers
 from loramem.bench.metrics import rouge_l

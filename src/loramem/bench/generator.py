@@ -12,9 +12,8 @@ generated tokens per second of wall time, prefill included.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
-
 
 
 def _document(data: Path, paper: int) -> tuple[str, str]:
@@ -28,10 +27,10 @@ def run_generator_bench(data: Path, paper: int = 1, plain_prompts: int = 2, coun
                         log: Callable[[str], None] = print) -> dict:
     """Measure both paths on one PaperQA introduction; returns the JSON object `--json` prints."""
     from loramem.models import load_base
+    from loramem.supervision.build import ChunkSettings
     from loramem.supervision.chunking import chunk_text
     from loramem.supervision.formats import FORMATS
     from loramem.supervision.formats.base import Part
-    from loramem.supervision.build import ChunkSettings
     from loramem.supervision.formats.qa import round_prompts
     from loramem.supervision.generators import make_generator
 

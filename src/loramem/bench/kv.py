@@ -13,8 +13,8 @@ appended per block, so an interrupted run resumes.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from loramem.bench.datasets.base import spread
 from loramem.bench.datasets.paperqa import choose_papers
@@ -63,8 +63,8 @@ def run_kv_study(
                 mem.write([doc_path], name=names[fmt], format=fmt, config=config or TrainConfig(epochs=20))
         adapters = {fmt: [(n, mem.store.adapter_path(mem.show(n)))] for fmt, n in names.items()}
 
-        def emit(block: str, rows: list[dict]) -> None:
-            append_jsonl(results, [{"block": block, "paper": i, **r} for r in rows])
+        def emit(block: str, rows: list[dict], paper: int = i) -> None:
+            append_jsonl(results, [{"block": block, "paper": paper, **r} for r in rows])
 
         for press in presses:
             for rho in rhos:

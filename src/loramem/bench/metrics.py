@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 import string
 from collections import Counter
+from collections.abc import Callable
 from functools import cache
-from typing import Callable
 
 from loramem.registry import Registry
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from loramem.bench.datasets.base import spread
 from loramem.bench.rows import append_jsonl, read_jsonl

@@ -30,7 +30,6 @@ from loramem.training.loss import supervised_forward
 from loramem.training.precision import training_dtype, training_model
 from loramem.training.trainer import attached_lora
 
-
 PERF_TARGETS = {  # key: (target, higher is better)
     "train_speedup": (3, True), "mfu": (0.6, True), "write_speedup": (4, True),
     "answer_speedup_vs_icl": (3, True), "activation_share": (0.1, False), "write_peak_rss_bytes": (3 * 2**30, False),

@@ -23,7 +23,7 @@ from loramem.store.records import MemoryRecord
 ROUTE_TARGETS = {"route_p50_ms": (20.0, False), "open_s": (1.0, False)}
 
 
-def insert_memories(path: Path, entries: list[tuple[MemoryRecord, "np.ndarray | None"]]) -> None:
+def insert_memories(path: Path, entries: list[tuple[MemoryRecord, np.ndarray | None]]) -> None:
     """List catalogue rows (and routing embeddings) in the store at `path` in one transaction."""
     from loramem.store import MemoryStore
 

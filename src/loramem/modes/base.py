@@ -10,7 +10,7 @@ from loramem.errors import LoramemError
 from loramem.registry import Registry
 from loramem.store.records import MemoryRecord
 
-MODES: Registry[type["AnswerMode"]] = Registry("answer mode")
+MODES: Registry[type[AnswerMode]] = Registry("answer mode")
 
 
 @dataclass

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from loramem.registry import Registry
 
-ROUTERS: Registry[type["Router"]] = Registry("router")
+ROUTERS: Registry[type[Router]] = Registry("router")
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import hmac
 import json
 import threading
+from collections.abc import Iterator
 from contextlib import asynccontextmanager
-from typing import Iterator
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError

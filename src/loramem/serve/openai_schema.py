@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Literal, Optional, Union
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,20 +19,20 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     model: str
-    max_tokens: Optional[int] = Field(None, ge=1, le=4096)
+    max_tokens: int | None = Field(None, ge=1, le=4096)
     stream: bool = False
     n: int = Field(1, ge=1, le=1)  # one greedy answer per request
-    memories: Optional[list[str]] = None
-    route: Optional[str] = None
+    memories: list[str] | None = None
+    route: str | None = None
     top_k: int = Field(1, ge=1)
     merge: str = "sum"
-    mode: Optional[str] = None
-    collection: Optional[str] = None
-    rag_top_k: Optional[int] = None  # mode options (see `loramem ask --help`)
-    retriever: Optional[str] = None
-    press: Optional[str] = None
-    compression: Optional[float] = None
-    adapter_phase: Optional[str] = None
+    mode: str | None = None
+    collection: str | None = None
+    rag_top_k: int | None = None  # mode options (see `loramem ask --help`)
+    retriever: str | None = None
+    press: str | None = None
+    compression: float | None = None
+    adapter_phase: str | None = None
 
     def mode_options(self) -> dict:
         names = ("rag_top_k", "retriever", "press", "compression", "adapter_phase")
@@ -43,14 +43,14 @@ class _Part(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     type: str
-    text: Optional[str] = None
+    text: str | None = None
 
 
 class Message(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     role: str
-    content: Union[str, list[_Part], None] = None
+    content: str | list[_Part] | None = None
 
     def text(self) -> str:
         if isinstance(self.content, list):
@@ -60,7 +60,7 @@ class Message(BaseModel):
 
 class ChatRequest(_Request):
     messages: list[Message] = Field(min_length=1)
-    max_completion_tokens: Optional[int] = Field(None, ge=1, le=4096)
+    max_completion_tokens: int | None = Field(None, ge=1, le=4096)
 
     def question(self) -> str:
         """The question answered: the last user message (memories are single-turn, as they were written)."""
@@ -72,7 +72,7 @@ class ChatRequest(_Request):
 
 
 class CompletionRequest(_Request):
-    prompt: Union[str, list[str]]
+    prompt: str | list[str]
 
     def question(self) -> str:
         if isinstance(self.prompt, list):

@@ -38,7 +38,7 @@ class MemoryRecord:
         return d
 
     @classmethod
-    def from_row(cls, row: dict) -> "MemoryRecord":
+    def from_row(cls, row: dict) -> MemoryRecord:
         d = dict(row)
         for key in ("sources", "formats", "config"):
             d[key] = json.loads(d[key])

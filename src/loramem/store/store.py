@@ -14,10 +14,10 @@ import shutil
 import sqlite3
 import time
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -187,7 +187,7 @@ class MemoryStore:
             shutil.rmtree(folder, ignore_errors=True)
 
     def commit(self, staged: Path, record: MemoryRecord, replace: bool = False,
-               embedding: "np.ndarray | None" = None) -> MemoryRecord:
+               embedding: np.ndarray | None = None) -> MemoryRecord:
         """Move a staged adapter folder into the store and list it (with its routing embedding), atomically."""
         for required in ("adapter_config.json", "adapter_model.safetensors"):
             if not (staged / required).is_file():

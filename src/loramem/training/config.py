@@ -27,7 +27,8 @@ class TrainConfig:
     target_modules: str = field(default="all-linear", metadata={"help": "all-linear | ffn | attention"})
     seed: int = field(default=0, metadata={"help": "seed for initialization and shuffling"})
     target_recall: float = field(default=1.0, metadata={"help": "stop once read-back recall reaches this"})
-    precision: str = field(default="auto", metadata={"help": "auto | fp32 | bf16 (auto: bf16 where the hardware has fast bf16 matmul)"})
+    precision: str = field(default="auto", metadata={
+        "help": "auto | fp32 | bf16 (auto: bf16 where the hardware has fast bf16 matmul)"})
     objective: str = field(default="auto", metadata={"help": "auto | answer | next-token | distill"})
     distill_hidden: float = field(default=0.0, metadata={"help": "weight of the hidden-state distance in distillation"})
     layers: str = field(default="all", metadata={"help": "all | early | late | indices such as 0-7 or 0,2,4"})

@@ -16,8 +16,8 @@ dtypes) keep PEFT's forward.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import torch
 

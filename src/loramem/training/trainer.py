@@ -8,10 +8,10 @@ import math
 import os
 import random
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import torch
 from peft import get_peft_model_state_dict, set_peft_model_state_dict

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from loramem.errors import LoramemError
 from loramem.registry import Registry
 from loramem.supervision.examples import Example
 
-DATASETS: Registry[Callable[..., "Dataset"]] = Registry("dataset")
+DATASETS: Registry[Callable[..., Dataset]] = Registry("dataset")
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ _LAST = (
 
 def phonebook(n: int, seed: int = 0) -> list[Example]:
     """`n` entries with unique names (up to ~2,900 from the built-in name lists)."""
-    names = [f"{f} {l}" for f in _FIRST for l in _LAST]
+    names = [f"{first} {last}" for first in _FIRST for last in _LAST]
     if n > len(names):
         raise ValueError(f"at most {len(names)} unique names; asked for {n}")
     rng = random.Random(seed)

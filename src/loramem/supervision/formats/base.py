@@ -19,7 +19,7 @@ from loramem.supervision.chunking import Chunk
 from loramem.supervision.examples import Example
 from loramem.supervision.generators.base import Generator
 
-FORMATS: Registry[type["Format"]] = Registry("format")
+FORMATS: Registry[type[Format]] = Registry("format")
 ALIASES = {"auto": "qa", "mixed": "qa,summary,rewrite,raw"}
 
 _WORD = re.compile(r"[a-z0-9]+")

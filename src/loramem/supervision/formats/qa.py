@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import re
 
+from loramem.supervision.chunking import split_sentences
 from loramem.supervision.examples import Example
 from loramem.supervision.formats.base import FORMATS, Format, Made, supported
 from loramem.supervision.formats.cloze import cloze_examples
-from loramem.supervision.chunking import split_sentences
 from loramem.supervision.templates import load_template
 
 _Q = re.compile(r"^\s*(?:\d+[.)]\s*)?Q(?:uestion)?\s*\d*\s*[:.)]\s*(.+?)\s*$", re.I)

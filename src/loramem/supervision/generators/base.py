@@ -10,7 +10,7 @@ Ollama, a hosted API).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Callable
+from collections.abc import Callable
 
 from loramem.registry import Registry
 
