@@ -11,3 +11,10 @@ class UnknownMemoryError(LoramemError):
 
 class BaseModelMismatchError(LoramemError):
     """A memory used on a base model other than the one it was written on."""
+
+
+class AdapterFileError(LoramemError):
+    """A memory whose adapter files are missing, truncated or corrupt: rewrite it or remove it.
+
+    Not the caller's input but the store's state, so the server answers it with a 500.
+    """
