@@ -86,3 +86,21 @@ def test_distillation_trains_the_student_toward_the_teacher(tiny_base, tmp_path,
     with active_adapters(tiny_base.model, [("a", tmp_path / "a")]) as model, torch.no_grad():
         kl_after = supervised_forward(model, batch, targets).loss.item() - entropy
     assert kl_after < 0.5 * kl_before
+
+
+def test_teacher_targets_restores_train_mode_when_the_teacher_fails(tiny_base):
+    fmt = PromptFormat(tiny_base.tokenizer)
+    encoded = encode(fmt, [QA], objective="distill")
+
+    def fail(module, args):
+        raise RuntimeError("out of memory (injected)")
+
+    hook = tiny_base.model.model.register_forward_pre_hook(fail)
+    tiny_base.model.train()
+    try:
+        with pytest.raises(RuntimeError, match="injected"):
+            teacher_targets(tiny_base.model, encoded, fmt.end_id, progress=False)
+        assert tiny_base.model.training  # left in the caller's mode, not in eval
+    finally:
+        hook.remove()
+        tiny_base.model.eval()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,11 +30,21 @@ class BaseModel:
         return next(self.model.parameters()).device
 
 
-def _quiet_transformers() -> None:
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """transformers' warnings and progress bars off while loading, restored after: the caller's
+    process keeps its own logging settings."""
     from transformers.utils import logging
 
+    verbosity, bars = logging.get_verbosity(), logging.is_progress_bar_enabled()
     logging.set_verbosity_error()
     logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(verbosity)
+        if bars:
+            logging.enable_progress_bar()
 
 
 def resolve_device(device: str | None) -> torch.device:
@@ -51,7 +63,6 @@ def load_base(spec: str | None = None, device: str | None = None) -> BaseModel:
     """Load `spec` (None or "default" → the embedded SmolLM2-135M-Instruct; else a folder or hub id)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    _quiet_transformers()
     name = spec or DEFAULT_MODEL
     if name in (DEFAULT_MODEL, "default"):
         from loramem.models.default import default_model_folder
@@ -67,8 +78,9 @@ def load_base(spec: str | None = None, device: str | None = None) -> BaseModel:
     dev = resolve_device(device)
     dtype = torch.bfloat16 if dev.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
+        with _quiet_transformers():
+            tokenizer = AutoTokenizer.from_pretrained(source)
+            model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
     except OSError as e:
         raise LoramemError(f"cannot load model {spec!r}: {str(e).splitlines()[0]}") from None
     model.to(dev).eval()

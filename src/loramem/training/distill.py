@@ -42,26 +42,28 @@ def teacher_targets(
     out: dict[int, TeacherTargets] = {}
     was_training = model.training
     model.eval()
-    batches = make_batches(as_teacher, batch_size, pad_id)
-    for batch in tqdm(batches, desc="teacher", unit="batch", disable=not progress, leave=False):
-        result = model.base_model(
-            input_ids=batch.input_ids.to(device), attention_mask=batch.attention_mask.to(device),
-            use_cache=False, output_hidden_states=hidden,
-        )
-        select = batch.target_mask[:, 1:].to(device)
-        logp = F.log_softmax(model.get_output_embeddings()(result.last_hidden_state[:, :-1][select]).float(), -1)
-        values, ids = logp.topk(top_k, dim=-1)
-        probs = values.softmax(-1)
-        states = torch.stack(result.hidden_states[1:], dim=2)[:, :-1][select].to(torch.bfloat16) if hidden else None
-        counts = select.sum(1).tolist()
-        start = 0
-        for row, n in enumerate(counts):
-            i = chosen[int(batch.index[row])]
-            end = start + n
-            out[i] = TeacherTargets(ids[start:end].cpu(), probs[start:end].cpu(),
-                                    states[start:end].cpu() if states is not None else None)
-            start = end
-    model.train(was_training)
+    try:
+        batches = make_batches(as_teacher, batch_size, pad_id)
+        for batch in tqdm(batches, desc="teacher", unit="batch", disable=not progress, leave=False):
+            result = model.base_model(
+                input_ids=batch.input_ids.to(device), attention_mask=batch.attention_mask.to(device),
+                use_cache=False, output_hidden_states=hidden,
+            )
+            select = batch.target_mask[:, 1:].to(device)
+            logp = F.log_softmax(model.get_output_embeddings()(result.last_hidden_state[:, :-1][select]).float(), -1)
+            values, ids = logp.topk(top_k, dim=-1)
+            probs = values.softmax(-1)
+            states = torch.stack(result.hidden_states[1:], dim=2)[:, :-1][select].to(torch.bfloat16) if hidden else None
+            counts = select.sum(1).tolist()
+            start = 0
+            for row, n in enumerate(counts):
+                i = chosen[int(batch.index[row])]
+                end = start + n
+                out[i] = TeacherTargets(ids[start:end].cpu(), probs[start:end].cpu(),
+                                        states[start:end].cpu() if states is not None else None)
+                start = end
+    finally:
+        model.train(was_training)  # restored on error too: the caller's model is left as it was
     return out
 
 
