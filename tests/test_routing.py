@@ -55,6 +55,7 @@ def test_routers_find_the_memory_that_holds_the_answer(routed, router):
     for expected, question in questions.items():
         routes = routed.route(question, router, top_k=2)
         assert routes[0].name == expected and len(routes) == 2 and routes[0].score >= routes[1].score
+        assert routes[1].name != expected and routes[1].name in TOPICS
 
 
 def test_ask_routes_and_reports_the_routes(routed):
@@ -72,10 +73,35 @@ def test_routing_errors(routed):
         routed.ask("Who?", memories=["volcano"], route="auto")
 
 
-def test_forget_removes_the_embedding(routed, tmp_path):
-    routed.forget("orchestra")
-    assert "orchestra" not in routed.store.embeddings()
-    assert [r.name for r in routed.route("Velmont orchestra conductor", "embedding", top_k=2)] != []
+def test_forget_removes_the_embedding(tmp_path, tiny_model_dir):
+    mem = Memory(store=tmp_path / "store", model=str(tiny_model_dir), progress=False)
+    for name in ("harbour", "orchestra", "volcano"):
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text("".join(json.dumps({"question": q, "answer": a}) + "\n" for q, a in TOPICS[name]))
+        mem.write([path], name=name, config=TrainConfig(**{**FAST_TRAIN, "epochs": 1}))
+    assert mem.route("Velmont orchestra conductor", "embedding", top_k=1)[0].name == "orchestra"
+    mem.forget("orchestra")
+    assert set(mem.store.embeddings()) == {"harbour", "volcano"}
+    assert {r.name for r in mem.route("Velmont orchestra conductor", "embedding", top_k=2)} == {"harbour", "volcano"}
+
+
+def test_bm25_ranks_every_memory_when_one_long_memory_matches_most(tmp_path, tiny_model_dir):
+    mem = Memory(store=tmp_path / "store", model=str(tiny_model_dir), progress=False)
+    train = TrainConfig(**{**FAST_TRAIN, "epochs": 1})
+    filler = " ".join(f"word{j}" for j in range(40))
+    long_rows = [{"question": f"What did ship {i} carry?",
+                  "answer": f"Ship {i} carried salt from the harbour of Kessreth. {filler} Kessreth harbour {filler}"}
+                 for i in range(70)]  # ~70 passages, each sharing two words with the question
+    rows = {"a-long": long_rows,
+            "b-unrelated": [{"question": "How tall is Mount Ferrox?", "answer": "3,120 metres"}],
+            "c-related": [{"question": "Who is the harbour master?", "answer": "Oda Brightwater"}]}  # one word shared
+    for name, records in rows.items():
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in records))
+        mem.write([path], name=name, config=train)
+    routes = mem.route("Which harbour is Kessreth?", "bm25", top_k=3)
+    assert [r.name for r in routes] == ["a-long", "c-related", "b-unrelated"]
+    assert routes[1].score > 0 and routes[2].score == 0
 
 
 def test_collections_split_records_and_restrict_routing(tmp_path, tiny_model_dir):
