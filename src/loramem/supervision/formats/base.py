@@ -81,10 +81,6 @@ class FormatSpec:
         """Examples per chunk: `n`, or a per-document `n` spread over the document's chunks."""
         return max(1, -(-n // chunks)) if name in self.per_document else n
 
-    @property
-    def uses_generator(self) -> bool:
-        return any(FORMATS.get(name).uses_generator for name, _ in self.parts)
-
 
 def parse_format(spec: str) -> FormatSpec:
     """`qa:40,summary:8,rewrite:4,raw` → FormatSpec; errors name the valid formats."""
