@@ -43,8 +43,12 @@ def client(served):
 
 def test_models_chat_completion_and_stream(served, client):
     url, mem = served
-    ids = [m.id for m in client.models.list().data]
-    assert ids[0] == mem.base.name and set(ANSWERS) and {f"m{i}" for i in range(8)} <= set(ids)
+    models = client.models.list().data
+    ids = [m.id for m in models]
+    # the base model first, then each memory in the store once, each naming the base it answers on
+    assert ids[0] == mem.base.name and {f"m{i}" for i in range(8)} <= set(ids)
+    assert sorted(ids[1:]) == sorted(r.name for r in mem.list())
+    assert all(m.parent == mem.base.name and m.owned_by == "loramem" for m in models[1:])
 
     chat = client.chat.completions.create(model="m3", messages=[{"role": "user", "content": QUESTION}])
     assert chat.choices[0].message.content == ANSWERS[3] and chat.choices[0].finish_reason == "stop"
@@ -95,7 +99,7 @@ def test_errors_come_back_in_the_openai_schema(served, client):
     missing = httpx.post(f"{url}/chat/completions", json={"model": "m1"}, headers=headers)
     assert missing.status_code == 400 and missing.json()["error"]["param"] == "messages"
     big = httpx.post(f"{url}/memories", json={"name": "big", "text": "x" * 10_000}, headers=headers)
-    assert big.status_code == 413
+    assert big.status_code == 413 and big.json()["error"]["code"] == "request_too_large"
     assert httpx.get(f"{url}/models").status_code == 401
     # the server goes on answering after all of that
     ok = client.chat.completions.create(model="m2", messages=[{"role": "user", "content": QUESTION}])

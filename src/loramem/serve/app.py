@@ -4,7 +4,7 @@ One base model answers every request. Adapters are applied per request (forward 
 LRU-cached weights) and removed after it, under one lock: a request sees only the memories it
 asked for, whatever else runs at the same time. Errors come back in the OpenAI error schema, so
 clients raise their usual exceptions (404 unknown memory, 400 bad request, 401 bad key, 413
-oversized upload).
+oversized body, 500 for a memory whose adapter file is corrupt).
 """
 
 from __future__ import annotations
@@ -17,27 +17,20 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from loramem.errors import LoramemError, UnknownMemoryError
+from loramem.errors import LoramemError
 from loramem.serve import openai_schema as oa
+from loramem.serve.errors import APIError, api_error
 from loramem.serve.jobs import WriteJobs
+from loramem.serve.limits import BodyLimit
+from loramem.serve.uploads import add_memory_routes
 
 MAX_UPLOAD_BYTES = 16 * 2**20
 BASE_ALIASES = ("base", "loramem")
-
-
-class APIError(Exception):
-    def __init__(self, status: int, message: str, type: str = "invalid_request_error",
-                 code: str | None = None, param: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.type, self.code, self.param = status, message, type, code, param
-
-    def response(self) -> JSONResponse:
-        return JSONResponse(oa.error_body(self.message, self.type, self.code, self.param), status_code=self.status)
 
 
 def _sse(obj: dict | str) -> str:
@@ -122,8 +115,7 @@ class Server:
             text = result["answer"].answer
             yield _sse(oa.chat_chunk(id, model, {"content": text}) if chat else oa.completion_chunk(id, model, text))
         if "error" in result:
-            e = result["error"]
-            yield _sse(oa.error_body(str(e), "invalid_request_error" if isinstance(e, LoramemError) else "server_error"))
+            yield _sse(api_error(result["error"]).body())
         else:
             answer = result["answer"]
             finish = oa.finish_reason(answer)
@@ -156,8 +148,6 @@ async def _parse(request: Request, model: type[oa.BaseModel]):
 def create_app(memory, api_key: str | None = None, max_upload_bytes: int = MAX_UPLOAD_BYTES,
                max_new_tokens: int = 256) -> FastAPI:
     """The FastAPI app serving `memory` (a `loramem.Memory`); `api_key` makes every request carry it."""
-    from loramem.serve.uploads import add_memory_routes
-
     server = Server(memory, max_new_tokens)
 
     @asynccontextmanager
@@ -167,6 +157,7 @@ def create_app(memory, api_key: str | None = None, max_upload_bytes: int = MAX_U
 
     app = FastAPI(title="loramem", summary="LoRA memories behind the OpenAI API", lifespan=lifespan)
     app.state.server = server
+    app.add_middleware(BodyLimit, limit=max_upload_bytes)  # added before the key check, so it runs inside it
 
     @app.middleware("http")
     async def guard(request: Request, call_next):
@@ -175,23 +166,12 @@ def create_app(memory, api_key: str | None = None, max_upload_bytes: int = MAX_U
             if not hmac.compare_digest(given.encode(), f"Bearer {api_key}".encode()):
                 return APIError(401, "missing or wrong API key: send Authorization: Bearer KEY",
                                 code="invalid_api_key").response()
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > max_upload_bytes:
-            return APIError(413, f"request body of {int(length):,} bytes exceeds the limit of "
-                            f"{max_upload_bytes:,}", code="request_too_large").response()
         return await call_next(request)
 
     @app.exception_handler(APIError)
-    async def api_error(_request, e: APIError):
-        return e.response()
-
-    @app.exception_handler(UnknownMemoryError)
-    async def unknown_memory(_request, e):
-        return APIError(404, str(e), code="memory_not_found").response()
-
-    @app.exception_handler(LoramemError)
-    async def loramem_error(_request, e):
-        return APIError(400, str(e)).response()
+    @app.exception_handler(LoramemError)  # its subclasses too: unknown memory 404, unreadable adapter 500
+    async def known_error(_request, e: Exception):
+        return api_error(e).response()
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request, e):
@@ -203,7 +183,7 @@ def create_app(memory, api_key: str | None = None, max_upload_bytes: int = MAX_U
 
     @app.exception_handler(Exception)
     async def crash(_request, e):
-        return APIError(500, f"{type(e).__name__}: {e}", type="server_error").response()
+        return api_error(e).response()
 
     @app.get("/v1/models")
     def models():
@@ -225,7 +205,7 @@ def create_app(memory, api_key: str | None = None, max_upload_bytes: int = MAX_U
     async def completions(request: Request):
         return await _complete(request, oa.CompletionRequest, chat=False)
 
-    add_memory_routes(app, server, max_upload_bytes)
+    add_memory_routes(app, server)
 
     return app
 

@@ -3,7 +3,8 @@
 A write takes either a JSON body — `{"name", "records": [{"question", "answer"}], "text",
 "filename", "format", "rank", "epochs", "replace"}` — or a multipart form with one or more
 `file` parts and the same fields. The answer is 202 with a job id; `GET /v1/memories/jobs/ID`
-reports its status and progress.
+reports its status and progress. The body limit is `limits.BodyLimit`'s, checked as the body
+streams in, so a form is parsed as it arrives, not after the whole body has been held.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from loramem.errors import LoramemError
+from loramem.serve.errors import APIError
 from loramem.store import validate_name
 from loramem.supervision.sources import DOCUMENT_SUFFIXES, RECORD_SUFFIXES
 
@@ -52,13 +54,8 @@ def _safe_filename(name: str) -> str:
     return base
 
 
-async def _receive(request: Request, folder: Path, limit: int) -> dict:
+async def _receive(request: Request, folder: Path) -> dict:
     """Save the request's documents or records into `folder`; returns the form fields."""
-    from loramem.serve.app import APIError
-
-    body = await request.body()
-    if len(body) > limit:
-        raise APIError(413, f"upload of {len(body):,} bytes exceeds the limit of {limit:,}", code="request_too_large")
     folder.mkdir(parents=True, exist_ok=True)
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         form = await request.form()
@@ -71,7 +68,7 @@ async def _receive(request: Request, folder: Path, limit: int) -> dict:
         fields.setdefault("name", Path(files[0].filename).stem)
         return fields
     try:
-        fields = json.loads(body)
+        fields = json.loads(await request.body())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise APIError(400, f"the request body is not valid JSON: {e}") from None
     if not isinstance(fields, dict):
@@ -88,9 +85,8 @@ async def _receive(request: Request, folder: Path, limit: int) -> dict:
     return fields
 
 
-def add_memory_routes(app: FastAPI, server, max_upload_bytes: int) -> None:
-    from loramem.serve.app import APIError
-
+def add_memory_routes(app: FastAPI, server) -> None:
+    """Add the `/v1/memories` routes over `server` (an `app.Server`) to `app`."""
     store = server.memory.store
 
     @app.get("/v1/memories")
@@ -120,7 +116,7 @@ def add_memory_routes(app: FastAPI, server, max_upload_bytes: int) -> None:
         job_id = server.jobs.new_id()
         folder = server.jobs.folder(job_id)
         try:
-            fields = await _receive(request, folder, max_upload_bytes)
+            fields = await _receive(request, folder)
             name = validate_name(str(fields.get("name") or "")) if fields.get("name") else None
             if name is None:
                 raise LoramemError("give the memory a name")
