@@ -27,6 +27,7 @@ from loramem.serve import openai_schema as oa
 from loramem.serve.errors import APIError, api_error
 from loramem.serve.jobs import WriteJobs
 from loramem.serve.limits import BodyLimit
+from loramem.serve.pages import add_page_routes, is_public
 from loramem.serve.uploads import add_memory_routes
 
 MAX_UPLOAD_BYTES = 16 * 2**20
@@ -161,7 +162,7 @@ def create_app(memory, api_key: str | None = None, max_upload_bytes: int = MAX_U
 
     @app.middleware("http")
     async def guard(request: Request, call_next):
-        if api_key is not None:  # every path, the generated docs included
+        if api_key is not None and not is_public(request.url.path):  # all but the page's own files (no data)
             given = request.headers.get("authorization", "")
             if not hmac.compare_digest(given.encode(), f"Bearer {api_key}".encode()):
                 return APIError(401, "missing or wrong API key: send Authorization: Bearer KEY",
@@ -206,6 +207,7 @@ def create_app(memory, api_key: str | None = None, max_upload_bytes: int = MAX_U
         return await _complete(request, oa.CompletionRequest, chat=False)
 
     add_memory_routes(app, server)
+    add_page_routes(app, server, max_upload_bytes)
 
     return app
 
