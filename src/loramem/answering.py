@@ -4,35 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from loramem.activation import AdapterCache, UnsupportedAdapter, hooked, svd_merge, ties_merge
+from loramem.adapters import AdapterCache, UnsupportedAdapter, check_adapter_files, hooked
 from loramem.errors import LoramemError
+from loramem.merges import MERGES, Merge, MergeMethod, check_merge
 from loramem.models import BaseModel
 from loramem.prompts import PromptFormat
 
-MERGES = ("sum", "cat", "linear", "ties", "dare_linear", "dare_ties", "svd")
-
-
-@dataclass(frozen=True)
-class Merge:
-    """How several active memories combine. `sum` adds their deltas exactly: W x + sum_i B_i A_i x
-    (the same as PEFT's `cat`). PEFT's `linear`, `ties`, `dare_*` combine the A factors and the B
-    factors separately, so they are *not* a sum of deltas; `svd` re-factorizes the summed delta."""
-
-    method: str = "sum"
-    weights: tuple[float, ...] | None = None  # one per memory; default 1 each
-    density: float = 0.5  # ties / dare: share of entries kept
-    seed: int = 0  # dare drops entries at random
-
-
-def check_merge(method: str) -> str:
-    if method not in MERGES:
-        raise LoramemError(f"unknown merge method {method!r}; valid: {', '.join(MERGES)}")
-    return method
+__all__ = ["Merge", "active_adapters", "check_merge", "generate_answer", "truncate_context"]
 
 
 @contextmanager
@@ -40,42 +22,44 @@ def active_adapters(
     model: torch.nn.Module, adapters: list[tuple[str, Path]], cache: AdapterCache | None = None,
     merge: Merge | None = None,
 ) -> Iterator[torch.nn.Module]:
-    """`model` with the given adapters active, combined by `merge` (default: the exact sum); restored on exit.
+    """`model` with the given (memory name, adapter folder) pairs active, combined by `merge`
+    (default: the exact sum); restored on exit.
 
-    Plain LoRA adapters summed, TIES- or SVD-merged go through cached weights and hooks (fast);
-    everything else through PEFT's `add_weighted_adapter`.
+    Plain LoRA adapters go through cached weights, the merge method's fast path and hooks;
+    methods without one, and other adapters, through PEFT's `add_weighted_adapter`. An adapter
+    file that cannot be read raises AdapterFileError naming the memory, before the model is touched.
     """
     merge = merge or Merge()
-    check_merge(merge.method)
+    method = MERGES.get(merge.method)
     if not adapters:
         yield model
         return
     weights = list(merge.weights) if merge.weights is not None else [1.0] * len(adapters)
     if len(weights) != len(adapters):
         raise LoramemError(f"{len(weights)} merge weights for {len(adapters)} memories")
-    method = "sum" if len(adapters) == 1 or merge.method == "cat" else merge.method
+    if len(adapters) == 1:
+        method = MERGES.get("sum")  # one memory: its weighted adapter as it is
     loaded = None
-    if method in ("sum", "ties", "svd"):
+    if method.combine is not None:
         param = next(model.parameters())
+        cache = cache or AdapterCache(capacity=len(adapters))
         try:
-            cache = cache or AdapterCache(capacity=len(adapters))
-            loaded = [(cache.get(Path(path), param.device, param.dtype), w) for (_, path), w in zip(adapters, weights)]
-            if method == "ties":
-                loaded = [(ties_merge(loaded, merge.density), 1.0)]
-            elif method == "svd":
-                loaded = [(svd_merge(loaded), 1.0)]
+            loaded = method.combine([(cache.get(Path(path), param.device, param.dtype, name), w)
+                                     for (name, path), w in zip(adapters, weights)], merge)
         except UnsupportedAdapter:
             loaded = None
     if loaded is not None:
         with hooked(model, loaded):
             yield model
         return
+    for name, path in adapters:
+        check_adapter_files(Path(path), name)
     with _peft_merged(model, adapters, weights, method, merge) as peft_model:
         yield peft_model
 
 
 @contextmanager
-def _peft_merged(model, adapters, weights, method, merge):
+def _peft_merged(model, adapters, weights, method: MergeMethod, merge: Merge):
     from peft import PeftModel
 
     (first, first_path), rest = adapters[0], adapters[1:]
@@ -84,16 +68,16 @@ def _peft_merged(model, adapters, weights, method, merge):
         for name, path in rest:
             peft_model.load_adapter(str(path), adapter_name=name)
         names = [name for name, _ in adapters]
-        if method == "sum":
+        if method.peft is None:  # the exact sum: PEFT's own multi-adapter forward
             peft_model.base_model.set_adapter(names)
         else:
             ranks = {n: peft_model.peft_config[n].r for n in names}
-            if method not in ("svd",) and len(set(ranks.values())) > 1:
+            if method.one_rank and len(set(ranks.values())) > 1:
                 listed = ", ".join(f"{n} (rank {r})" for n, r in ranks.items())
-                raise LoramemError(f"merge {method!r} needs memories of one rank; got {listed}; use sum or svd")
+                raise LoramemError(f"merge {merge.method!r} needs memories of one rank; got {listed}; use sum or svd")
             torch.manual_seed(merge.seed)  # DARE's random drops are reproducible
-            extra = {"density": merge.density} if method.startswith(("ties", "dare")) else {}
-            peft_model.add_weighted_adapter(names, weights, "loramem-merged", combination_type=method, **extra)
+            extra = {"density": merge.density} if method.peft.startswith(("ties", "dare")) else {}
+            peft_model.add_weighted_adapter(names, weights, "loramem-merged", combination_type=method.peft, **extra)
             peft_model.set_adapter("loramem-merged")
         yield peft_model
     finally:

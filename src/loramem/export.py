@@ -17,6 +17,7 @@ from pathlib import Path
 
 from safetensors import safe_open
 
+from loramem.adapters import plain_lora_problems, read_config
 from loramem.errors import LoramemError
 from loramem.store import MemoryRecord, MemoryStore
 
@@ -41,18 +42,8 @@ class Export:
 
 def check_vllm(record: MemoryRecord, folder: Path) -> dict:
     """The memory's adapter config, or a LoramemError naming the memory and what vLLM would refuse."""
-    config = json.loads((folder / "adapter_config.json").read_text())
-    problems = []
-    if config.get("peft_type") != "LORA":
-        problems.append(f"peft_type {config.get('peft_type')} (vLLM loads LoRA)")
-    if config.get("use_dora"):
-        problems.append("DoRA")
-    if config.get("modules_to_save"):
-        problems.append(f"modules_to_save {config['modules_to_save']}")
-    if config.get("bias", "none") != "none":
-        problems.append(f"bias {config['bias']!r}")
-    if config.get("rank_pattern") or config.get("alpha_pattern"):
-        problems.append("per-layer ranks (rank_pattern)")
+    config = read_config(folder, record.name)  # AdapterFileError if unreadable
+    problems = plain_lora_problems(config)  # vLLM loads plain LoRA only, as the hook path does
     if config["r"] > MAX_LORA_RANKS[-1]:
         problems.append(f"rank {config['r']} above vLLM's largest --max-lora-rank {MAX_LORA_RANKS[-1]}")
     weights = folder / "adapter_model.safetensors"

@@ -17,7 +17,7 @@ import torch
 from peft import get_peft_model_state_dict, set_peft_model_state_dict
 from tqdm.auto import tqdm
 
-from loramem.activation import UnsupportedAdapter, save_thresholds
+from loramem.adapters import UnsupportedAdapter, save_thresholds
 from loramem.models import BaseModel
 from loramem.prompts import PromptFormat
 from loramem.supervision.examples import Example
