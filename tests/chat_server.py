@@ -8,10 +8,11 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 QA_TEXT = "Q: When did the Velmont Observatory open?\nA: 1887\nQ: Who was its first director?\nA: Edda Falkenrath"
+JUDGE_TEXT = '{"factual_alignment": 8, "completeness": 6, "relevance": 10}'  # a rubric judge's reply: overall 8
 
 
 class Server:
-    """A chat-completions endpoint whose behaviour the test picks: ok, junk, slow, 401, flaky."""
+    """A chat-completions endpoint whose behaviour the test picks: ok, judge, junk, slow, 401, flaky."""
 
     def __init__(self, behaviour: str = "ok") -> None:
         self.behaviour = behaviour
@@ -47,7 +48,8 @@ class Server:
                     return self._send(401, json.dumps({"error": "bad key"}).encode())
                 if mode == "slow":
                     time.sleep(1.5)
-                reply = {"choices": [{"message": {"role": "assistant", "content": QA_TEXT}}]}
+                content = JUDGE_TEXT if mode == "judge" else QA_TEXT
+                reply = {"choices": [{"message": {"role": "assistant", "content": content}}]}
                 self._send(200, json.dumps(reply).encode())
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

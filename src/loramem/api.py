@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from loramem.activation import AdapterCache
+from loramem.adapters import AdapterCache
 from loramem.answering import Merge, check_merge, generate_answer
 from loramem.errors import BaseModelMismatchError, LoramemError
 from loramem.models import BaseModel, load_base
 from loramem.modes import MODES
 from loramem.routing import ROUTERS, Route
+from loramem.routing.embedding import memory_embedding
 from loramem.store import MemoryRecord, MemoryStore, validate_name
 from loramem.supervision import (
     ChunkSettings,
@@ -72,12 +72,13 @@ def _hash_sources(sources: list[Source]) -> str:
     return hashlib.sha256("".join(s.digest for s in sources).encode()).hexdigest()
 
 
-def _embedding(sources: list[Source]):
-    """The routing embedding of what is written: its records, or passages of its documents."""
-    from loramem.routing.embedding import MAX_PASSAGES, embed, passages
-
-    texts = [p for s in sources for p in passages(s.text, s.records)]
-    return embed(texts[:MAX_PASSAGES]) if texts else None
+def _train_config(config: TrainConfig | None, settings: dict) -> TrainConfig:
+    """`config` (default: TrainConfig()) with `settings` on top; an unknown setting is refused by name."""
+    valid = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(settings) - valid)
+    if unknown:
+        raise LoramemError(f"unknown training setting(s) {', '.join(unknown)}; valid: {', '.join(sorted(valid))}")
+    return dataclasses.replace(config, **settings) if config is not None else TrainConfig(**settings)
 
 
 class Memory:
@@ -85,7 +86,11 @@ class Memory:
 
     >>> mem = Memory(store="my-store")                     # default model: SmolLM2-135M-Instruct
     >>> mem.write(["facts.jsonl"], name="facts")
+    >>> mem.write(records=[{"question": "Who?", "answer": "Ada."}], name="ada")  # data in memory
     >>> mem.ask("What is the phone number of Ada Byron?", memories=["facts"]).answer
+
+    `base` is a model already loaded by `loramem.models.load_base`, shared instead of loaded again
+    (several `Memory`s over one model, or a benchmark that holds it); it is never changed.
     """
 
     def __init__(
@@ -94,12 +99,15 @@ class Memory:
         model: str | None = None,
         device: str | None = None,
         progress: bool = True,
+        base: BaseModel | None = None,
     ) -> None:
+        if base is not None and model is not None:
+            raise LoramemError("give either model (a name to load) or base (a loaded model), not both")
         self.store = MemoryStore(store)
-        self.model_spec = model
+        self.model_spec = base.name if base is not None else model
         self.device = device
         self.progress = progress
-        self._base: BaseModel | None = None
+        self._base: BaseModel | None = base
         self.adapters = AdapterCache()  # loaded adapter weights, so repeated asks skip the disk
         self._routers: dict = {}
 
@@ -118,18 +126,21 @@ class Memory:
 
     def supervision(
         self,
-        paths: Sequence[str | Path],
+        paths: Sequence[str | Path] = (),
         format: str = "auto",
         generator: str = "auto",
         seed: int = 0,
         chunking: ChunkSettings | None = None,
         generator_options: dict | None = None,
+        records: Sequence[dict] | None = None,
+        documents: Mapping[str, str] | None = None,
     ) -> Supervision:
-        """The examples a write of `paths` trains on: records as they are, documents through `format`.
+        """The examples a write of these inputs trains on: records as they are, documents through `format`.
 
         Generated examples are cached in the store, so asking again (or writing) costs nothing.
         """
-        return self._build(read_sources(list(paths)), format, generator, seed, chunking, generator_options)
+        return self._build(read_sources(paths, records, documents), format, generator, seed, chunking,
+                           generator_options)
 
     def _build(self, sources: list[Source], format: str, generator: str, seed: int,
                chunking: ChunkSettings | None, generator_options: dict | None) -> Supervision:
@@ -144,7 +155,7 @@ class Memory:
 
     def write(
         self,
-        paths: Sequence[str | Path],
+        paths: Sequence[str | Path] = (),
         name: str | None = None,
         replace: bool = False,
         format: str = "auto",
@@ -156,9 +167,16 @@ class Memory:
         rank: int | str | None = None,
         collection: str = "",
         on_epoch: Callable[[int, float], None] | None = None,
+        records: Sequence[dict] | None = None,
+        documents: Mapping[str, str] | None = None,
         **settings,
     ) -> WriteResult:
-        """Write the files at `paths` into one memory; `settings` override TrainConfig fields.
+        """Write the files at `paths`, and data given in memory, into one memory.
+
+        `records` are question-answer dicts, as the rows of a .jsonl file; `documents` map a label
+        (standing for a file name, e.g. `notes.md`) to a document's text. Both are checked as files
+        are, so a caller holding data need not write temporary files. `settings` are TrainConfig
+        fields, applied on top of `config` when one is given.
 
         `rank="auto"` picks the rank from this base model's datasheet (`loramem datasheet`), or
         built-in defaults when none was measured. Progress is checkpointed after every epoch;
@@ -166,16 +184,18 @@ class Memory:
         its last checkpoint. `on_epoch(epoch, seconds)` is called after each training epoch.
         """
         start = time.perf_counter()
-        config = config or TrainConfig(**settings)
+        config = _train_config(config, settings)
         if isinstance(rank, int):
             config = dataclasses.replace(config, rank=rank)
         elif rank not in (None, "auto"):
             raise LoramemError(f"rank must be a positive integer or 'auto', got {rank!r}")
+        if not name and not paths:
+            raise LoramemError("give a name for a memory written from records or documents in memory")
         name = validate_name(name or default_name(paths))
         self.store.check_writable_name(name, replace)
         parse_format(format)
         check_generator(generator)
-        sources = read_sources(list(paths))
+        sources = read_sources(paths, records, documents)
         sup = self._build(sources, format, generator, config.seed, chunking, generator_options)
         notes = list(sup.notes)
         if rank == "auto":
@@ -215,7 +235,7 @@ class Memory:
                         "placement": {"target_modules": config.target_modules,
                                       "layers": layers if layers is not None else "all"}},
             )
-            self.store.commit(staged, record, replace=replace, embedding=_embedding(sources))
+            self.store.commit(staged, record, replace=replace, embedding=memory_embedding(sources))
         checkpoint.unlink(missing_ok=True)
         if resume and not result.resumed_from_epoch:
             notes.append("no checkpoint of this write (same name, inputs and settings) to resume: started afresh")
@@ -251,14 +271,11 @@ class Memory:
             raise LoramemError(f"split must be per-document, auto or a number of memories; got {split!r}")
         if not 1 <= parts <= len(records):
             raise LoramemError(f"cannot split {len(records)} records into {parts} memories")
-        folder = self.store.path / "cache" / "partitions"
-        folder.mkdir(parents=True, exist_ok=True)
         results = []
         for i in range(parts):
             part = records[i * len(records) // parts : (i + 1) * len(records) // parts]
-            path = folder / f"{collection}-{i:02d}.jsonl"
-            path.write_text("".join(json.dumps({"question": r.prompt, "answer": r.target}) + "\n" for r in part))
-            results.append(self.write([path], name=f"{collection}-{i:02d}", collection=collection, **write_args))
+            rows = [{"question": r.prompt, "answer": r.target} for r in part]
+            results.append(self.write(records=rows, name=f"{collection}-{i:02d}", collection=collection, **write_args))
         return results
 
     # -- read --------------------------------------------------------------------------------

@@ -104,3 +104,75 @@ def test_the_committed_paper_configs_are_valid():
     assert len(configs) >= 8  # the paper's grids and their cuts for a 2-core CPU (cpu/)
     for path in configs:
         assert ExperimentConfig.load(path).runs(), path
+
+
+TRAIN = {"epochs": 2, "lr": 0.01, "batch_size": 4, "warmup_steps": 1}
+
+
+def test_run_key_covers_training_dataset_options_model_and_metrics(tiny_model_dir, other_tiny_model_dir):
+    def key(**over):
+        return config(tiny_model_dir, sizes=[2], ranks=[1], **over).runs()[0].key
+
+    first = key()
+    assert key() == first and key(name="renamed") == first
+    assert key(dataset={"name": "phonebook", "data": None}) == first  # a loader default spelled out: the same run
+    others = [key(training={**TRAIN, "epochs": 3}), key(dataset={"name": "phonebook", "seed": 3}),
+              key(model=str(other_tiny_model_dir)), key(metrics=["exact_match"]), key(max_questions=1)]
+    assert first not in others and len(set(others)) == len(others)
+
+
+def test_rerun_with_other_settings_is_refused_and_the_grid_may_grow(tiny_model_dir, other_tiny_model_dir, tmp_path):
+    out = tmp_path / "exp"
+    quiet = dict(log=lambda m: None, progress=False)
+    run_experiment(config(tiny_model_dir, sizes=[2], ranks=[1]), out, **quiet)
+    saved = (out / "config.yaml").read_text()
+    with pytest.raises(LoramemError, match=r"other settings.*training\.epochs: 2 -> 1.*another output folder"):
+        run_experiment(config(tiny_model_dir, sizes=[2], ranks=[1], training={**TRAIN, "epochs": 1}), out, **quiet)
+    with pytest.raises(LoramemError, match=r"dataset\.seed: \(not set\) -> 3"):
+        run_experiment(config(tiny_model_dir, sizes=[2], ranks=[1], dataset={"name": "phonebook", "seed": 3}), out,
+                       **quiet)
+    with pytest.raises(LoramemError, match="model: .*tiny-llama.* -> .*tiny-llama-other"):
+        run_experiment(config(other_tiny_model_dir, sizes=[2], ranks=[1]), out, **quiet)
+    assert (out / "config.yaml").read_text() == saved  # it never claims settings its rows were not made with
+    logs = []
+    run_experiment(config(tiny_model_dir, sizes=[2], ranks=[1, 2]), out, log=logs.append, progress=False)
+    assert "2 runs, 1 already done" in logs[0]  # a new cell of the same settings is added
+
+
+def test_a_folder_of_results_without_saved_settings_is_refused(tiny_model_dir, tmp_path):
+    out = tmp_path / "old"
+    out.mkdir()
+    (out / "results.jsonl").write_text(json.dumps({"key": "031baf9dcebbd062", "size": 2, "rank": 1}) + "\n")
+    with pytest.raises(LoramemError, match="results.jsonl.*but no settings.json.*older loramem"):
+        run_experiment(config(tiny_model_dir), out, log=lambda m: None, progress=False)
+
+
+def test_report_scores_by_the_declared_metric_and_shows_the_judge(tiny_model_dir, tmp_path):
+    from chat_server import Server
+
+    server = Server("judge")
+    try:
+        cfg = config(tiny_model_dir, ranks=[1], metrics=["phone_digits", "phone_digit_share", "judge"],
+                     judge={"url": server.url, "model": "m"})
+        results = run_experiment(cfg, tmp_path / "exp", log=lambda m: None, progress=False)
+    finally:
+        server.close()
+    rows = [json.loads(line) for line in results.read_text().splitlines()]
+    assert all(r["metric"] == "phone_digits" and r["judge"] == pytest.approx(0.8) for r in rows)
+    text = write_report(tmp_path / "exp").read_text()
+    assert "score: `phone_digits`" in text and "Capacity at tau = 0.9 (`phone_digits`)" in text
+    assert "| phone_digit_share | phone_digits | judge | write_s |" in text and "| 0.800 |" in text
+
+
+def test_report_of_rows_without_a_declared_metric_takes_the_configs_first(tmp_path):
+    import yaml
+
+    rows = [{"key": str(n), "size": n, "entries": n, "rank": 1, "parameters": 100, "examples": n, "epochs": 3,
+             "recall": 1.0, "tokens": 10, "phone_digit_share": 0.95, "phone_digits": 0.5, "write_s": 1.0}
+            for n in (2, 4)]
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(LoramemError, match="several scores.*phone_digit_share, phone_digits"):
+        write_report(tmp_path)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"metrics": ["phone_digits", "phone_digit_share"]}))
+    text = write_report(tmp_path).read_text()
+    assert "score: `phone_digits`" in text and "| 1 | 100 | - | - | - | 2 | 2 of 4 |" in text

@@ -2,9 +2,12 @@
 
 import json
 
+import pytest
+
 from chat_server import Server
 from conftest import FAST_TRAIN
 from loramem.bench.formats import run_format_comparison
+from loramem.errors import LoramemError
 from loramem.training import TrainConfig
 
 
@@ -31,6 +34,9 @@ def test_format_comparison_through_a_url_generator(tmp_path, tiny_model_dir):
         run_format_comparison(data, tmp_path / "out", ["raw", "qa:2"], **args)  # resumes: nothing is redone
         assert len((tmp_path / "out" / "results.jsonl").read_text().splitlines()) == len(rows)
         assert len(server.requests) == asked
+        with pytest.raises(LoramemError, match=r"other settings.*training\.epochs: 2 -> 3"):
+            other = TrainConfig(**{**FAST_TRAIN, "epochs": 3})
+            run_format_comparison(data, tmp_path / "out", ["raw"], **{**args, "config": other})
     finally:
         server.close()
 

@@ -2,8 +2,11 @@
 
 import json
 
+import pytest
+
 from conftest import FAST_TRAIN
 from loramem.bench.kv import run_kv_study
+from loramem.errors import LoramemError
 from loramem.training import TrainConfig
 
 
@@ -28,6 +31,10 @@ def test_kv_study_rows_report_and_resume(tmp_path, tiny_model_dir):
     assert "| knorm | decode | raw |" in text and (tmp_path / "out" / "rouge-vs-rho.png").stat().st_size > 0
     run_kv_study(data, tmp_path / "out", **args)  # resumes: nothing is asked again
     assert len((tmp_path / "out" / "kv-results.jsonl").read_text().splitlines()) == len(rows)
+    with pytest.raises(LoramemError, match=r"other settings.*training\.epochs: 2 -> 3"):
+        run_kv_study(data, tmp_path / "out", **{**args, "config": TrainConfig(**{**FAST_TRAIN, "epochs": 3})})
+    with pytest.raises(LoramemError, match=r"formats: \['raw'\] -> \['raw', 'qa'\]"):
+        run_kv_study(data, tmp_path / "out", **{**args, "formats": ("raw", "qa")})
 
 
 def test_report_of_a_sweep_at_rho_0_and_1_only_has_its_numbers(tmp_path):

@@ -54,3 +54,32 @@ def test_partition_study_bad_input(tmp_path):
         run_partitions([one], tmp_path / "out")
     with pytest.raises(LoramemError, match="between 1 and the 2 partitions"):
         run_partitions([one, one], tmp_path / "out", top_k=3)
+
+
+def test_rerun_with_another_rank_or_entries_is_refused(tmp_path, tiny_model_dir):
+    from loramem.bench.partitions import run_partitions
+
+    entries = phonebook(4, seed=6)
+    files = []
+    for p in range(2):
+        path = tmp_path / f"sector_{p}.jsonl"
+        path.write_text("".join(json.dumps({"question": e.prompt, "answer": e.target}) + "\n"
+                                for e in entries[2 * p:2 * p + 2]))
+        files.append(path)
+    out = tmp_path / "study"
+
+    def run(**over):
+        args = dict(entries=1, rank=2, epochs=2, routers=(), merges=(), top_k=1, max_merge=1,
+                    model=str(tiny_model_dir), log=lambda m: None)
+        return run_partitions(files, out, **{**args, **over})
+
+    run()
+    before = (out / "results.jsonl").read_text()
+    with pytest.raises(LoramemError, match=r"other settings.*rank: 2 -> 1"):
+        run(rank=1)
+    with pytest.raises(LoramemError, match=r"entries: 1 -> 2"):
+        run(entries=2)
+    files[1].write_text(json.dumps({"question": "Who?", "answer": "Ada."}) + "\n")
+    with pytest.raises(LoramemError, match=r"file_sha256"):
+        run()
+    assert (out / "results.jsonl").read_text() == before

@@ -7,6 +7,7 @@ import pytest
 from loramem.bench.datasets.phonebook import phonebook
 from loramem.cli import main
 from loramem.errors import LoramemError
+from loramem.routing import ROUTERS
 
 
 def _partitions(tmp_path, parts=4, per=12):
@@ -30,7 +31,7 @@ def test_routers_find_each_questions_partition(tmp_path, capsys, monkeypatch):
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["partitions"] == 4 and result["questions"] == 24
     routers = result["routers"]
-    assert set(routers) == {"embedding", "bm25", "hybrid"}
+    assert set(routers) == set(ROUTERS.names()) >= {"embedding", "bm25", "hybrid"}  # every registered router
     for r in routers.values():
         assert 0 <= r["hit@1"] <= r["hit@2"] <= 1 and r["p50_ms"] > 0
     # A question names one person, who is listed in one partition only: both signals find it.
@@ -45,6 +46,8 @@ def test_routers_bad_input(tmp_path):
         run_router_accuracy(files, ks=(1, 3))
     with pytest.raises(LoramemError, match="at least two partitions"):
         run_router_accuracy(files[:1])
+    with pytest.raises(LoramemError, match="unknown router 'bm52'. Did you mean 'bm25'"):
+        run_router_accuracy(files, routers=["bm52"], ks=(1,))
     doc = tmp_path / "notes.md"
     doc.write_text("# Notes\n\nNo records here.\n")
     with pytest.raises(LoramemError, match="notes.md: router accuracy needs question-answer records"):

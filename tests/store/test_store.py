@@ -110,3 +110,32 @@ def test_catalogue_is_plain_sqlite(tmp_path):
     store.commit(folder, record("facts"))
     with sqlite3.connect(tmp_path / "catalogue.sqlite") as db:
         assert db.execute("SELECT name, rank, recall FROM memories").fetchall() == [("facts", 4, 1.0)]
+
+
+@pytest.mark.parametrize("column", ["config", "formats", "collection", "recall"])
+def test_a_store_from_an_older_version_gains_columns_that_read_back(tmp_path, column):
+    store = MemoryStore(tmp_path)
+    _, folder = staged_adapter(store)
+    store.commit(folder, record("facts"))
+    with sqlite3.connect(tmp_path / "catalogue.sqlite") as db:  # as an older version left it
+        db.execute(f"ALTER TABLE memories DROP COLUMN {column}")
+    db.close()
+    (got,) = MemoryStore(tmp_path).list()
+    expected = {"config": {}, "formats": [], "collection": "", "recall": 0.0}[column]
+    assert getattr(got, column) == expected
+
+
+def test_index_only_memories_are_listed_with_their_embeddings_in_one_go(tmp_path):
+    import numpy as np
+
+    store = MemoryStore(tmp_path / "s")
+    before = store.generation()
+    vectors = np.eye(2, 4, dtype=np.float32)
+    store.add_index_only([(record("a"), vectors), (record("b"), None)])
+    assert store.names() == ["a", "b"] and store.get("a").config == {"lr": 0.1}
+    embeddings = store.embeddings()
+    assert list(embeddings) == ["a"] and embeddings["a"].dtype == np.float16 and (embeddings["a"] == vectors).all()
+    assert store.generation() == before + 1  # routers rebuild their indexes
+    with pytest.raises(sqlite3.IntegrityError):  # one transaction: a duplicate lists nothing
+        store.add_index_only([(record("c"), None), (record("a"), None)])
+    assert store.names() == ["a", "b"]

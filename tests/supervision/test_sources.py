@@ -57,3 +57,17 @@ def test_bad_files_are_refused_with_a_message_naming_them(tmp_path, name, conten
 def test_missing_file(tmp_path):
     with pytest.raises(LoramemError, match="no such file"):
         read_sources([tmp_path / "nope.txt"])
+
+
+def test_records_and_documents_in_memory_read_as_their_files(tmp_path, facts_jsonl):
+    import json
+
+    rows = [json.loads(line) for line in facts_jsonl.read_text().splitlines()]
+    doc = tmp_path / "notes.md"
+    doc.write_text("# Notes\n\nThe cat sat.\n")
+    from_files = read_sources([facts_jsonl, doc])
+    given = read_sources([], records=rows, documents={"notes.md": doc.read_text()})
+    for a, b in zip(from_files, given):
+        assert (a.text, a.digest, a.records) == (b.text, b.digest, b.records)
+    assert given[1].title == from_files[1].title == "Notes"
+    assert [s.path.name for s in given] == ["records", "notes.md"]

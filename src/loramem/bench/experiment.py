@@ -10,25 +10,26 @@ placements: [{target_modules: all-linear, layers: all}]
 objectives: [auto]
 seeds: [0]
 training: {epochs: 40, lr: 0.002}     # any TrainConfig field
-metrics: [phone_digits]               # default: the dataset's own metric; `judge`: the rubric LLM judge
+metrics: [phone_digits]               # the first is the report's score; default: the dataset's own; `judge`: the rubric LLM judge
 judge: {}                             # {}: the embedded generator offline; or {url: "http://127.0.0.1:8080/v1", model: null}
 ask: true                             # false: score by read-back recall only (no generation)
 max_questions: 100
 ```
 
 Each run writes one memory, asks the dataset's questions with it (closed book), and appends a
-row to `results.jsonl` in the output folder beside `config.yaml` (the resolved config). A run
-already in `results.jsonl` is skipped, so rerunning an interrupted sweep resumes it. `only`
-picks some cells of the grid (e.g. `{"size": ["2K"], "rank": ["2"]}`), to spread a grid over
-machines or sessions; every cell lands in the same folder and report.
+row to `results.jsonl` in the output folder beside `config.yaml` (the resolved config). A run is
+keyed on all its resolved settings (model, dataset options, training settings, metrics); one
+already in `results.jsonl` is skipped, so rerunning an interrupted sweep resumes it. The settings
+every run shares (all but the grid's axes) are saved in `settings.json`, and a rerun with other
+ones is refused (`loramem.bench.resume`); the axes may grow. `only` picks some cells of the grid
+(e.g. `{"size": ["2K"], "rank": ["2"]}`), to spread a grid over machines or sessions; every cell
+lands in the same folder and report.
 """
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import itertools
-import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
@@ -36,7 +37,8 @@ from pathlib import Path
 
 from loramem.bench.datasets import DATASETS, Dataset
 from loramem.bench.metrics import METRICS
-from loramem.bench.rows import append_jsonl, read_jsonl
+from loramem.bench.resume import claim_folder, model_name, settings_key
+from loramem.bench.rows import append_jsonl, qa_rows, read_jsonl
 from loramem.errors import LoramemError
 from loramem.training import TrainConfig
 
@@ -93,6 +95,18 @@ class ExperimentConfig:
             raise LoramemError(f"{where}: unknown training setting(s) {', '.join(bad)}; valid: {', '.join(sorted(train_fields))}")
         for run in self.runs():
             run.train_config()  # every combination must be a valid TrainConfig
+            run.dataset_options()  # and give the loader only arguments it takes
+
+    def shared_settings(self) -> dict:
+        """What every run's row depends on but the grid's axes: a resumed folder must match it.
+
+        Training settings are resolved (TrainConfig's defaults filled in), less those each run sets.
+        The name and the device are left out: the same grid may be spread over machines.
+        """
+        per_run = {"rank", "seed", "objective", *(k for p in self.placements for k in p)}
+        training = {k: v for k, v in asdict(TrainConfig(**self.training)).items() if k not in per_run}
+        return {"model": model_name(self.model), "dataset": self.dataset, "training": training,
+                "metrics": self.metrics, "judge": self.judge, "ask": self.ask, "max_questions": self.max_questions}
 
     def runs(self) -> list[Run]:
         grid = itertools.product(self.sizes, self.ranks, self.formats, self.placements, self.objectives, self.seeds)
@@ -114,22 +128,38 @@ class Run:
         return {"size": self.size, "rank": self.rank, "format": self.format, "placement": self.placement,
                 "objective": self.objective, "seed": self.seed}
 
+    def settings(self) -> dict:
+        """Everything this run's row depends on, resolved: what its key is made of."""
+        c = self.config
+        return {"model": model_name(c.model), "dataset": {"name": c.dataset["name"], **self.dataset_options()},
+                "training": asdict(self.train_config()), "format": self.format, "metrics": c.metrics,
+                "judge": c.judge, "ask": c.ask, "max_questions": c.max_questions}
+
     @property
     def key(self) -> str:
-        return hashlib.sha256(json.dumps(self.params(), sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return settings_key(self.settings())
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(**{**self.config.training, "rank": self.rank, "seed": self.seed,
                               "objective": self.objective, **self.placement})
 
-    def dataset(self) -> Dataset:
+    def dataset_options(self) -> dict:
+        """The loader's every argument: the config's options, the size, the run's seed, the loader's defaults."""
         options = {k: v for k, v in self.config.dataset.items() if k != "name"}
         if self.size is not None:
             options["size" if isinstance(self.size, str) else "n"] = self.size
-        loader = DATASETS.get(self.config.dataset["name"])
-        if "seed" in inspect.signature(loader).parameters:
+        signature = inspect.signature(DATASETS.get(self.config.dataset["name"]))
+        if "seed" in signature.parameters:
             options.setdefault("seed", self.seed)
-        return loader(**options)
+        try:
+            bound = signature.bind(**options)
+        except TypeError as e:
+            raise LoramemError(f"dataset {self.config.dataset['name']}: {e}") from None
+        bound.apply_defaults()
+        return dict(bound.arguments)
+
+    def dataset(self) -> Dataset:
+        return DATASETS.get(self.config.dataset["name"])(**self.dataset_options())
 
 
 ONLY_KEYS = ("size", "rank", "format", "objective", "seed")
@@ -166,9 +196,9 @@ def run_experiment(config: ExperimentConfig, out: Path, log: Callable[[str], Non
 
     from loramem.api import Memory
 
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(yaml.safe_dump(asdict(config), sort_keys=False))
     results = out / "results.jsonl"
+    claim_folder(out, config.shared_settings(), results=[results])  # before config.yaml: it must not lie
+    (out / "config.yaml").write_text(yaml.safe_dump(asdict(config), sort_keys=False))
     done = done_keys(results)
     runs = select(config.runs(), only or {})
     todo = [r for r in runs if r.key not in done]
@@ -177,29 +207,20 @@ def run_experiment(config: ExperimentConfig, out: Path, log: Callable[[str], Non
     mem = Memory(store=out / "store", model=config.model, device=config.device, progress=progress)
     for i, run in enumerate(todo, 1):
         log(f"[{i}/{len(todo)}] {run.params()}")
-        row = execute(mem, run, out)
+        row = execute(mem, run)
         append_jsonl(results, [row])
         mem.forget(f"run-{run.key}")  # results are kept; the adapters of a sweep would fill the disk
     return results
 
 
-def execute(mem, run: Run, out: Path) -> dict:
+def execute(mem, run: Run) -> dict:
     data = run.dataset()
-    paths = []
-    if data.records:
-        p = out / "inputs" / f"{run.key}.jsonl"
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text("".join(json.dumps({"question": r.prompt, "answer": r.target}) + "\n" for r in data.records))
-        paths.append(p)
-    for j, doc in enumerate(data.documents):
-        p = out / "inputs" / f"{run.key}-{j}.md"
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(f"# {doc.title}\n\n{doc.text}\n")
-        paths.append(p)
-    if not paths:
+    if not data.records and not data.documents:
         raise LoramemError(f"dataset {data.name} gave nothing to write for {run.params()}")
+    documents = {f"document-{j}.md": f"# {doc.title}\n\n{doc.text}\n" for j, doc in enumerate(data.documents)}
     start = time.perf_counter()
-    written = mem.write(paths, name=f"run-{run.key}", format=run.format, config=run.train_config(), replace=True)
+    written = mem.write(records=qa_rows(data.records) if data.records else None, documents=documents,
+                        name=f"run-{run.key}", format=run.format, config=run.train_config(), replace=True)
     record = written.record
     row = {"key": run.key, **run.params(), "dataset": data.name, "examples": record.examples,
            "tokens": record.tokens, "parameters": record.parameters, "recall": record.recall,
@@ -207,6 +228,7 @@ def execute(mem, run: Run, out: Path) -> dict:
            "entries": len(data.records) or len(data.documents)}
     if run.config.ask and data.questions:
         metrics = run.config.metrics or [data.metric]
+        row["metric"] = metrics[0]  # the score the report ranks and plots by
         questions = data.questions[: run.config.max_questions]
         scores = {m: 0.0 for m in metrics}
         judge = None

@@ -4,19 +4,24 @@ For each paper, its introduction is written into one memory per format (same ran
 training budget), then every gold question is asked with that memory alone (no document in
 context) and the answer scored with ROUGE-L F1 against the gold answer. The base model with no
 memory is the floor. Rows are appended to `results.jsonl` as each (paper, format) finishes,
-so an interrupted run resumes where it stopped.
+so an interrupted run resumes where it stopped; the settings they depend on are saved in
+`settings.json`, and a rerun with other ones is refused (`loramem.bench.resume`). Papers and
+formats may grow.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 from loramem.bench.datasets.paperqa import choose_papers
 from loramem.bench.metrics import rouge_l
+from loramem.bench.resume import claim_folder, model_name
 from loramem.bench.rows import append_jsonl, read_jsonl
 from loramem.training import TrainConfig
 
@@ -46,17 +51,16 @@ def run_format_comparison(
 
     all_papers, chosen = choose_papers(data, papers)
     config = config or TrainConfig(epochs=20)
-    out.mkdir(parents=True, exist_ok=True)
     results = out / "results.jsonl"
+    claim_folder(out, {"data_sha256": hashlib.sha256(Path(data).read_bytes()).hexdigest(), "training": asdict(config),
+                       "model": model_name(model), "generator": generator, "generator_options": generator_options or {}},
+                 results=[results])
     done = _done(results)
     mem = Memory(store=out / "store", model=model, device=device, progress=True)
-    docs = out / "documents"
-    docs.mkdir(exist_ok=True)
     for i in chosen:
         paper = all_papers[i]
         pid = str(paper.get("id", i))
-        doc = docs / f"paper-{i}.md"
-        doc.write_text(f"# {paper['title']}\n\n{paper['introduction']}\n")
+        doc = {f"paper-{i}.md": f"# {paper['title']}\n\n{paper['introduction']}\n"}
         for fmt in [BASELINE, *formats]:
             if (pid, fmt) in done:
                 continue
@@ -65,7 +69,7 @@ def run_format_comparison(
             if fmt != BASELINE:
                 name = memory_name(i, fmt)
                 log(f"paper {i} ({paper['title'][:50]}): writing with format {fmt}")
-                w = mem.write([doc], name=name, format=fmt, config=config, replace=True, generator=generator,
+                w = mem.write(documents=doc, name=name, format=fmt, config=config, replace=True, generator=generator,
                               generator_options=generator_options)
                 write = {"examples": w.record.examples, "kinds": w.kinds, "epochs": w.epochs,
                          "recall": w.record.recall, "write_s": round(w.seconds, 1), "tokens": w.record.tokens}

@@ -7,19 +7,25 @@ prefilled once per setting — by the base model (adapter phases `none` and `dec
 the adapter (`prefill+decode`) — and the gold questions are decoded on that cache, `batch` at a
 time. RHO = 1 means no document. The hybrid part asks the same questions in the modes
 parametric, icl, rag, parametric+icl and parametric+rag. Scores are ROUGE-L F1 against the gold answers; rows are
-appended per block, so an interrupted run resumes.
+appended per block, so an interrupted run resumes. The settings the rows depend on are saved in
+`kv-settings.json`, and a rerun with other ones is refused, as is a stored memory (bench formats'
+included) written with other training settings (`loramem.bench.resume`); papers, presses and
+RHO values may grow.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 from loramem.bench.datasets.base import spread
 from loramem.bench.datasets.paperqa import choose_papers
 from loramem.bench.formats import memory_name
 from loramem.bench.metrics import rouge_l
+from loramem.bench.resume import check_reused, claim_folder, model_name
 from loramem.bench.rows import append_jsonl, read_jsonl
 from loramem.errors import LoramemError
 from loramem.training import TrainConfig
@@ -38,29 +44,32 @@ def run_kv_study(
     """Run (or resume) the study into `out`; returns the report's path."""
     from loramem.api import Memory
     from loramem.kv import KVSettings, decode_many, prefill
+    from loramem.supervision import parse_format
 
     all_papers, chosen = choose_papers(data, papers)
     if any(not 0 <= r <= 1 for r in rhos):
         raise LoramemError(f"compression values must lie in [0, 1]; got {list(rhos)}")
     for press in presses:
         KVSettings(press=press).check()
-    out.mkdir(parents=True, exist_ok=True)
+    config = config or TrainConfig(epochs=20)
     results = out / "kv-results.jsonl"
+    claim_folder(out, {"data_sha256": hashlib.sha256(Path(data).read_bytes()).hexdigest(), "formats": list(formats),
+                       "questions": questions, "training": asdict(config), "model": model_name(model),
+                       "max_new_tokens": max_new_tokens, "batch": batch}, results=[results], filename="kv-settings.json")
     done = {r["block"] for r in read_jsonl(results)}
     mem = Memory(store=out / "store", model=model, device=device, progress=True)
-    (out / "documents").mkdir(exist_ok=True)
     for i in chosen:
         paper = all_papers[i]
         qas = spread(paper["QA"], questions)
-        doc_path = out / "documents" / f"paper-{i}.md"
-        doc_path.write_text(f"# {paper['title']}\n\n{paper['introduction']}\n")
-        document = doc_path.read_text()
+        document = f"# {paper['title']}\n\n{paper['introduction']}\n"
         names = {}
         for fmt in formats:
             names[fmt] = memory_name(i, fmt)
-            if not mem.store.exists(names[fmt]):
+            if mem.store.exists(names[fmt]):  # this study's, or bench formats' in a shared folder
+                check_reused(mem.show(names[fmt]), {**asdict(config), "format": str(parse_format(fmt))}, out)
+            else:
                 log(f"paper {i}: writing memory {names[fmt]} (format {fmt})")
-                mem.write([doc_path], name=names[fmt], format=fmt, config=config or TrainConfig(epochs=20))
+                mem.write(documents={f"paper-{i}.md": document}, name=names[fmt], format=fmt, config=config)
         adapters = {fmt: [(n, mem.store.adapter_path(mem.show(n)))] for fmt, n in names.items()}
 
         def emit(block: str, rows: list[dict], paper: int = i) -> None:

@@ -11,8 +11,10 @@ From N partition files (say sectors of the 128K PhoneBook), the first `entries` 
 * `interference`: the question's own memory merged with N-1 others (N = 2 ... `max_merge`; N = 1
   is the oracle).
 
-Rows are appended to `results.jsonl` block by block, so an interrupted run resumes; `report.md`
-and `partitions.png` summarize them.
+Rows are appended to `results.jsonl` block by block, so an interrupted run resumes; the settings
+they depend on are saved in `settings.json`, and a rerun with other ones is refused
+(`loramem.bench.resume`), as is a stored memory written otherwise. `report.md` and
+`partitions.png` summarize the rows.
 """
 
 from __future__ import annotations
@@ -20,63 +22,67 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 from loramem.bench.datasets.base import spread
-from loramem.bench.rows import append_jsonl, read_jsonl
+from loramem.bench.resume import check_reused, claim_folder, model_name
+from loramem.bench.rows import append_jsonl, qa_rows, read_jsonl
 from loramem.errors import LoramemError
+from loramem.routing import ROUTERS
 from loramem.training import TrainConfig
 
-ROUTERS = ("embedding", "bm25", "hybrid")
-MERGES = ("sum", "linear", "ties", "dare_ties", "svd")
+MERGES = ("sum", "linear", "ties", "dare_ties", "svd")  # the study's default: PEFT's methods less the dare_linear variant
 LARGE = "one-large"
 _PHONE = re.compile(r"^\d{3}-\d{3}-\d{4}$")
 
 
 def run_partitions(
     files: list[Path], out: Path, entries: int = 24, rank: int = 4, epochs: int = 60, questions: int | None = None,
-    routers=ROUTERS, merges=MERGES, top_k: int = 3, max_merge: int = 4, model: str | None = None,
-    device: str | None = None, log: Callable[[str], None] = print,
+    routers: Sequence[str] | None = None, merges: Sequence[str] = MERGES, top_k: int = 3, max_merge: int = 4,
+    model: str | None = None, device: str | None = None, log: Callable[[str], None] = print,
 ) -> Path:
-    """Run (or resume) the study into `out`; returns the report's path."""
+    """Run (or resume) the study into `out`; returns the report's path. `routers`: default every registered one."""
     from loramem.api import Memory
     from loramem.bench.metrics import METRICS
     from loramem.supervision.sources import read_source
 
+    routers = ROUTERS.names() if routers is None else list(routers)
+    for router in routers:
+        ROUTERS.get(router)
     if len(files) < 2:
         raise LoramemError("the partition study needs at least two partition files")
     if not 1 <= top_k <= len(files) or not 1 <= max_merge <= len(files):
         raise LoramemError(f"top-k and the largest merge must lie between 1 and the {len(files)} partitions")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "partitions").mkdir(exist_ok=True)
     parts: dict[str, list] = {}
+    digests = []
     for i, path in enumerate(files):
         source = read_source(path)
         if not source.records:
             raise LoramemError(f"{path}: partitions must be question-answer records (.csv or .jsonl)")
-        name = f"part-{i:02d}"
-        parts[name] = source.records[:entries]
-        (out / "partitions" / f"{name}.jsonl").write_text("".join(
-            json.dumps({"question": r.prompt, "answer": r.target}) + "\n" for r in parts[name]))
+        parts[f"part-{i:02d}"] = source.records[:entries]
+        digests.append(source.digest)
     answers = [r.target for rs in parts.values() for r in rs]
     metric_name = "phone_digits" if all(_PHONE.match(a) for a in answers) else "token_f1"
     metric = METRICS.get(metric_name)
-    (out / "settings.json").write_text(json.dumps({
-        "files": [str(f) for f in files], "entries": entries, "rank": rank, "epochs": epochs, "questions": questions,
-        "top_k": top_k, "metric": metric_name, "model": model}, indent=2))
+    names = list(parts)
+    small, large = TrainConfig(rank=rank, epochs=epochs), TrainConfig(rank=rank * len(names), epochs=epochs)
+    training = {k: v for k, v in asdict(small).items() if k not in ("rank", "epochs")}
+    claim_folder(out, {"files": [Path(f).name for f in files], "file_sha256": digests, "entries": entries,
+                       "rank": rank, "epochs": epochs, "training": training, "questions": questions, "top_k": top_k,
+                       "metric": metric_name, "model": model_name(model)}, results=[out / "results.jsonl"])
 
     mem = Memory(store=out / "store", model=model, device=device, progress=True)
-    names = list(parts)
-    for name in names:
-        if not mem.store.exists(name):
-            log(f"writing {name} ({len(parts[name])} records, rank {rank})")
-            mem.write([out / "partitions" / f"{name}.jsonl"], name=name, collection="partitions",
-                      config=TrainConfig(rank=rank, epochs=epochs))
-    if not mem.store.exists(LARGE):
-        log(f"writing {LARGE} ({len(answers)} records, rank {rank * len(names)}: the same parameters)")
-        mem.write([out / "partitions" / f"{n}.jsonl" for n in names], name=LARGE,
-                  config=TrainConfig(rank=rank * len(names), epochs=epochs))
+    memories = {name: (qa_rows(parts[name]), small) for name in names}
+    memories[LARGE] = ([row for name in names for row in memories[name][0]], large)
+    for name, (rows, config) in memories.items():
+        if mem.store.exists(name):  # written by an interrupted run of these settings: check, then reuse
+            check_reused(mem.show(name), {**asdict(config), "examples": len(rows)}, out)
+            continue
+        log(f"writing {name} ({len(rows)} records, rank {config.rank}"
+            + (": the same parameters as the small ones together)" if name == LARGE else ")"))
+        mem.write(records=rows, name=name, collection="" if name == LARGE else "partitions", config=config)
 
     asked = [(name, r) for name in names for r in spread(parts[name], questions)]
     results = out / "results.jsonl"

@@ -7,7 +7,6 @@ FLOPs are counted by torch's FlopCounterMode on one real training step of lorame
 
 from __future__ import annotations
 
-import json
 import resource
 import statistics
 import tempfile
@@ -18,10 +17,12 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from loramem.activation import AdapterCache, hooked, ties_merge
+from loramem.adapters import AdapterCache, hooked
 from loramem.answering import generate_answer
 from loramem.bench.baseline import usual_recipe
 from loramem.bench.datasets.phonebook import phonebook
+from loramem.bench.rows import qa_rows
+from loramem.merges import ties_merge
 from loramem.models import load_base
 from loramem.prompts import PromptFormat
 from loramem.training import TrainConfig, train_memory
@@ -72,10 +73,6 @@ def flops_per_token(base, examples, config: TrainConfig) -> float:
     return counter.get_total_flops() / batch.n_tokens
 
 
-def _write_jsonl(path: Path, examples) -> None:
-    path.write_text("".join(json.dumps({"question": e.prompt, "answer": e.target}) + "\n" for e in examples))
-
-
 def _answer_seconds(base, question: str, reps: int = 3, **kw) -> float:
     generate_answer(base, question, **kw)  # warm-up
     t = time.perf_counter()
@@ -119,15 +116,12 @@ def run_perf(n_train: int = 200, n_write: int = 48, model: str | None = None, de
 
     with tempfile.TemporaryDirectory(prefix="loramem-perf-") as tmp:
         tmp = Path(tmp)
-        mem = Memory(store=tmp / "store", model=model, progress=False)
-        mem._base = base  # share the loaded model: a second copy would inflate the RSS figure
+        mem = Memory(store=tmp / "store", base=base, progress=False)  # shared: a second copy would inflate the RSS
         # 1. Verified write of a 48-entry PhoneBook (>= 95% read back), loramem first: its peak RSS.
         write_set = phonebook(n_write, seed=1)
-        path = tmp / "pb48.jsonl"
-        _write_jsonl(path, write_set)
         log(f"verified write of {n_write} entries with loramem ...")
         t = time.perf_counter()
-        mem.write([path], name="pb48", config=replace(config, target_recall=0.95))
+        mem.write(records=qa_rows(write_set), name="pb48", config=replace(config, target_recall=0.95))
         results["verified_write_s"] = time.perf_counter() - t
         results["verified_write_recall"] = mem.show("pb48").recall
         results["write_peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -171,10 +165,7 @@ def run_perf(n_train: int = 200, n_write: int = 48, model: str | None = None, de
 
         # 5. Activation: three memories routed, loaded from disk and merged with TIES.
         for i in (1, 2):
-            small = phonebook(4, seed=10 + i)
-            p = tmp / f"m{i}.jsonl"
-            _write_jsonl(p, small)
-            mem.write([p], name=f"m{i}", config=replace(config, epochs=1))
+            mem.write(records=qa_rows(phonebook(4, seed=10 + i)), name=f"m{i}", config=replace(config, epochs=1))
         _activation_seconds(mem, question)  # warm-up: loads the embedding model, builds the BM25 index
         timings = [_activation_seconds(mem, question) for _ in range(5)]
         results["activation_s"] = statistics.median(t["total"] for t in timings)

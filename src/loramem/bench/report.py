@@ -22,12 +22,30 @@ def read_rows(folder: Path) -> list[dict]:
     return read_jsonl(path)
 
 
-def score_key(rows: list[dict]) -> str:
-    """The first metric the rows carry, else read-back recall."""
-    for name in METRICS.names():
-        if any(name in r for r in rows):
-            return name
-    return "recall"
+def metric_columns(rows: list[dict]) -> list[str]:
+    """The answer scores the rows carry: registered metrics, then the rubric judge's."""
+    return [m for m in (*METRICS.names(), "judge") if any(m in r for r in rows)]
+
+
+def score_key(rows: list[dict], folder: Path | None = None) -> str:
+    """The score to rank and plot by: the experiment's primary metric (the first it declares, saved in
+    each row), for older rows the first metric of `folder`'s config.yaml or the only one the rows
+    carry; read-back recall when nothing was asked."""
+    declared = [r["metric"] for r in rows if "metric" in r]
+    if declared:
+        return declared[0]  # a folder holds one experiment's settings, so one primary metric
+    carried = metric_columns(rows)
+    config = folder / "config.yaml" if folder is not None else None
+    if config is not None and config.is_file():
+        import yaml
+
+        metrics = (yaml.safe_load(config.read_text()) or {}).get("metrics") or []
+        if metrics and metrics[0] in carried:
+            return metrics[0]
+    if len(carried) > 1:
+        raise LoramemError(f"the rows carry several scores ({', '.join(carried)}) and none is declared primary; "
+                           "list the metrics in the experiment's config.yaml")
+    return carried[0] if carried else "recall"
 
 
 def _cell(v) -> str:
@@ -83,8 +101,8 @@ def write_report(folder: Path) -> Path:
     import matplotlib.pyplot as plt
 
     rows = read_rows(folder)
-    score = score_key(rows)
-    metric_cols = [m for m in METRICS.names() if any(m in r for r in rows)]
+    score = score_key(rows, folder)
+    metric_cols = metric_columns(rows)
     columns = [c for c in PARAMS if len({_cell(r.get(c)) for r in rows}) > 1 or c in ("entries", "rank")]
     columns += ["parameters", "examples", "epochs", "recall", *metric_cols, "write_s"]
     parts = [f"# {folder.name}\n", f"{len(rows)} runs; score: `{score}`.\n", markdown_table(rows, columns)]

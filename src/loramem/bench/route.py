@@ -9,33 +9,16 @@ query is embedded by the real MiniLM model, as in `ask --route`.
 
 from __future__ import annotations
 
-import json
 import statistics
 import tempfile
 import time
-from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 
-from loramem.store.records import MemoryRecord
+from loramem.store import MemoryRecord, MemoryStore
 
 ROUTE_TARGETS = {"route_p50_ms": (20.0, False), "open_s": (1.0, False)}
-
-
-def insert_memories(path: Path, entries: list[tuple[MemoryRecord, np.ndarray | None]]) -> None:
-    """List catalogue rows (and routing embeddings) in the store at `path` in one transaction."""
-    from loramem.store import MemoryStore
-
-    store = MemoryStore(path)
-    columns = [f.name for f in fields(MemoryRecord)]
-    rows = [[record.to_row()[c] for c in columns] for record, _ in entries]
-    vectors = [(record.name, *v.shape, np.ascontiguousarray(v, dtype=np.float16).tobytes())
-               for record, v in entries if v is not None]
-    with store._db() as db:
-        db.executemany(f"INSERT INTO memories ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", rows)
-        db.executemany("INSERT INTO embeddings VALUES (?, ?, ?, ?)", vectors)
-        db.execute("UPDATE meta SET value = value + 1 WHERE key = 'generation'")
 
 
 def build_catalogue(path: Path, n: int, dim: int = 384, seed: int = 0) -> None:
@@ -49,7 +32,7 @@ def build_catalogue(path: Path, n: int, dim: int = 384, seed: int = 0) -> None:
         )
         v = rng.standard_normal((1, dim)).astype(np.float32)
         entries.append((record, v / np.linalg.norm(v)))
-    insert_memories(path, entries)
+    MemoryStore(path).add_index_only(entries)
 
 
 def run_route_bench(n: int = 100_000, top_k: int = 5, queries: int = 200, log=print) -> dict:
@@ -79,7 +62,3 @@ def run_route_bench(n: int = 100_000, top_k: int = 5, queries: int = 200, log=pr
     return {"memories": count, "top_k": top_k, "router": "embedding", "build_s": built, "open_s": open_s,
             "first_query_s": first_s, "route_p50_ms": statistics.median(latencies),
             "route_p99_ms": latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], "queries": queries}
-
-
-def write_json(results: dict, path: Path) -> None:
-    path.write_text(json.dumps(results, indent=2))

@@ -14,19 +14,17 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from loramem.errors import LoramemError
-
-ROUTER_NAMES = ("embedding", "bm25", "hybrid")
+from loramem.routing import ROUTERS
 
 
 def index_partitions(store_path: Path, files: list[Path]) -> dict[str, list[tuple[str, str]]]:
     """One index-only memory per file; returns each memory's (question, answer) records."""
-    from loramem.api import _embedding
-    from loramem.bench.route import insert_memories
-    from loramem.store.records import MemoryRecord
+    from loramem.routing.embedding import memory_embedding
+    from loramem.store import MemoryRecord, MemoryStore
     from loramem.supervision.sources import read_source
 
     entries, records = [], {}
@@ -42,20 +40,23 @@ def index_partitions(store_path: Path, files: list[Path]) -> dict[str, list[tupl
             base_model="index-only", base_fingerprint="index-only", rank=0, formats=["record"],
             examples=len(source.records), tokens=0, parameters=0, recall=0.0, created="", document=source.text,
         )
-        entries.append((record, _embedding([source])))
+        entries.append((record, memory_embedding([source])))
         records[name] = [(r.prompt, r.target) for r in source.records]
-    insert_memories(store_path, entries)
+    MemoryStore(store_path).add_index_only(entries)
     return records
 
 
-def run_router_accuracy(files: list[Path], routers=ROUTER_NAMES, ks=(1, 3), per_partition: int | None = None,
-                        log: Callable[[str], None] = print) -> dict:
-    """Hit rate at each k and p50 latency per router, over the partitions' questions."""
+def run_router_accuracy(files: list[Path], routers: Sequence[str] | None = None, ks=(1, 3),
+                        per_partition: int | None = None, log: Callable[[str], None] = print) -> dict:
+    """Hit rate at each k and p50 latency per router (default: every registered one), over the partitions' questions."""
     from tqdm.auto import tqdm
 
     from loramem.api import Memory
     from loramem.bench.datasets.base import spread
 
+    routers = ROUTERS.names() if routers is None else list(routers)
+    for router in routers:
+        ROUTERS.get(router)  # an unknown name fails before the indexing, with the valid ones
     if len(files) < 2:
         raise LoramemError("router accuracy needs at least two partitions")
     if max(ks) > len(files):

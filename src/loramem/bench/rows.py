@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from loramem.supervision.examples import Example
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -16,3 +21,8 @@ def read_jsonl(path: Path) -> list[dict]:
 def append_jsonl(path: Path, rows: list[dict]) -> None:
     with path.open("a") as f:
         f.writelines(json.dumps(r) + "\n" for r in rows)
+
+
+def qa_rows(examples: Iterable[Example]) -> list[dict]:
+    """Examples as the question-answer dicts `Memory.write(records=...)` takes."""
+    return [{"question": e.prompt, "answer": e.target} for e in examples]

@@ -8,7 +8,6 @@ also shows that concurrent requests never see each other's adapters.
 
 from __future__ import annotations
 
-import json
 import statistics
 import tempfile
 import threading
@@ -18,20 +17,19 @@ from pathlib import Path
 import httpx
 
 from loramem.bench.datasets.phonebook import phonebook
+from loramem.bench.rows import qa_rows
 
 MEMORIES = 8
 
 
-def _prepare(mem, folder: Path, log, config=None) -> list:
+def _prepare(mem, log, config=None) -> list:
     entries = phonebook(MEMORIES, seed=11)
     for i, entry in enumerate(entries):
         name = f"bench-serve-{i}"
         if mem.store.exists(name):
             continue
-        path = folder / f"{name}.jsonl"
-        path.write_text(json.dumps({"question": entry.prompt, "answer": entry.target}) + "\n")
         log(f"writing memory {name} ({entry.prompt} → {entry.target}) ...")
-        mem.write([path], name=name, config=config)
+        mem.write(records=qa_rows([entry]), name=name, config=config)
     return entries
 
 
@@ -78,7 +76,7 @@ def run_serve_bench(store: Path | None = None, model: str | None = None, device:
 
     with tempfile.TemporaryDirectory(prefix="loramem-serve-") as tmp:
         mem = Memory(store=store or Path(tmp) / "store", model=model, device=device, progress=False)
-        entries = _prepare(mem, Path(tmp), log, config)
+        entries = _prepare(mem, log, config)
         with ServerThread(create_app(mem)) as url:
             _round(url, entries, 1, 1)  # warm-up: adapters into the cache
             results: dict = {"model": mem.base.name, "device": str(mem.base.device), "memories": MEMORIES}

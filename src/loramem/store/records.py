@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
+
+JSON_COLUMNS = ("sources", "formats", "config")
 
 
 @dataclass
@@ -33,13 +35,23 @@ class MemoryRecord:
 
     def to_row(self) -> dict:
         d = asdict(self)
-        for key in ("sources", "formats", "config"):
+        for key in JSON_COLUMNS:
             d[key] = json.dumps(d[key])
         return d
 
     @classmethod
     def from_row(cls, row: dict) -> MemoryRecord:
         d = dict(row)
-        for key in ("sources", "formats", "config"):
+        for key in JSON_COLUMNS:
             d[key] = json.loads(d[key])
         return cls(**d)
+
+    @classmethod
+    def column_default(cls, name: str) -> str | int | float:
+        """The value a column added to an older store holds in its existing rows, stored as a row
+        stores it (JSON columns as JSON text, so they read back)."""
+        f = next(f for f in fields(cls) if f.name == name)
+        value = f.default_factory() if f.default_factory is not MISSING else f.default
+        if value is MISSING:  # a required field: its type's empty value
+            value = {"int": 0, "float": 0.0, "str": ""}.get(str(f.type), [] if name in JSON_COLUMNS else "")
+        return json.dumps(value) if name in JSON_COLUMNS else value

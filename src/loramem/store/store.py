@@ -14,7 +14,7 @@ import shutil
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
@@ -36,6 +36,13 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER);
 INSERT OR IGNORE INTO meta VALUES ('generation', 0);
 """
 _BUMP = "UPDATE meta SET value = value + 1 WHERE key = 'generation'"
+_INSERT = f"INSERT INTO memories ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+_INSERT_EMBEDDING = "INSERT INTO embeddings VALUES (?, ?, ?, ?)"
+
+
+def _embedding_row(name: str, embedding: np.ndarray) -> tuple:
+    vectors = np.ascontiguousarray(embedding, dtype=np.float16)
+    return name, vectors.shape[0], vectors.shape[1], vectors.tobytes()
 
 
 def _alive(pid: int) -> bool:
@@ -84,7 +91,8 @@ class MemoryStore:
                 present = {row[1] for row in db.execute("PRAGMA table_info(memories)")}
                 for column in _COLUMNS:  # a store made by an older version gains the new columns
                     if column not in present:
-                        db.execute(f"ALTER TABLE memories ADD COLUMN {column} TEXT DEFAULT ''")
+                        db.execute(f"ALTER TABLE memories ADD COLUMN {column}")
+                        db.execute(f"UPDATE memories SET {column} = ?", (MemoryRecord.column_default(column),))
         except sqlite3.DatabaseError as e:
             raise LoramemError(f"cannot open catalogue in {self.path}: {e}") from None
         self._collect_garbage()
@@ -205,13 +213,8 @@ class MemoryStore:
                 db.execute("DELETE FROM memories WHERE name = ?", (record.name,))
                 db.execute("DELETE FROM embeddings WHERE name = ?", (record.name,))
                 if embedding is not None:
-                    vectors = np.ascontiguousarray(embedding, dtype=np.float16)
-                    db.execute("INSERT INTO embeddings VALUES (?, ?, ?, ?)",
-                               (record.name, vectors.shape[0], vectors.shape[1], vectors.tobytes()))
-                db.execute(
-                    f"INSERT INTO memories ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
-                    [record.to_row()[c] for c in _COLUMNS],
-                )
+                    db.execute(_INSERT_EMBEDDING, _embedding_row(record.name, embedding))
+                db.execute(_INSERT, [record.to_row()[c] for c in _COLUMNS])
                 db.execute(_BUMP)
         except BaseException:
             shutil.rmtree(self.path / folder, ignore_errors=True)
@@ -219,6 +222,18 @@ class MemoryStore:
         if old:
             shutil.rmtree(self.path / old, ignore_errors=True)
         return record
+
+    def add_index_only(self, entries: Sequence[tuple[MemoryRecord, np.ndarray | None]]) -> None:
+        """List memories that have no adapter folder, with their routing embeddings, in one transaction.
+
+        Routers read only the catalogue, so router benchmarks index many memories this way in seconds
+        instead of training each; asking such a memory fails, as its adapter is absent.
+        """
+        with self._db() as db:
+            db.executemany(_INSERT, [[record.to_row()[c] for c in _COLUMNS] for record, _ in entries])
+            db.executemany(_INSERT_EMBEDDING, [_embedding_row(record.name, v) for record, v in entries
+                                               if v is not None])
+            db.execute(_BUMP)
 
     def remove(self, name: str) -> MemoryRecord:
         record = self.get(name)

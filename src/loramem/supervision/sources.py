@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,6 +116,10 @@ def read_source(path: str | Path) -> Source:
     if suffix in DOCUMENT_SUFFIXES:
         return Source(path=path, text=text, digest=digest)
     records = _read_jsonl(path, text) if suffix == ".jsonl" else _read_csv(path, text)
+    return _records_source(path, records, digest)
+
+
+def _records_source(path: Path, records: list[Example], digest: str) -> Source:
     if not records:
         raise LoramemError(f"{path}: holds no records")
     # The "document" of a fact table, used by in-context answering, is the facts as lines.
@@ -122,7 +127,31 @@ def read_source(path: str | Path) -> Source:
     return Source(path=path, text=doc, digest=digest, records=records)
 
 
-def read_sources(paths: list[str | Path]) -> list[Source]:
-    if not paths:
-        raise LoramemError("give at least one file to write")
-    return [read_source(p) for p in paths]
+def records_source(rows: Sequence[dict], label: str = "records") -> Source:
+    """Question-answer records given in memory (dicts like a .jsonl file's rows), checked as a file's are.
+
+    The digest is that of the rows written as JSONL, so it does not depend on where they came from.
+    """
+    path = Path(label)
+    records = [_record(path, str(n), row) for n, row in enumerate(rows, 1)]
+    data = "".join(json.dumps(dict(row)) + "\n" for row in rows).encode()
+    return _records_source(path, records, hashlib.sha256(data).hexdigest())
+
+
+def document_source(text: str, label: str = "document.md") -> Source:
+    """A document given in memory; `label` stands for its file name (the title when it has no heading)."""
+    if not isinstance(text, str) or not text.strip():
+        raise LoramemError(f"{label}: the document is empty")
+    return Source(path=Path(label), text=text, digest=hashlib.sha256(text.encode()).hexdigest())
+
+
+def read_sources(paths: Sequence[str | Path], records: Sequence[dict] | None = None,
+                 documents: Mapping[str, str] | None = None) -> list[Source]:
+    """The files at `paths`, then `records` and `documents` (label → text) given in memory."""
+    sources = [read_source(p) for p in paths]
+    if records is not None:
+        sources.append(records_source(records))
+    sources += [document_source(text, label) for label, text in (documents or {}).items()]
+    if not sources:
+        raise LoramemError("give at least one file, records or documents to write")
+    return sources
