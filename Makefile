@@ -21,4 +21,5 @@ demo: setup
 	$(BIN)/loramem demo
 
 test: setup
+	$(BIN)/ruff check src tests
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from loramem.errors import LoramemError
+from loramem.options import option
 
 PRESSES = {  # name → kvpress class name (those that exist in the installed kvpress are offered)
     "expected_attention": "ExpectedAttentionPress",
@@ -38,10 +39,12 @@ PHASES = ("prefill+decode", "decode", "none")
 
 @dataclass(frozen=True)
 class KVSettings:
-    press: str = "expected_attention"
-    compression: float = 0.5  # RHO: the fraction of the document's KV pairs evicted
-    adapter_phase: str = "prefill+decode"
-    seed: int = 0  # the random press
+    """The kv mode's options; `seed` (the random press's) is internal, offered to no user."""
+
+    press: str = option("expected_attention", "kvpress press", choices=tuple(PRESSES))
+    compression: float = option(0.5, "fraction of the document's KV pairs evicted, RHO, 0-1 (1 = no document)")
+    adapter_phase: str = option("prefill+decode", "when the memory's adapter is on", choices=PHASES)
+    seed: int = 0
 
     def check(self) -> KVSettings:
         if not 0.0 <= self.compression <= 1.0:

@@ -1,6 +1,15 @@
-"""Answer modes: how memories take part in an answer. Picked by name with `--mode`."""
+"""Answer modes: how memories take part in an answer. Picked by name with `--mode`.
 
-from loramem.modes import base_only, icl, kv, parametric, rag  # noqa: F401  (registration)
-from loramem.modes.base import MODES, AnswerMode, Plan
+One file per mode: every module of this package is imported here so that its `@MODES.register`
+runs, and a new mode is one new file (its options, CLI flags and server fields come with it).
+"""
 
-__all__ = ["MODES", "AnswerMode", "Plan"]
+import importlib
+import pkgutil
+
+from loramem.modes.base import MODES, AnswerMode, ModeOption, Plan, mode_options
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
+
+__all__ = ["MODES", "AnswerMode", "ModeOption", "Plan", "mode_options"]

@@ -1,5 +1,5 @@
 """`kv`: the memories' documents read through a compressed KV cache, the adapter on in the phases
-chosen (see loramem.kv for the stages). Options: press, compression, adapter_phase."""
+chosen (see loramem.kv for the stages). Options: KVSettings (press, compression, adapter_phase)."""
 
 from loramem.kv import KVSettings
 from loramem.modes.base import MODES, AnswerMode, Plan
@@ -9,8 +9,7 @@ from loramem.modes.icl import documents
 @MODES.register("kv")
 class CompressedCacheMode(AnswerMode):
     name = "kv"
-    options = ("press", "compression", "adapter_phase")
+    settings_type = KVSettings
 
     def plan(self, memories, question):
-        settings = KVSettings(**self.settings).check()
-        return Plan(context=documents(memories), adapters=list(memories), kv=settings)
+        return Plan(context=documents(memories), adapters=list(memories), kv=self.settings.check())

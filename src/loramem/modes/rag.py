@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 
 import numpy as np
 
 from loramem.errors import LoramemError
 from loramem.modes.base import MODES, AnswerMode, Plan
+from loramem.options import option
 
 PASSAGE_WORDS = 100
 RETRIEVERS = ("bm25", "embedding")
@@ -47,16 +49,27 @@ def retrieve(question: str, passages: list[str], k: int, retriever: str = "bm25"
     return sorted(best)
 
 
+@dataclass(frozen=True)
+class RagSettings:
+    """The rag modes' options (`rag_top_k`, not `top_k`: that one is the router's)."""
+
+    rag_top_k: int = option(3, "passages put in context")
+    retriever: str = option("bm25", "how passages are found", choices=RETRIEVERS)
+
+    def check(self) -> RagSettings:
+        if int(self.rag_top_k) < 1:
+            raise LoramemError(f"rag top-k must be at least 1, got {self.rag_top_k}")
+        return self
+
+
 class _Retrieval(AnswerMode):
-    options = ("rag_top_k", "retriever")
+    settings_type = RagSettings
     with_adapters = False
 
     def plan(self, memories, question):
-        k = int(self.settings.get("rag_top_k", 3))
-        if k < 1:
-            raise LoramemError(f"rag top-k must be at least 1, got {k}")
+        settings = self.settings.check()
         passages = [p for m in memories for p in chunk_passages(m.document)]
-        chosen = retrieve(question, passages, k, self.settings.get("retriever", "bm25")) if passages else []
+        chosen = retrieve(question, passages, int(settings.rag_top_k), settings.retriever) if passages else []
         context = "\n\n".join(passages[i] for i in chosen)
         return Plan(context=context or None, adapters=list(memories) if self.with_adapters else [])
 

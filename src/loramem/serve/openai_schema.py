@@ -1,9 +1,11 @@
 """The OpenAI wire format: request bodies (validated) and response objects (built), plus loramem's extras.
 
-Requests may carry, besides the OpenAI fields, `memories` (names), `route` ("auto", "embedding",
-"bm25", "hybrid"), `top_k`, `merge`, `mode` and `collection`; the `model` field names either the
-base model or one memory. Decoding is greedy: sampling fields (temperature, top_p, ...) are
-accepted and ignored, so existing clients work unchanged.
+Requests may carry, besides the OpenAI fields, `memories` (names), `route` ("auto" or a router
+of ROUTERS), `top_k`, `merge` (a name in MERGES), `mode` (in MODES), `collection`, and every answer
+mode's options, as fields generated from the modes' settings dataclasses (`rag_top_k`, `press`,
+...: see loramem.modes.mode_options); the `model` field names either the base model or one memory.
+Decoding is greedy: sampling fields (temperature, top_p, ...) are accepted and ignored, so
+existing clients work unchanged.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ import time
 import uuid
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from loramem.modes import mode_options
 
 
-class _Request(BaseModel):
+class _RequestFields(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     model: str
@@ -28,15 +32,24 @@ class _Request(BaseModel):
     merge: str = "sum"
     mode: str | None = None
     collection: str | None = None
-    rag_top_k: int | None = None  # mode options (see `loramem ask --help`)
-    retriever: str | None = None
-    press: str | None = None
-    compression: float | None = None
-    adapter_phase: str | None = None
 
     def mode_options(self) -> dict:
-        names = ("rag_top_k", "retriever", "press", "compression", "adapter_phase")
-        return {k: getattr(self, k) for k in names if getattr(self, k) is not None}
+        """The mode options the request set (None: the mode's default)."""
+        return {k: getattr(self, k) for k in MODE_OPTIONS if getattr(self, k) is not None}
+
+
+def _with_mode_options(base: type[BaseModel]) -> type[BaseModel]:
+    """`base` plus one optional field per answer-mode option, typed and described by its dataclass."""
+    fields = {}
+    for opt in mode_options():
+        if opt.name in base.model_fields:
+            raise ValueError(f"mode option {opt.name!r} collides with the request field of that name")
+        fields[opt.name] = (opt.option.type | None, Field(None, description=opt.help))
+    return create_model("_Request", __base__=base, **fields)
+
+
+MODE_OPTIONS = tuple(o.name for o in mode_options())
+_Request = _with_mode_options(_RequestFields)
 
 
 class _Part(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from loramem.errors import LoramemError
-from loramem.training.objectives import check_objective
+from loramem.training.objectives import OBJECTIVES, check_objective
 
 TARGET_MODULES = {
     "all-linear": "all-linear",  # PEFT picks every linear layer but the output head
@@ -24,12 +24,13 @@ class TrainConfig:
     lr: float = field(default=2e-3, metadata={"help": "peak learning rate (AdamW)"})
     warmup_steps: int = field(default=5, metadata={"help": "linear warm-up steps"})
     batch_size: int = field(default=8, metadata={"help": "examples per optimizer step"})
-    target_modules: str = field(default="all-linear", metadata={"help": "all-linear | ffn | attention"})
+    target_modules: str = field(default="all-linear", metadata={"help": " | ".join(TARGET_MODULES)})
     seed: int = field(default=0, metadata={"help": "seed for initialization and shuffling"})
     target_recall: float = field(default=1.0, metadata={"help": "stop once read-back recall reaches this"})
     precision: str = field(default="auto", metadata={
         "help": "auto | fp32 | bf16 (auto: bf16 where the hardware has fast bf16 matmul)"})
-    objective: str = field(default="auto", metadata={"help": "auto | answer | next-token | distill"})
+    objective: str = field(default="auto", metadata={
+        "help": " | ".join(OBJECTIVES) + " (distill: deep context distillation)"})
     distill_hidden: float = field(default=0.0, metadata={"help": "weight of the hidden-state distance in distillation"})
     layers: str = field(default="all", metadata={"help": "all | early | late | indices such as 0-7 or 0,2,4"})
 

@@ -1,0 +1,42 @@
+"""The tables the `bench` commands print: each benchmark's results dict as a rich Table."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+
+def targets_table(title: str, results: dict, targets: dict[str, tuple[float, bool]]) -> Table:
+    """metric | value | target, each target (value, higher is better) marked met or missed."""
+    table = Table(title=title)
+    for col in ("metric", "value", "target"):
+        table.add_column(col)
+    for key, value in results.items():
+        target = targets.get(key)
+        shown = f"{value:.4g}" if isinstance(value, float) else str(value)
+        mark = ""
+        if target:
+            ok = value >= target[0] if target[1] else value <= target[0]
+            mark = ("[green]met " if ok else "[red]missed ") + ("≥ " if target[1] else "≤ ") + f"{target[0]:.4g}"
+        table.add_row(key, shown, mark)
+    return table
+
+
+def routers_table(results: dict, ks: list[int]) -> Table:
+    """One row per router: hit@k for each k, and the median routing latency."""
+    table = Table(title=f"router accuracy: {results['partitions']} partitions, {results['questions']:,} questions")
+    for col in ("router", *[f"hit@{k}" for k in ks], "p50 ms"):
+        table.add_column(col)
+    for name, r in results["routers"].items():
+        table.add_row(name, *[f"{r[f'hit@{k}']:.1%}" for k in ks], f"{r['p50_ms']:.1f}")
+    return table
+
+
+def serve_table(results: dict, clients: tuple[int, ...] = (1, 8)) -> Table:
+    """One row per client count: throughput, latency, and how many answers were right or crossed."""
+    table = Table(title="loramem bench serve")
+    for col in ("clients", "requests", "requests/s", "p50 ms", "correct", "cross-talk"):
+        table.add_column(col)
+    for c in clients:
+        table.add_row(str(c), str(results[f"requests_{c}"]), f"{results[f'requests_per_s_{c}']:.2f}",
+                      f"{results[f'p50_ms_{c}']:.0f}", f"{results[f'correct_{c}']:.0%}", f"{results[f'cross_talk_{c}']:.0%}")
+    return table
