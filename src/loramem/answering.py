@@ -76,8 +76,9 @@ def _peft_merged(model, adapters, weights, method: MergeMethod, merge: Merge):
                 listed = ", ".join(f"{n} (rank {r})" for n, r in ranks.items())
                 raise LoramemError(f"merge {merge.method!r} needs memories of one rank; got {listed}; use sum or svd")
             torch.manual_seed(merge.seed)  # DARE's random drops are reproducible
-            extra = {"density": merge.density} if method.peft.startswith(("ties", "dare")) else {}
-            peft_model.add_weighted_adapter(names, weights, "loramem-merged", combination_type=method.peft, **extra)
+            # PEFT reads density only where its method prunes (ties, dare_*, magnitude_prune)
+            peft_model.add_weighted_adapter(names, weights, "loramem-merged", combination_type=method.peft,
+                                            density=merge.density)
             peft_model.set_adapter("loramem-merged")
         yield peft_model
     finally:

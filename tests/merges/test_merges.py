@@ -54,9 +54,8 @@ def peft_reference(model, adapters, name, merge):
         for n, p in rest:
             peft.load_adapter(str(p), adapter_name=n)
         torch.manual_seed(merge.seed)
-        extra = {"density": merge.density} if combination.startswith(("ties", "dare")) else {}
         peft.add_weighted_adapter([n for n, _ in adapters], list(merge.weights), "reference",
-                                  combination_type=combination, **extra)
+                                  combination_type=combination, density=merge.density)
         peft.set_adapter("reference")
         return logits(peft)
     finally:
