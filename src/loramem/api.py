@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from loramem.adapters import AdapterCache
 from loramem.answering import Merge, check_merge, generate_answer
@@ -18,6 +19,7 @@ from loramem.modes import MODES
 from loramem.routing import ROUTERS, Route
 from loramem.routing.embedding import memory_embedding
 from loramem.store import MemoryRecord, MemoryStore, validate_name
+from loramem.store.versions import Version
 from loramem.supervision import (
     ChunkSettings,
     Source,
@@ -28,8 +30,12 @@ from loramem.supervision import (
     read_sources,
 )
 from loramem.supervision.generators import Generator, check_generator, make_generator
+from loramem.supervision.stored import Stored, save_supervision
 from loramem.training import TrainConfig, train_memory
 from loramem.training.config import parse_layers
+
+if TYPE_CHECKING:
+    from loramem.updates.apply import UpdateResult
 
 
 @dataclass
@@ -46,6 +52,7 @@ class Answer:
     completion_tokens: int = 0
     truncated: bool = False  # stopped at max_new_tokens rather than at the end of the answer
     kv: dict | None = None  # kv mode: document_tokens, kept_tokens, cache_bytes
+    versions: list[int] = field(default_factory=list)  # the version of each memory that answered
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -211,6 +218,8 @@ class Memory:
         with self.store.staging() as staged:
             result = train_memory(self.base, sup.examples, config, staged, progress=self.progress,
                                   checkpoint=checkpoint, resume=resume, on_epoch=on_epoch)
+            save_supervision(staged, [Stored(e, o) for e, o in zip(sup.examples, sup.origins)],
+                             {s.path.name: s.text for s in sources if not s.is_records})
             layers = parse_layers(config.layers, self.base.model.config.num_hidden_layers)
             record = MemoryRecord(
                 name=name,
@@ -235,7 +244,9 @@ class Memory:
                         "placement": {"target_modules": config.target_modules,
                                       "layers": layers if layers is not None else "all"}},
             )
-            self.store.commit(staged, record, replace=replace, embedding=memory_embedding(sources))
+            self.store.commit(staged, record, replace=replace, embedding=memory_embedding(sources),
+                              change={"seconds": round(time.perf_counter() - start, 2), "recall": record.recall,
+                                      "examples": record.examples})
         checkpoint.unlink(missing_ok=True)
         if resume and not result.resumed_from_epoch:
             notes.append("no checkpoint of this write (same name, inputs and settings) to resume: started afresh")
@@ -352,7 +363,8 @@ class Memory:
             text, n_prompt, n_new = generate_answer(self.base, question, plan.context, adapters, max_new_tokens,
                                                     self.adapters, merge, streamer)
         return Answer(
-            answer=text, memories=[r.name for r in records], mode=mode, question=question,
+            answer=text, memories=[r.name for r in records], versions=[r.version for r in records], mode=mode,
+            question=question,
             prompt_tokens=n_prompt, seconds=time.perf_counter() - start,
             routes=[{"name": r.name, "score": round(r.score, 4)} for r in routes],
             completion_tokens=n_new, truncated=n_new >= max_new_tokens, kv=kv,
@@ -366,4 +378,40 @@ class Memory:
         return self.store.get(name)
 
     def forget(self, name: str) -> MemoryRecord:
+        """Remove memory `name` with all its versions."""
         return self.store.remove(name)
+
+    # -- versions ----------------------------------------------------------------------------
+    def update(
+        self,
+        name: str,
+        paths: Sequence[str | Path] = (),
+        remove: Sequence[str | Path] = (),
+        records: Sequence[dict] | None = None,
+        documents: Mapping[str, str] | None = None,
+        remove_records: Sequence[dict] | None = None,
+        method: str | None = None,
+    ) -> UpdateResult:
+        """Change memory `name` into its next version, verified as a write is.
+
+        `paths`, `records` and `documents` add knowledge: a record whose question the memory holds
+        supersedes its answer, a document named like a held one replaces it (a revision). `remove`
+        lists record files whose questions go, or names of documents to remove; `remove_records`
+        are records given in memory. Removed answers are trained out, towards the base model's own
+        answer. `method` is one of `loramem.updates.UPDATES` (default: the benchmark's pick).
+        """
+        from loramem.updates.apply import update_memory
+
+        return update_memory(self, name, paths, remove, records, documents, remove_records, method)
+
+    def log(self, name: str) -> list[Version]:
+        """Every kept version of memory `name`, oldest first."""
+        return self.store.versions(name)
+
+    def rollback(self, name: str, version: int) -> MemoryRecord:
+        """Make version `version` of memory `name` current again."""
+        return self.store.rollback(name, version)
+
+    def gc(self, name: str | None = None, keep: int = 0) -> tuple[int, int]:
+        """Delete old versions but the current one and the `keep` newest others; (versions, folders) removed."""
+        return self.store.gc(name, keep)

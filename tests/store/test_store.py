@@ -50,9 +50,13 @@ def test_duplicate_refused_unless_replace(tmp_path):
         store.commit(folder, record("facts"))
     assert len(list((tmp_path / "adapters").iterdir())) == 1  # the refused folder was not kept
     _, folder = staged_adapter(store)
+    (folder / "adapter_model.safetensors").write_bytes(b"y")
     second = store.commit(folder, record("facts"), replace=True)
-    assert second.folder != first.folder and not (tmp_path / first.folder).exists()
+    assert second.folder != first.folder and second.version == 2
+    assert (tmp_path / first.folder).exists()  # the replaced version is kept until gc
     assert [r.name for r in store.list()] == ["facts"]
+    store.gc()
+    assert not (tmp_path / first.folder).exists()
 
 
 def test_commit_refuses_incomplete_adapter(tmp_path):

@@ -36,6 +36,7 @@ from loramem.cli.options import (
 from loramem.errors import LoramemError
 from loramem.options import user_option
 from loramem.training import TrainConfig
+from loramem.updates import DEFAULT_UPDATE, UPDATES
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
                   help="Store knowledge in LoRA adapters and read it back.")
@@ -220,9 +221,72 @@ def show(name: str, store: Path | None = StoreOpt) -> None:
 
 @app.command()
 def rm(name: str, store: Path | None = StoreOpt) -> None:
-    """Remove a memory and its adapter folder."""
+    """Remove a memory with all its versions and their adapter folders."""
     open_memory(store).forget(name)
     out.print(f"removed {name}")
+
+
+@app.command()
+def update(
+    name: str = typer.Argument(..., help="the memory to change"),
+    paths: list[Path] = typer.Argument(None, help="records to add or supersede, documents to add or revise"),
+    remove: list[Path] = typer.Option([], "--remove", help="a records file whose questions go, or the name of a "
+                                      "document to remove (repeatable)"),
+    method: str = typer.Option(DEFAULT_UPDATE, "--method", help=f"{choices(UPDATES.names())}"),
+    store: Path | None = StoreOpt,
+    model: str | None = ModelOpt,
+    device: str | None = DeviceOpt,
+) -> None:
+    """Change a memory into its next version: add, supersede or remove knowledge, verified by read-back."""
+    mem = open_memory(store, model, device)
+    result = mem.update(name, paths or [], remove=remove, method=method)
+    _print_notes(result.notes, result.generator)
+    r = result.record
+    changed = ", ".join(f"{k.replace('_', ' ')} {n}" for k, n in result.change.items())
+    out.print(f"updated {r.name} to version {r.version} (from {result.previous}) by {result.method}: {changed}; "
+              f"{result.epochs} epochs, {result.seconds:.1f} s")
+    out.print(f"read-back recall: {result.recall:.1%}; superseded answers still produced: "
+              f"{result.superseded_still:.0%}; removed answers still produced: {result.removed_still:.0%}")
+
+
+@app.command("log")
+def log_versions(name: str, as_json: bool = JsonOpt, store: Path | None = StoreOpt) -> None:
+    """List a memory's versions: what each changed, its recall and how long it took."""
+    versions = open_memory(store).log(name)
+    if as_json:
+        print(json.dumps([v.summary() for v in versions]))
+        return
+    table = Table()
+    for col in ("version", "from", "created", "change", "examples", "recall", "seconds"):
+        table.add_column(col)
+    for v in versions:
+        s = v.summary()
+        change = ", ".join(f"{k.replace('_', ' ')} {n}" for k, n in v.change.items()
+                           if k in ("added", "superseded", "removed", "unchanged") or k.startswith("documents"))
+        kind = v.change.get("kind", "write") + (f" ({v.change['method']})" if "method" in v.change else "")
+        table.add_row(f"{'* ' if v.current else ''}{v.version}", str(v.parent or ""), v.created,
+                      f"{kind}{': ' + change if change else ''}", str(s["examples"]), f"{s['recall']:.0%}",
+                      f"{s['seconds']:.1f}" if s["seconds"] is not None else "")
+    out.print(table)
+    out.print("* current version; ask an older one with --memory NAME@VERSION")
+
+
+@app.command()
+def rollback(name: str, version: int, store: Path | None = StoreOpt) -> None:
+    """Make an earlier version of a memory current again (later versions are kept)."""
+    record = open_memory(store).rollback(name, version)
+    out.print(f"{name} is at version {record.version} again (recall {record.recall:.1%})")
+
+
+@app.command()
+def gc(
+    name: str | None = typer.Argument(None, help="the memory (default: every memory)"),
+    keep: int = typer.Option(0, "--keep", help="old versions to keep besides the current one"),
+    store: Path | None = StoreOpt,
+) -> None:
+    """Delete old versions and their adapter folders; the current version always stays."""
+    versions, folders = open_memory(store).gc(name, keep)
+    out.print(f"removed {versions} old versions ({folders} adapter folders)")
 
 
 @app.command()

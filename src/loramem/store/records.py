@@ -26,6 +26,7 @@ class MemoryRecord:
     document: str = ""  # the source text, for in-context answering
     config: dict = field(default_factory=dict)  # resolved training settings and timings
     collection: str = ""  # the named group a partitioned write belongs to
+    version: int = 1  # 1 for the first write; every update, rewrite or rollback target has its own number
 
     def summary(self) -> dict:
         """Everything but the document text, for `ls --json` and `show`."""

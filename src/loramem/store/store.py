@@ -1,13 +1,15 @@
-"""A folder holding `catalogue.sqlite` and `adapters/<id>/` PEFT folders.
+"""A folder holding `catalogue.sqlite` and `adapters/<content hash>/` PEFT folders.
 
 Crash safety: an adapter is saved into `.staging/`, renamed into `adapters/` (atomic on one
 file system), and only then listed by a committed SQLite transaction. A write killed at any
-moment leaves at worst an unlisted folder, which the next open removes. A replaced or removed
-memory is unlisted first and its folder deleted after, with the same clean-up as a fallback.
+moment leaves at worst an unlisted folder, which the next open removes. Every write and update
+adds a version (see `versions.py`); the folders of older versions stay until `gc`, and a
+removed memory is unlisted first and its folders deleted after.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -22,7 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from loramem.errors import LoramemError, UnknownMemoryError
+from loramem.store import versions as v
 from loramem.store.records import MemoryRecord
+from loramem.store.versions import Version, split_pinned
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 ORPHAN_AGE_S = 600
@@ -93,6 +97,8 @@ class MemoryStore:
                     if column not in present:
                         db.execute(f"ALTER TABLE memories ADD COLUMN {column}")
                         db.execute(f"UPDATE memories SET {column} = ?", (MemoryRecord.column_default(column),))
+                db.executescript(v.SCHEMA)
+                v.migrate(db)
         except sqlite3.DatabaseError as e:
             raise LoramemError(f"cannot open catalogue in {self.path}: {e}") from None
         self._collect_garbage()
@@ -118,8 +124,7 @@ class MemoryStore:
             pid = entry.name.split("-", 1)[0]
             if not (pid.isdigit() and _alive(int(pid))):
                 shutil.rmtree(entry, ignore_errors=True)
-        with self._db() as db:
-            listed = {row[0] for row in db.execute("SELECT folder FROM memories")}
+        listed = self._listed_folders()
         now = time.time()
         for entry in (self.path / "adapters").iterdir():
             if f"adapters/{entry.name}" not in listed and now - entry.stat().st_mtime > ORPHAN_AGE_S:
@@ -132,6 +137,10 @@ class MemoryStore:
         return [MemoryRecord.from_row(dict(r)) for r in rows]
 
     def get(self, name: str) -> MemoryRecord:
+        """The current version of memory `name`, or the version pinned by `name@N`."""
+        name, pinned = split_pinned(name)
+        if pinned is not None:
+            return self.version(name, pinned).record
         with self._db() as db:
             row = db.execute("SELECT * FROM memories WHERE name = ?", (name,)).fetchone()
         if row is None:
@@ -140,8 +149,30 @@ class MemoryStore:
             raise UnknownMemoryError(f"no memory named {name!r} in {self.path}{hint}")
         return MemoryRecord.from_row(dict(row))
 
-    def exists(self, name: str) -> bool:
+    def versions(self, name: str) -> list[Version]:
+        """Every version of memory `name` still kept, oldest first."""
+        current = self.get(name).version
         with self._db() as db:
+            rows = db.execute("SELECT * FROM versions WHERE name = ? ORDER BY version", (name,)).fetchall()
+        return [v.read_version(row, current) for row in rows]
+
+    def version(self, name: str, number: int) -> Version:
+        current = self.get(name).version
+        with self._db() as db:
+            row = db.execute("SELECT * FROM versions WHERE name = ? AND version = ?", (name, number)).fetchone()
+            if row is None:
+                known = [r[0] for r in db.execute("SELECT version FROM versions WHERE name = ? ORDER BY version",
+                                                  (name,))]
+                raise v.unknown_version(name, number, known)
+        return v.read_version(row, current)
+
+    def exists(self, name: str) -> bool:
+        """Whether memory `name` (or, for `name@N`, that version of it) is in the store."""
+        name, pinned = split_pinned(name)
+        with self._db() as db:
+            if pinned is not None:
+                return db.execute("SELECT 1 FROM versions WHERE name = ? AND version = ? AND "
+                                  "EXISTS (SELECT 1 FROM memories WHERE name = ?)", (name, pinned, name)).fetchone() is not None
             return db.execute("SELECT 1 FROM memories WHERE name = ?", (name,)).fetchone() is not None
 
     def generation(self) -> int:
@@ -178,6 +209,19 @@ class MemoryStore:
     def adapter_path(self, record: MemoryRecord) -> Path:
         return self.path / record.folder
 
+    def _listed_folders(self) -> set[str]:
+        """Adapter folders that some kept version (or an index-only entry) names."""
+        with self._db() as db:
+            return ({row[0] for row in db.execute("SELECT folder FROM memories")}
+                    | {json.loads(row[0])["folder"] for row in db.execute("SELECT record FROM versions")})
+
+    def _remove_unlisted(self, folders: set[str]) -> int:
+        listed = self._listed_folders()
+        gone = [f for f in folders if f and f not in listed]
+        for folder in gone:
+            shutil.rmtree(self.path / folder, ignore_errors=True)
+        return len(gone)
+
     # -- writing -----------------------------------------------------------------------------
     def check_writable_name(self, name: str, replace: bool) -> None:
         validate_name(name)
@@ -195,33 +239,83 @@ class MemoryStore:
             shutil.rmtree(folder, ignore_errors=True)
 
     def commit(self, staged: Path, record: MemoryRecord, replace: bool = False,
-               embedding: np.ndarray | None = None) -> MemoryRecord:
-        """Move a staged adapter folder into the store and list it (with its routing embedding), atomically."""
+               embedding: np.ndarray | None = None, parent: int | None = None,
+               change: dict | None = None) -> MemoryRecord:
+        """Move a staged adapter folder into the store and list it as the memory's next version, atomically.
+
+        `parent` is the version an update started from: the commit is refused if another writer
+        made a newer version meanwhile. Without it, an existing memory is rewritten only with
+        `replace`. `change` says what the version changed, for `loramem log`.
+        """
         for required in ("adapter_config.json", "adapter_model.safetensors"):
             if not (staged / required).is_file():
                 raise LoramemError(f"adapter folder is missing {required}; nothing was stored")
-        folder = f"adapters/{uuid.uuid4().hex}"
-        os.rename(staged, self.path / folder)
+        folder = f"adapters/{v.content_hash(staged)}"
+        if (self.path / folder).exists():
+            shutil.rmtree(staged, ignore_errors=True)  # the same content: one folder serves both versions
+            os.utime(self.path / folder)  # young again, so an open store does not take it for an orphan
+        else:
+            os.rename(staged, self.path / folder)
         record.folder = folder
-        old = None
+        existed_before = folder in self._listed_folders()
         try:
             with self._db() as db:
-                row = db.execute("SELECT folder FROM memories WHERE name = ?", (record.name,)).fetchone()
-                if row is not None and not replace:
+                row = db.execute("SELECT version FROM memories WHERE name = ?", (record.name,)).fetchone()
+                if parent is not None:
+                    if row is None or row["version"] != parent:
+                        now = "was removed" if row is None else f"is at version {row['version']}"
+                        raise LoramemError(f"memory {record.name!r} {now} since this update started from version "
+                                           f"{parent}; nothing was changed, run the update again")
+                elif row is not None and not replace:
                     raise LoramemError(f"a memory named {record.name!r} already exists; pass --replace")
-                old = row["folder"] if row is not None else None
+                record.version = v.next_version(db, record.name)
+                kind = "update" if parent is not None else ("rewrite" if row is not None else "write")
+                emb = _embedding_row(record.name, embedding) if embedding is not None else None
                 db.execute("DELETE FROM memories WHERE name = ?", (record.name,))
                 db.execute("DELETE FROM embeddings WHERE name = ?", (record.name,))
-                if embedding is not None:
-                    db.execute(_INSERT_EMBEDDING, _embedding_row(record.name, embedding))
+                if emb is not None:
+                    db.execute(_INSERT_EMBEDDING, emb)
                 db.execute(_INSERT, [record.to_row()[c] for c in _COLUMNS])
+                v.insert_version(db, record, parent, {"kind": kind, **(change or {})}, emb)
                 db.execute(_BUMP)
         except BaseException:
-            shutil.rmtree(self.path / folder, ignore_errors=True)
+            if not existed_before:
+                shutil.rmtree(self.path / folder, ignore_errors=True)
             raise
-        if old:
-            shutil.rmtree(self.path / old, ignore_errors=True)
         return record
+
+    def rollback(self, name: str, number: int) -> MemoryRecord:
+        """Make version `number` of memory `name` its current version again (no version is deleted)."""
+        target = self.version(name, number)
+        record = target.record
+        with self._db() as db:
+            row = db.execute("SELECT emb_rows, emb_dim, emb_vectors FROM versions WHERE name = ? AND version = ?",
+                             (name, number)).fetchone()
+            db.execute("DELETE FROM memories WHERE name = ?", (name,))
+            db.execute("DELETE FROM embeddings WHERE name = ?", (name,))
+            if row["emb_vectors"] is not None:
+                db.execute(_INSERT_EMBEDDING, (name, row["emb_rows"], row["emb_dim"], row["emb_vectors"]))
+            db.execute(_INSERT, [record.to_row()[c] for c in _COLUMNS])
+            db.execute(_BUMP)
+        return record
+
+    def gc(self, name: str | None = None, keep: int = 0) -> tuple[int, int]:
+        """Drop the versions of memory `name` (or of every memory) but the current one and the `keep`
+        newest others, and delete the folders no kept version uses. Returns (versions, folders) removed."""
+        if keep < 0:
+            raise LoramemError(f"gc --keep takes a number of versions >= 0, got {keep}")
+        names = [self.get(name).name] if name is not None else self.names()
+        dropped, folders = 0, set()
+        with self._db() as db:
+            for n in names:
+                current = db.execute("SELECT version FROM memories WHERE name = ?", (n,)).fetchone()["version"]
+                rows = db.execute("SELECT version, record FROM versions WHERE name = ? AND version != ? "
+                                  "ORDER BY version DESC", (n, current)).fetchall()
+                for row in rows[keep:]:
+                    db.execute("DELETE FROM versions WHERE name = ? AND version = ?", (n, row["version"]))
+                    folders.add(json.loads(row["record"])["folder"])
+                    dropped += 1
+        return dropped, self._remove_unlisted(folders)
 
     def add_index_only(self, entries: Sequence[tuple[MemoryRecord, np.ndarray | None]]) -> None:
         """List memories that have no adapter folder, with their routing embeddings, in one transaction.
@@ -231,15 +325,21 @@ class MemoryStore:
         """
         with self._db() as db:
             db.executemany(_INSERT, [[record.to_row()[c] for c in _COLUMNS] for record, _ in entries])
-            db.executemany(_INSERT_EMBEDDING, [_embedding_row(record.name, v) for record, v in entries
-                                               if v is not None])
+            embeddings = {record.name: _embedding_row(record.name, e) for record, e in entries if e is not None}
+            db.executemany(_INSERT_EMBEDDING, list(embeddings.values()))
+            for record, _ in entries:
+                v.insert_version(db, record, None, {"kind": "write", "index_only": True}, embeddings.get(record.name))
             db.execute(_BUMP)
 
     def remove(self, name: str) -> MemoryRecord:
+        """Unlist memory `name` with all its versions, then delete the folders no other memory uses."""
         record = self.get(name)
         with self._db() as db:
+            folders = {json.loads(r[0])["folder"] for r in db.execute("SELECT record FROM versions WHERE name = ?",
+                                                                      (name,))} | {record.folder}
             db.execute("DELETE FROM memories WHERE name = ?", (name,))
             db.execute("DELETE FROM embeddings WHERE name = ?", (name,))
+            db.execute("DELETE FROM versions WHERE name = ?", (name,))
             db.execute(_BUMP)
-        shutil.rmtree(self.path / record.folder, ignore_errors=True)
+        self._remove_unlisted(folders)
         return record

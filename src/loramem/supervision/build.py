@@ -30,6 +30,7 @@ class Supervision:
     examples: list[Example]
     notes: list[str] = field(default_factory=list)  # where a format made fewer examples than asked
     generator: str = ""  # who wrote the generated examples ('' when no format needed a generator)
+    origins: list[str] = field(default_factory=list)  # the file name each example came from, in order
 
     @property
     def kinds(self) -> dict[str, int]:
@@ -56,11 +57,13 @@ def build_supervision(
     """
     chunking = chunking or ChunkSettings()
     examples: list[Example] = []
+    origins: list[str] = []
     notes: list[str] = []
     tasks = []
     for source in sources:
         if source.is_records:
             examples.extend(source.records)
+            origins.extend([source.path.name] * len(source.records))
             continue
         chunks = chunk_text(source.text, chunking.max_tokens, chunking.overlap, count_tokens)
         if not chunks:
@@ -94,13 +97,14 @@ def build_supervision(
             tqdm(total=len(tasks), desc="supervision", unit="chunk", disable=not progress or not tasks, leave=False) as bar:
         for (source, *_), made in zip(tasks, pool.map(lambda t: _tick(run(t), bar), tasks)):
             examples.extend(made.examples)
+            origins.extend([source.path.name] * len(made.examples))
             made_for[source.path] = made_for.get(source.path, 0) + len(made.examples)
             if made.note:
                 notes.append(f"{source.path.name}: {made.note}")
     for source in sources:
         if not source.is_records and not made_for.get(source.path):
             raise LoramemError(f"{source.path}: the format {spec} made no examples from it")
-    return Supervision(examples, notes, generator=gen.label if gen else "")
+    return Supervision(examples, notes, generator=gen.label if gen else "", origins=origins)
 
 
 def _tick(made: Made, bar) -> Made:

@@ -91,9 +91,11 @@ def _lr_factor(step: int, total: int, warmup: int) -> float:
     return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-def _run_key(encoded: list[Encoded], config: TrainConfig) -> str:
+def _run_key(encoded: list[Encoded], config: TrainConfig, init_adapter: Path | None = None) -> str:
     """Identifies a training run: a checkpoint resumes only the run it was saved from."""
     h = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode())
+    if init_adapter is not None:
+        h.update((Path(init_adapter) / "adapter_model.safetensors").read_bytes())
     for e in encoded:
         h.update(json.dumps([e.ids, e.n_prompt, e.teacher_ids]).encode())
     return h.hexdigest()
@@ -124,6 +126,7 @@ def train_memory(
     checkpoint: Path | None = None,
     resume: bool = False,
     on_epoch: Callable[[int, float], None] | None = None,
+    init_adapter: Path | None = None,
 ) -> TrainResult:
     """Train a LoRA on `examples`, verify by read-back, and save it as a PEFT folder at `save_to`.
 
@@ -131,7 +134,8 @@ def train_memory(
     `config.epochs` passes; the recall returned is measured on the full-precision model.
     With `checkpoint`, the state after every epoch is saved there; `resume` continues from it
     when it belongs to the same examples and settings. `on_epoch(epoch, seconds)` is called
-    after each epoch's checkpoint.
+    after each epoch's checkpoint. `init_adapter` (a PEFT folder of the same rank and placement)
+    starts training from its weights instead of a fresh LoRA: an update continues its memory.
     """
     start = time.perf_counter()
     fmt = PromptFormat(base.tokenizer)
@@ -143,7 +147,7 @@ def train_memory(
     steps_per_epoch = math.ceil(n / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     teacher = teacher_targets(base.model, encoded, pad_id, hidden=config.distill_hidden > 0, progress=progress)
-    key = _run_key(encoded, config)
+    key = _run_key(encoded, config, init_adapter)
     saved = None
     if resume and checkpoint is not None and checkpoint.exists():
         saved = torch.load(checkpoint, weights_only=False)
@@ -163,6 +167,10 @@ def train_memory(
             optimizer, lambda s: _lr_factor(s, total_steps, config.warmup_steps)
         )
         step, epoch, processed, train_seconds = 0, 0, 0, 0.0
+        if init_adapter is not None and not saved:
+            from peft.utils import load_peft_weights
+
+            set_peft_model_state_dict(peft_model, load_peft_weights(str(init_adapter), device=str(params[0].device)))
         if saved:
             set_peft_model_state_dict(peft_model, saved["lora"])
             optimizer.load_state_dict(saved["optimizer"])
@@ -234,3 +242,15 @@ def train_memory(
         processed_tokens=processed,
         resumed_from_epoch=resumed_from,
     )
+
+
+def read_back_adapter(base: BaseModel, folder: Path, examples: list[Example], batch_size: int = 16) -> torch.Tensor:
+    """(len(examples),) bool: which examples the adapter saved in `folder` reproduces exactly."""
+    from loramem.answering import active_adapters
+
+    if not examples:
+        return torch.zeros(0, dtype=torch.bool)
+    fmt = PromptFormat(base.tokenizer)
+    batches = make_batches(encode(fmt, examples), batch_size, fmt.end_id)
+    with active_adapters(base.model, [("update", Path(folder))]) as model:
+        return read_back(model, batches, len(examples))

@@ -1,0 +1,177 @@
+"""An update, end to end: plan, supervision for new documents, forget targets, training, verification,
+and the next version committed atomically (a kill at any point leaves the current version listed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from loramem.answering import generate_answer
+from loramem.errors import LoramemError
+from loramem.routing.embedding import memory_embedding
+from loramem.store import MemoryRecord
+from loramem.store.versions import split_pinned
+from loramem.supervision import Source, read_sources
+from loramem.supervision.examples import Example
+from loramem.supervision.sources import RECORD_SUFFIXES, read_source, records_source
+from loramem.supervision.stored import FORGET, Stored, load_documents, load_supervision, save_supervision
+from loramem.training import TrainConfig
+from loramem.training.trainer import read_back_adapter
+from loramem.updates.base import DEFAULT_UPDATE, UPDATES, UpdateJob
+from loramem.updates.plan import Plan, plan_update
+
+FORGET_TOKENS = 16  # the start of the base model's answer, trained in place of a removed one
+
+
+@dataclass
+class UpdateResult:
+    record: MemoryRecord  # the new current version
+    previous: int  # the version it was made from
+    method: str
+    change: dict
+    seconds: float
+    epochs: int
+    recall: float  # read-back of every current example
+    superseded_still: float  # share of superseded answers the new version still reproduces
+    removed_still: float  # share of removed answers it still reproduces
+    notes: list[str] = field(default_factory=list)
+    generator: str = ""
+
+
+def _removals(paths: Sequence[str | Path], records: Sequence[dict] | None) -> list[Source | str]:
+    """Record files (their questions go) and document names; a document need not exist any more."""
+    out: list[Source | str] = []
+    for p in paths:
+        path = Path(p)
+        out.append(read_source(path) if path.suffix.lower() in RECORD_SUFFIXES else path.name)
+    if records:
+        out.append(records_source(records, "removed records"))
+    return out
+
+
+def _config(record: MemoryRecord) -> TrainConfig:
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in record.config.items() if k in names})
+
+
+def _sources(current: list[Stored], documents: dict[str, str]) -> list[Source]:
+    """The next version's inputs as Sources (for its routing embedding and its catalogue text)."""
+    out: list[Source] = []
+    for origin in dict.fromkeys(s.origin for s in current):
+        records = [s.example for s in current if s.origin == origin and s.example.kind == "record"]
+        text = documents.get(origin) if not records else "\n".join(f"{r.prompt} {r.target}" for r in records)
+        if text:
+            out.append(Source(path=Path(origin), text=text, digest=hashlib.sha256(text.encode()).hexdigest(),
+                              records=records))
+    return out
+
+
+def _forget_examples(mem, removed: list[Stored], notes: list[str]) -> list[Stored]:
+    """For each removed question, the base model's own answer: what the memory should say now."""
+    out = []
+    for s in removed:
+        answer, _, _ = generate_answer(mem.base, s.example.prompt, None, [], FORGET_TOKENS)
+        # Its first line, without a character cut in half by the token limit (which would not
+        # tokenize back to the tokens the model wrote).
+        answer = answer.strip().split("\n", 1)[0].rstrip("\ufffd").strip()
+        if not answer or "\ufffd" in answer:
+            notes.append(f"no usable base-model answer to {s.example.prompt!r}: its removal is trained by replay only")
+            continue
+        if s.example.target and s.example.target in answer:
+            notes.append(f"the base model itself answers {s.example.prompt!r} with the removed answer")
+        out.append(Stored(Example(s.example.prompt, answer, kind=FORGET, chunk=s.example.chunk), s.origin))
+    return out
+
+
+def _share(base, folder: Path, stored: list[Stored]) -> float:
+    if not stored:
+        return 0.0
+    return read_back_adapter(base, folder, [s.example for s in stored]).float().mean().item()
+
+
+def update_memory(
+    mem,
+    name: str,
+    paths: Sequence[str | Path] = (),
+    remove: Sequence[str | Path] = (),
+    records: Sequence[dict] | None = None,
+    documents: Mapping[str, str] | None = None,
+    remove_records: Sequence[dict] | None = None,
+    method: str | None = None,
+) -> UpdateResult:
+    """Add, supersede and remove knowledge in memory `name`; see `Memory.update`."""
+    start = time.perf_counter()
+    plain, pinned = split_pinned(name)
+    if pinned is not None:
+        raise LoramemError(f"an update starts from the current version: name {plain!r}, not {name!r} "
+                           f"(to start from version {pinned}, loramem rollback {plain} {pinned} first)")
+    method = method or DEFAULT_UPDATE
+    updater = UPDATES.get(method)()
+    record = mem.store.get(name)
+    adding = bool(paths or records or documents)
+    if not adding and not (remove or remove_records):
+        raise LoramemError("give files (or records, documents) to add, or --remove what should go")
+    additions = read_sources(paths, records, documents) if adding else []
+    removals = _removals(remove, remove_records)
+    folder = mem.store.adapter_path(record)
+    stored = load_supervision(folder, name)
+    held_docs = load_documents(folder)
+    plan: Plan = plan_update(name, stored, additions, removals, held_docs)
+    mem._check_base([record])
+
+    notes: list[str] = []
+    generator = ""
+    if plan.new_documents:
+        config = record.config
+        sup = mem._build(plan.new_documents, config.get("format") or "auto", config.get("generator_spec") or "auto",
+                         int(config.get("seed", 0)), None, None)
+        plan.added += [Stored(e, o) for e, o in zip(sup.examples, sup.origins)]
+        notes += sup.notes
+        generator = sup.generator
+    forget = _forget_examples(mem, plan.removed, notes)
+    documents_now = {k: t for k, t in held_docs.items()
+                     if k not in {s.origin for s in plan.removed + plan.superseded}}
+    documents_now.update({s.path.name: s.text for s in plan.new_documents})
+    config = _config(record)
+    next_stored = plan.kept + plan.added + forget
+    current = [s for s in next_stored if s.example.kind != FORGET]
+    if not current:
+        raise LoramemError(f"the update would remove everything memory {name!r} holds; remove the memory instead "
+                           f"(loramem rm {name})")
+    with mem.store.staging() as staged:
+        trained = updater.run(UpdateJob(
+            base=mem.base, config=config, previous=folder, kept=[s.example for s in plan.kept],
+            change=[s.example for s in plan.added + forget], save_to=staged, progress=mem.progress))
+        save_supervision(staged, next_stored, documents_now)
+        recall = _share(mem.base, staged, current)
+        superseded_still = _share(mem.base, staged, [s for s in plan.superseded if s.example.kind == "record"])
+        removed_still = _share(mem.base, staged, plan.removed)
+        seconds = time.perf_counter() - start
+        sources = _sources(current, documents_now)
+        kinds: dict[str, int] = {}
+        for s in next_stored:
+            kinds[s.example.kind] = kinds.get(s.example.kind, 0) + 1
+        verified = {"method": method, "seconds": round(seconds, 2), "recall": recall,
+                    "superseded_still": superseded_still, "removed_still": removed_still,
+                    "epochs": trained.epochs, "rounds": trained.rounds, "trained_examples": trained.examples}
+        new = dataclasses.replace(
+            record, folder="", recall=recall, examples=len(next_stored), tokens=trained.tokens,
+            sources=[s.path.name for s in sources], formats=sorted(kinds),
+            source_hash=hashlib.sha256("".join(s.digest for s in sources).encode()).hexdigest(),
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+            document="\n\n".join(s.text for s in sources),
+            config={**record.config, "examples_by_kind": kinds, "epochs_run": trained.epochs,
+                    "steps": trained.steps, "update": {**plan.change, **verified}},
+        )
+        mem.store.commit(staged, new, parent=record.version, change={**plan.change, **verified},
+                         embedding=memory_embedding(sources))
+    return UpdateResult(record=new, previous=record.version, method=method, change=plan.change, seconds=seconds,
+                        epochs=trained.epochs, recall=recall, superseded_still=superseded_still,
+                        removed_still=removed_still, notes=notes, generator=generator)
+
