@@ -6,7 +6,6 @@ import pytest
 
 from loramem.errors import LoramemError, UnknownMemoryError
 from loramem.store import MemoryStore
-
 from store.test_store import record
 
 

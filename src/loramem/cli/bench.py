@@ -20,6 +20,7 @@ from loramem.bench import perf as perf_study
 from loramem.bench import route as route_study
 from loramem.bench import routers as routers_study
 from loramem.bench import serve as serve_study
+from loramem.bench import updates as updates_study
 from loramem.bench.experiment import ONLY_KEYS
 from loramem.cli.options import (
     DeviceOpt,
@@ -41,6 +42,8 @@ from loramem.cli.options import (
 )
 from loramem.errors import LoramemError
 from loramem.kv import PRESSES
+from loramem.training import TrainConfig
+from loramem.updates import UPDATES
 
 bench_app = typer.Typer(help="Benchmarks: measure and print numbers (a table, and JSON with --out).")
 ResultsDirOpt = typer.Option(..., "--out", help="results folder (rerun to resume)")
@@ -179,6 +182,42 @@ def bench_serve(
     results = serve_study.run_serve_bench(store, model, device, per_client=requests, log=err_console.print)
     if not _emit_json(results, out_file, as_json):
         out.print(serve_table(results))
+
+
+def _stream_option(name: str, help: str):
+    return typer.Option(default_of(updates_study.run_updates_bench, name), f"--{name}", help=help)
+
+
+@bench_app.command("updates")
+def bench_updates(
+    out_dir: Path = ResultsDirOpt,
+    method: str = typer.Option(",".join(UPDATES.names()), "--method", help=f"update methods, comma-separated: "
+                               f"{choices(UPDATES.names())}"),
+    records: str | None = typer.Option(None, "--records", help="a .jsonl/.csv fact table to stream (default: the "
+                                       "seed paper's PhoneBook 1K)"),
+    data: str | None = typer.Option(None, "--data", help="the seed paper's data folder (PhoneBook, CounterFact)"),
+    start: int = _stream_option("start", "records in the first write"),
+    updates: int = _stream_option("updates", "updates in the stream"),
+    add: int = _stream_option("add", "new records per update"),
+    change: int = _stream_option("change", "records whose answer changes, per update"),
+    delete: int = _stream_option("delete", "records deleted per update"),
+    edits: int = _stream_option("edits", "CounterFact edits added per update"),
+    general: int = _stream_option("general", "general questions the base model must keep answering"),
+    rank: int = train_option("rank"),
+    epochs: int = train_option("epochs"),
+    as_json: bool = JsonOpt,
+    model: str | None = ModelOpt,
+    device: str | None = DeviceOpt,
+) -> None:
+    """A stream of updates to one memory (new, changed and deleted facts), measured after each, per method."""
+    results = updates_study.run_updates_bench(
+        out_dir, model, device, _names(method), records, data, start, updates, add, change, delete, edits, general,
+        TrainConfig(rank=rank, epochs=epochs), log=log)
+    report = updates_study.write_updates_report(out_dir)
+    if as_json:
+        print(json.dumps({m: updates_study.final_figures(rows) for m, rows in results.items()}))
+    else:
+        print(report.read_text())
 
 
 def _judge(wanted: bool, url: str | None):

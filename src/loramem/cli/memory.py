@@ -257,16 +257,16 @@ def log_versions(name: str, as_json: bool = JsonOpt, store: Path | None = StoreO
         print(json.dumps([v.summary() for v in versions]))
         return
     table = Table()
-    for col in ("version", "from", "created", "change", "examples", "recall", "seconds"):
-        table.add_column(col)
+    for col in ("version", "created (UTC)", "change", "recall", "seconds"):
+        table.add_column(col, no_wrap=col != "change")
     for v in versions:
         s = v.summary()
         change = ", ".join(f"{k.replace('_', ' ')} {n}" for k, n in v.change.items()
                            if k in ("added", "superseded", "removed", "unchanged") or k.startswith("documents"))
         kind = v.change.get("kind", "write") + (f" ({v.change['method']})" if "method" in v.change else "")
-        table.add_row(f"{'* ' if v.current else ''}{v.version}", str(v.parent or ""), v.created,
-                      f"{kind}{': ' + change if change else ''}", str(s["examples"]), f"{s['recall']:.0%}",
-                      f"{s['seconds']:.1f}" if s["seconds"] is not None else "")
+        table.add_row(f"{'* ' if v.current else ''}{v.version}" + (f" (from {v.parent})" if v.parent else ""),
+                      v.created[:16].replace("T", " "), f"{kind}{': ' + change if change else ''}",
+                      f"{s['recall']:.0%}", f"{s['seconds']:.1f}" if s["seconds"] is not None else "")
     out.print(table)
     out.print("* current version; ask an older one with --memory NAME@VERSION")
 

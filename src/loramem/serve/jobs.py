@@ -1,4 +1,5 @@
-"""Write jobs for the server: uploads become memories in the background, one at a time, with progress.
+"""Write jobs for the server: uploads become memories (or update them) in the background, one at a
+time, with progress.
 
 Writes train on their own copy of the base model (a second `Memory` on the same store), so the
 model answering requests is never touched by training and asks go on while a write runs. The
@@ -22,6 +23,7 @@ class Job:
     id: str
     name: str
     status: str = "queued"  # queued | running | succeeded | failed
+    kind: str = "write"  # write | update
     epoch: int = 0
     epochs: int = 0
     error: str | None = None
@@ -31,7 +33,7 @@ class Job:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d["object"] = "memory.write"
+        d["object"] = f"memory.{self.kind}"
         d["progress"] = 1.0 if self.status == "succeeded" else (self.epoch / self.epochs if self.epochs else 0.0)
         return d
 
@@ -53,9 +55,11 @@ class WriteJobs:
     def new_id(self) -> str:
         return f"write-{uuid.uuid4().hex[:16]}"
 
-    def submit(self, job_id: str, name: str, files: list[Path], write_args: dict) -> Job:
+    def submit(self, job_id: str, name: str, files: list[Path], write_args: dict, update: bool = False) -> Job:
+        """Queue a write of `files` into memory `name` (`write_args` for `Memory.write`), or with
+        `update`, an update of it (`write_args` for `Memory.update`)."""
         epochs = write_args.get("config").epochs if write_args.get("config") is not None else 0
-        job = Job(id=job_id, name=name, epochs=epochs)
+        job = Job(id=job_id, name=name, epochs=epochs, kind="update" if update else "write")
         with self._lock:
             self.jobs[job_id] = job
         self._pool.submit(self._run, job, files, write_args)
@@ -76,9 +80,12 @@ class WriteJobs:
             def on_epoch(epoch: int, _seconds: float) -> None:
                 job.epoch = epoch
 
-            result = self._writer.write(files, name=job.name, on_epoch=on_epoch, **write_args)
+            if job.kind == "update":
+                result = self._writer.update(job.name, files, **write_args)
+            else:
+                result = self._writer.write(files, name=job.name, on_epoch=on_epoch, **write_args)
             job.memory = result.record.summary()
-            job.epoch = result.epochs
+            job.epoch = job.epochs = result.epochs
             job.status = "succeeded"
         except Exception as e:  # the job reports it; the server goes on
             job.error = f"{type(e).__name__}: {e}" if not str(e) else str(e)

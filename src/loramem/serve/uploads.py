@@ -3,7 +3,10 @@
 A write takes either a JSON body — `{"name", "records": [{"question", "answer"}], "text",
 "filename", "format", "rank", "epochs", "replace"}` — or a multipart form with one or more
 `file` parts and the same fields. The answer is 202 with a job id; `GET /v1/memories/jobs/ID`
-reports its status and progress. The body limit is `limits.BodyLimit`'s, checked as the body
+reports its status and progress. `POST /v1/memories/NAME/versions` updates a memory the same way
+(`records`, or a document as `text` and `filename`, plus `remove` records, `remove_documents`
+names and `method`); `GET` there lists its versions, and `POST /v1/memories/NAME/rollback`
+`{"version": N}` makes one current again. The body limit is `limits.BodyLimit`'s, checked as the body
 streams in, so a form is parsed as it arrives, not after the whole body has been held.
 """
 
@@ -67,12 +70,24 @@ async def _receive(request: Request, folder: Path) -> dict:
             (folder / _safe_filename(f.filename)).write_bytes(await f.read())
         fields.setdefault("name", Path(files[0].filename).stem)
         return fields
+    fields = await _json_body(request)
+    _save_inputs(fields, folder)
+    return fields
+
+
+async def _json_body(request: Request) -> dict:
     try:
         fields = json.loads(await request.body())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise APIError(400, f"the request body is not valid JSON: {e}") from None
     if not isinstance(fields, dict):
         raise LoramemError("the body must be a JSON object")
+    return fields
+
+
+def _save_inputs(fields: dict, folder: Path) -> None:
+    """A JSON body's `records` or document (`text`, `filename`) saved as a file in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
     records, text = fields.get("records"), fields.get("text")
     if (records is None) == (text is None):
         raise LoramemError("give either records (a list of {question, answer}) or text (a document)")
@@ -82,7 +97,6 @@ async def _receive(request: Request, folder: Path) -> dict:
         (folder / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     else:
         (folder / _safe_filename(fields.get("filename") or "document.md")).write_text(str(text))
-    return fields
 
 
 def add_memory_routes(app: FastAPI, server) -> None:
@@ -108,6 +122,47 @@ def add_memory_routes(app: FastAPI, server) -> None:
     def delete(name: str):
         store.remove(name)
         return {"id": name, "object": "memory", "deleted": True}
+
+    @app.get("/v1/memories/{name}/versions")
+    def versions(name: str):
+        return {"object": "list", "data": [v.summary() for v in server.memory.log(name)]}
+
+    @app.post("/v1/memories/{name}/rollback")
+    async def rollback(name: str, request: Request):
+        fields = await _json_body(request)
+        version = fields.get("version")
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise APIError(400, "give the version to roll back to as an integer", param="version")
+        return server.memory.rollback(name, version).summary()
+
+    @app.post("/v1/memories/{name}/versions", status_code=202)
+    async def update(name: str, request: Request):
+        from loramem.updates import UPDATES
+        from loramem.updates.apply import prepare_update
+
+        store.get(name)  # an unknown memory is a 404 now, not a failed job
+        job_id = server.jobs.new_id()
+        folder = server.jobs.folder(job_id)
+        try:
+            fields = await _json_body(request)
+            removals = fields.get("remove")
+            if removals is not None and (not isinstance(removals, list) or not removals):
+                raise LoramemError("remove must be a non-empty list of {question, answer} objects")
+            names = fields.get("remove_documents") or []
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise LoramemError("remove_documents must be a list of document file names")
+            if fields.get("records") is not None or fields.get("text") is not None:
+                _save_inputs(fields, folder)
+            if fields.get("method") is not None:
+                UPDATES.get(str(fields["method"]))
+            files = sorted(folder.iterdir()) if folder.exists() else []
+            prepare_update(server.memory, name, files, names, remove_records=removals)  # bad updates fail now
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        args = {"remove": names, "remove_records": removals, "method": fields.get("method")}
+        job = server.jobs.submit(job_id, name, files, args, update=True)
+        return JSONResponse(job.to_dict(), status_code=202)
 
     @app.post("/v1/memories", status_code=202)
     async def write(request: Request):

@@ -95,6 +95,34 @@ def _share(base, folder: Path, stored: list[Stored]) -> float:
     return read_back_adapter(base, folder, [s.example for s in stored]).float().mean().item()
 
 
+@dataclass
+class Prepared:
+    record: MemoryRecord  # the current version
+    folder: Path
+    plan: Plan
+    documents: dict[str, str]  # the current version's documents by file name
+
+
+def prepare_update(mem, name: str, paths: Sequence[str | Path] = (), remove: Sequence[str | Path] = (),
+                   records: Sequence[dict] | None = None, documents: Mapping[str, str] | None = None,
+                   remove_records: Sequence[dict] | None = None) -> Prepared:
+    """Check an update and plan it, without loading a model: every bad request fails here."""
+    plain, pinned = split_pinned(name)
+    if pinned is not None:
+        raise LoramemError(f"an update starts from the current version: name {plain!r}, not {name!r} "
+                           f"(to start from version {pinned}, loramem rollback {plain} {pinned} first)")
+    record = mem.store.get(name)
+    adding = bool(paths or records or documents)
+    if not adding and not (remove or remove_records):
+        raise LoramemError("give files (or records, documents) to add, or --remove what should go")
+    additions = read_sources(paths, records, documents) if adding else []
+    removals = _removals(remove, remove_records)
+    folder = mem.store.adapter_path(record)
+    stored = load_supervision(folder, name)
+    held = load_documents(folder)
+    return Prepared(record, folder, plan_update(name, stored, additions, removals, held), held)
+
+
 def update_memory(
     mem,
     name: str,
@@ -107,22 +135,10 @@ def update_memory(
 ) -> UpdateResult:
     """Add, supersede and remove knowledge in memory `name`; see `Memory.update`."""
     start = time.perf_counter()
-    plain, pinned = split_pinned(name)
-    if pinned is not None:
-        raise LoramemError(f"an update starts from the current version: name {plain!r}, not {name!r} "
-                           f"(to start from version {pinned}, loramem rollback {plain} {pinned} first)")
     method = method or DEFAULT_UPDATE
     updater = UPDATES.get(method)()
-    record = mem.store.get(name)
-    adding = bool(paths or records or documents)
-    if not adding and not (remove or remove_records):
-        raise LoramemError("give files (or records, documents) to add, or --remove what should go")
-    additions = read_sources(paths, records, documents) if adding else []
-    removals = _removals(remove, remove_records)
-    folder = mem.store.adapter_path(record)
-    stored = load_supervision(folder, name)
-    held_docs = load_documents(folder)
-    plan: Plan = plan_update(name, stored, additions, removals, held_docs)
+    prepared = prepare_update(mem, name, paths, remove, records, documents, remove_records)
+    record, folder, plan, held_docs = prepared.record, prepared.folder, prepared.plan, prepared.documents
     mem._check_base([record])
 
     notes: list[str] = []

@@ -1,0 +1,231 @@
+"""`loramem bench updates`: a stream of updates to one memory, measured after each, per update method.
+
+After the first write and after every update: the share of current facts read back (greedy
+reproduces the answer: one teacher-forced pass, `read_back_adapter`), the share of superseded and
+of deleted answers still produced (greedy answer contains the old one), the base model's own
+knowledge kept (general questions it answers right with no memory, asked with the memory), and
+the seconds the update took, beside the seconds a fresh write of the change alone takes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from loramem.bench.datasets import DATASETS
+from loramem.bench.metrics import normalize
+from loramem.bench.update_stream import Truth, Update, make_stream
+from loramem.errors import LoramemError
+from loramem.supervision.examples import Example
+from loramem.supervision.sources import read_source
+from loramem.training import TrainConfig
+from loramem.training.trainer import read_back_adapter
+from loramem.updates import UPDATES
+
+NAME = "stream"
+TARGETS = {"recall": 0.95, "superseded_still": 0.05, "deleted_still": 0.05, "base_kept_drop": 0.05, "time_ratio": 3.0}
+
+
+def _contains(answer: str, expected: str) -> bool:
+    return normalize(expected) in normalize(answer)
+
+
+def general_questions(mem, n: int, seed: int = 0, pool: int = 120) -> list[Example]:
+    """Up to `n` packaged country questions that the base model, with no memory, answers right."""
+    chosen = []
+    for q in DATASETS.get("countries")(n=pool, seed=seed).records:
+        if q.prompt.startswith("What is the capital") and _contains(mem.ask(q.prompt, max_new_tokens=16).answer, q.target):
+            chosen.append(q)
+            if len(chosen) == n:
+                break
+    return chosen
+
+
+def measure(mem, truth: Truth, general: list[Example]) -> dict:
+    record = mem.store.get(NAME)
+    current = [Example(q, a, "record") for q, a in sorted(truth.current.items())]
+    recall = read_back_adapter(mem.base, mem.store.adapter_path(record), current).float().mean().item()
+
+    def still(pairs: Sequence[tuple[str, str]]) -> float:
+        hits = [_contains(mem.ask(q, memories=[NAME], max_new_tokens=24).answer, a) for q, a in pairs]
+        return sum(hits) / len(hits) if hits else 0.0
+
+    kept = [_contains(mem.ask(g.prompt, memories=[NAME], max_new_tokens=16).answer, g.target) for g in general]
+    return {"version": record.version, "facts": len(current), "recall": recall,
+            "superseded_still": still(truth.superseded_pairs()), "superseded": len(truth.superseded_pairs()),
+            "deleted_still": still(sorted(truth.deleted.items())), "deleted": len(truth.deleted),
+            "base_kept": sum(kept) / len(kept) if kept else 1.0}
+
+
+def _change_alone_seconds(mem_factory, stream: list[Update], config: TrainConfig, log) -> list[float | None]:
+    """Seconds a fresh write of each update's records takes (None for an update that only deletes)."""
+    mem = mem_factory("change-alone")
+    out = []
+    for k, update in enumerate(stream, 1):
+        if not update.records:
+            out.append(None)
+            continue
+        start = time.perf_counter()
+        mem.write(records=update.records, name=f"change-{k}", config=config)
+        out.append(time.perf_counter() - start)
+        mem.forget(f"change-{k}")
+        log(f"change {k} written alone in {out[-1]:.1f} s")
+    return out
+
+
+def load_records(records: str | None, data: str | None) -> list[Example]:
+    if records:
+        return read_source(records).records
+    return DATASETS.get("phonebook")(size="1K", data=data).records
+
+
+def run_updates_bench(
+    out: Path,
+    model: str | None = None,
+    device: str | None = None,
+    methods: Sequence[str] | None = None,
+    records: str | None = None,
+    data: str | None = None,
+    start: int = 24,
+    updates: int = 10,
+    add: int = 2,
+    change: int = 2,
+    delete: int = 1,
+    edits: int = 1,
+    general: int = 20,
+    config: TrainConfig | None = None,
+    seed: int = 0,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Run the stream once per method into `out` (results-<method>.json); returns every method's rows."""
+    from loramem import Memory
+    from loramem.models import load_base
+
+    methods = list(methods or UPDATES.names())
+    for m in methods:
+        UPDATES.get(m)
+    config = config or TrainConfig()
+    pool = load_records(records, data)
+    cf = DATASETS.get("counterfact")(size="1K", data=data, form="qa").records if edits else []
+    first, stream = make_stream(pool, start, updates, add, change, delete, cf, edits, seed)
+    settings = {"model": model, "records": records or "phonebook 1K", "start": start, "updates": updates, "add": add,
+                "change": change, "delete": delete, "edits": edits, "general": general, "seed": seed,
+                "config": asdict(config)}
+    out.mkdir(parents=True, exist_ok=True)
+    saved = out / "settings.json"
+    if saved.exists() and json.loads(saved.read_text()) != json.loads(json.dumps(settings)):
+        raise LoramemError(f"{out} holds a run with other settings ({saved}); choose another --out")
+    saved.write_text(json.dumps(settings, indent=2))
+    base = load_base(model, device)
+
+    def fresh(label: str) -> Memory:
+        store = out / "store" / label
+        if store.exists():
+            import shutil
+
+            shutil.rmtree(store)
+        return Memory(store=store, base=base, progress=False)
+
+    general_set = general_questions(fresh("probe"), general, seed)
+    log(f"{len(general_set)} general questions the base model answers right")
+    alone_file = out / "change-alone.json"
+    if alone_file.exists():
+        alone = json.loads(alone_file.read_text())
+    else:
+        alone = _change_alone_seconds(fresh, stream, config, log)
+        alone_file.write_text(json.dumps(alone))
+    results = {}
+    for method in methods:
+        mem = fresh(method)
+        truth = Truth(current={r["question"]: r["answer"] for r in first})
+        t = time.perf_counter()
+        mem.write(records=first, name=NAME, config=config)
+        rows = [{"update": 0, **measure(mem, truth, general_set), "seconds": time.perf_counter() - t}]
+        log(f"{method}: written, {rows[0]}")
+        for k, update in enumerate(stream, 1):
+            t = time.perf_counter()
+            mem.update(NAME, records=update.records or None, remove_records=update.removed or None, method=method)
+            seconds = time.perf_counter() - t
+            truth.apply(update)
+            row = {"update": k, **update.kinds, **measure(mem, truth, general_set), "seconds": seconds,
+                   "alone_seconds": alone[k - 1]}
+            rows.append(row)
+            log(f"{method}: update {k}: recall {row['recall']:.1%}, superseded {row['superseded_still']:.0%}, "
+                f"deleted {row['deleted_still']:.0%}, base kept {row['base_kept']:.0%}, {seconds:.1f} s")
+        (out / f"results-{method}.json").write_text(json.dumps(rows, indent=2))
+        results[method] = rows
+    return results
+
+
+def final_figures(rows: list[dict]) -> dict:
+    """The figures the targets are checked on: the last version, and the worst time ratio."""
+    last = rows[-1]
+    ratios = [r["seconds"] / r["alone_seconds"] for r in rows[1:] if r.get("alone_seconds")]
+    return {"recall": last["recall"], "superseded_still": last["superseded_still"],
+            "deleted_still": last["deleted_still"], "base_kept": last["base_kept"],
+            "mean_update_seconds": sum(r["seconds"] for r in rows[1:]) / max(1, len(rows) - 1),
+            "time_ratio": max(ratios) if ratios else None,
+            "time_ratio_mean": sum(ratios) / len(ratios) if ratios else None}
+
+
+def meets_targets(final: dict) -> bool:
+    return (final["recall"] >= TARGETS["recall"] and final["superseded_still"] <= TARGETS["superseded_still"]
+            and final["deleted_still"] <= TARGETS["deleted_still"] and final["base_kept"] >= 1 - TARGETS["base_kept_drop"]
+            and final["time_ratio"] is not None and final["time_ratio"] <= TARGETS["time_ratio"])
+
+
+def write_updates_report(out: Path) -> Path:
+    """updates.md (a table per method, and the comparison) and updates-<method>.png, from the results."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = {p.stem.removeprefix("results-"): json.loads(p.read_text()) for p in sorted(out.glob("results-*.json"))}
+    if not runs:
+        raise LoramemError(f"{out}: no results-<method>.json yet")
+    settings = json.loads((out / "settings.json").read_text())
+    lines = ["# Updating one memory: a stream of changes, measured after each", "",
+             f"First write: {settings['start']} records of {settings['records']}; then {settings['updates']} updates, "
+             f"each adding {settings['add']}, changing {settings['change']}, deleting {settings['delete']} and adding "
+             f"{settings['edits']} CounterFact edit(s). Base knowledge: {settings['general']} country capitals the "
+             "base model answers right with no memory.", "",
+             "| method | current facts read back | superseded still produced | deleted still produced | "
+             "base knowledge kept | s / update | worst (mean) time vs writing the change alone | targets |",
+             "|---|---|---|---|---|---|---|---|"]
+    for method, rows in runs.items():
+        f = final_figures(rows)
+        ratio = f"{f['time_ratio']:.2f}x ({f['time_ratio_mean']:.2f}x)" if f["time_ratio"] else "-"
+        lines.append(f"| {method} | {f['recall']:.1%} | {f['superseded_still']:.0%} | {f['deleted_still']:.0%} | "
+                     f"{f['base_kept']:.0%} | {f['mean_update_seconds']:.1f} | {ratio} | "
+                     f"{'met' if meets_targets(f) else 'missed'} |")
+    for method, rows in runs.items():
+        lines += ["", f"## {method}", "", "| update | version | facts | read back | superseded still | deleted still | "
+                  "base kept | seconds | change alone (s) |", "|---|---|---|---|---|---|---|---|---|"]
+        for r in rows:
+            alone = f"{r['alone_seconds']:.1f}" if r.get("alone_seconds") else "-"
+            lines.append(f"| {r['update']} | {r['version']} | {r['facts']} | {r['recall']:.1%} | "
+                         f"{r['superseded_still']:.0%} of {r['superseded']} | {r['deleted_still']:.0%} of {r['deleted']} | "
+                         f"{r['base_kept']:.0%} | {r['seconds']:.1f} | {alone} |")
+        fig, (ax, at) = plt.subplots(1, 2, figsize=(10, 3.6))
+        xs = [r["update"] for r in rows]
+        for key, label in (("recall", "current facts read back"), ("superseded_still", "superseded still produced"),
+                           ("deleted_still", "deleted still produced"), ("base_kept", "base knowledge kept")):
+            ax.plot(xs, [r[key] for r in rows], marker="o", label=label)
+        ax.set(xlabel="update", ylabel="share", ylim=(-0.05, 1.05), title=f"{method}: what the memory answers")
+        ax.legend(fontsize=8)
+        at.plot(xs[1:], [r["seconds"] for r in rows[1:]], marker="o", label="update")
+        at.plot(xs[1:], [r.get("alone_seconds") or float("nan") for r in rows[1:]], marker="s",
+                label="writing the change alone")
+        at.set(xlabel="update", ylabel="seconds", title=f"{method}: time per update")
+        at.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / f"updates-{method}.png", dpi=110)
+        plt.close(fig)
+        lines += ["", f"![{method}](updates-{method}.png)"]
+    report = out / "updates.md"
+    report.write_text("\n".join(lines) + "\n")
+    return report
