@@ -31,8 +31,9 @@ from loramem.supervision import (
 )
 from loramem.supervision.generators import Generator, check_generator, make_generator
 from loramem.supervision.stored import Stored, save_supervision
-from loramem.training import TrainConfig, train_memory
+from loramem.training import TrainConfig, TrainResult, train_memory
 from loramem.training.config import parse_layers
+from loramem.training.multi import DEFAULT_BATCH_MEMORIES
 
 if TYPE_CHECKING:
     from loramem.updates.apply import UpdateResult
@@ -176,6 +177,7 @@ class Memory:
         on_epoch: Callable[[int, float], None] | None = None,
         records: Sequence[dict] | None = None,
         documents: Mapping[str, str] | None = None,
+        trainer: Callable[..., TrainResult] | None = None,
         **settings,
     ) -> WriteResult:
         """Write the files at `paths`, and data given in memory, into one memory.
@@ -189,6 +191,7 @@ class Memory:
         built-in defaults when none was measured. Progress is checkpointed after every epoch;
         `resume=True` continues an interrupted write of the same name, inputs and settings from
         its last checkpoint. `on_epoch(epoch, seconds)` is called after each training epoch.
+        `trainer` stands in for `train_memory` (called as it is): batched collection writes pass theirs.
         """
         start = time.perf_counter()
         config = _train_config(config, settings)
@@ -214,10 +217,17 @@ class Memory:
             notes.append(f"rank auto: {picked} for {len(sup.examples)} examples "
                          f"({'this model' if sheet else 'built-in'} datasheet)"
                          + (f"; they exceed its capacity: split them over {modules} memories" if modules > 1 else ""))
+        if config.anchors:
+            from loramem.training.anchors import anchor_examples
+
+            anchors = anchor_examples(self.base, config.anchors, self.store.path / "cache" / "anchors")
+            sup = dataclasses.replace(sup, examples=sup.examples + anchors,
+                                      origins=sup.origins + ["anchors"] * len(anchors))
         checkpoint = self.store.path / "checkpoints" / f"{name}.pt"
         with self.store.staging() as staged:
-            result = train_memory(self.base, sup.examples, config, staged, progress=self.progress,
-                                  checkpoint=checkpoint, resume=resume, on_epoch=on_epoch)
+            # `trainer` (default train_memory, called as it is): write_collection's batched writes hand in theirs.
+            result = (trainer or train_memory)(self.base, sup.examples, config, staged, progress=self.progress,
+                                               checkpoint=checkpoint, resume=resume, on_epoch=on_epoch)
             save_supervision(staged, [Stored(e, o) for e, o in zip(sup.examples, sup.origins)],
                              {s.path.name: s.text for s in sources if not s.is_records})
             layers = parse_layers(config.layers, self.base.model.config.num_hidden_layers)
@@ -255,19 +265,26 @@ class Memory:
                            generator=sup.generator)
 
     def write_collection(
-        self, paths: Sequence[str | Path], collection: str, split: str | int = "per-document", **write_args,
+        self, paths: Sequence[str | Path], collection: str, split: str | int = "per-document",
+        batch_memories: int = DEFAULT_BATCH_MEMORIES, **write_args,
     ) -> list[WriteResult]:
         """Write knowledge as several memories grouped in `collection`, for routing to find them.
 
         `split="per-document"`: one memory per input file. An integer N: the records of the inputs
         cut into N memories of consecutive records. `"auto"`: N from this base model's datasheet
         (the fewest memories whose rank holds the records).
+
+        Up to `batch_memories` memories train together in one batch over the base model, each as
+        if written alone (its own examples, schedule, early stop, checkpoint-free training, record
+        and commit; see `loramem.write_many`); 1 writes them one after another, as does `resume`.
         """
+        from loramem.write_many import write_many
+
         validate_name(collection)
         sources = read_sources(list(paths))
         if split == "per-document":
-            return [self.write([s.path], name=f"{collection}-{default_name([s.path])}"[:128], collection=collection,
-                               **write_args) for s in sources]
+            return write_many(self, [dict(paths=[s.path], name=f"{collection}-{default_name([s.path])}"[:128],
+                                          collection=collection, **write_args) for s in sources], batch_memories)
         records = [r for s in sources for r in s.records]
         if any(not s.is_records for s in sources):
             raise LoramemError("only records (.jsonl/.csv) can be split into N memories; split documents per-document")
@@ -282,12 +299,12 @@ class Memory:
             raise LoramemError(f"split must be per-document, auto or a number of memories; got {split!r}")
         if not 1 <= parts <= len(records):
             raise LoramemError(f"cannot split {len(records)} records into {parts} memories")
-        results = []
+        writes = []
         for i in range(parts):
             part = records[i * len(records) // parts : (i + 1) * len(records) // parts]
             rows = [{"question": r.prompt, "answer": r.target} for r in part]
-            results.append(self.write(records=rows, name=f"{collection}-{i:02d}", collection=collection, **write_args))
-        return results
+            writes.append(dict(records=rows, name=f"{collection}-{i:02d}", collection=collection, **write_args))
+        return write_many(self, writes, batch_memories)
 
     # -- read --------------------------------------------------------------------------------
     def _check_base(self, records: list[MemoryRecord]) -> None:

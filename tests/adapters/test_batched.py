@@ -107,8 +107,9 @@ def test_generation_per_row_matches_each_adapter_alone(tiny_base, folders):
     assert torch.equal(got, expected)
 
 
-def test_gradients_equal_each_adapter_trained_alone(tiny_base, folders):
-    model, rows = tiny_base.model, torch.tensor(ROWS["interleaved"])
+@pytest.mark.parametrize("layout", ["grouped", "interleaved"])  # one autograd node (grouped), or split and cat
+def test_gradients_equal_each_adapter_trained_alone(tiny_base, folders, layout):
+    model, rows = tiny_base.model, torch.tensor(ROWS[layout])
     ids = _ids(tiny_base, len(rows), seed=1)
     adapters = _weights(folders, trainable=True)
     with batched_lora(model, adapters) as set_rows:
@@ -126,8 +127,9 @@ def test_gradients_equal_each_adapter_trained_alone(tiny_base, folders):
         assert expected.keys() == adapters[j].layers.keys()
         for path, (a, b) in adapters[j].layers.items():
             assert a.grad.abs().max() > 0
-            torch.testing.assert_close(a.grad, expected[path][0], rtol=1e-4, atol=1e-6)
-            torch.testing.assert_close(b.grad, expected[path][1], rtol=1e-4, atol=1e-6)
+            # atol 1e-5: the grouped layout's GEMM shapes round one element 1.9e-6 off with either backward
+            torch.testing.assert_close(a.grad, expected[path][0], rtol=1e-4, atol=1e-5)
+            torch.testing.assert_close(b.grad, expected[path][1], rtol=1e-4, atol=1e-5)
 
 
 def test_adamw_training_batched_follows_each_adapter_trained_alone(tiny_base, folders):

@@ -11,3 +11,4 @@ def test_serve_bench_rounds(tmp_path, tiny_model_dir):
     assert r["requests_1"] == r["requests_8"] == 8
     assert r["requests_per_s_8"] > 0 and r["p50_ms_1"] > 0
     assert r["cross_talk_8"] == 0 and r["correct_8"] == r["correct_1"] == 1.0
+    assert r["rows_per_step_1"] == 1 and r["rows_per_step_8"] >= 1 and r["speedup"] > 0 and r["p50_ratio"] > 0

@@ -10,6 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from loramem.bench import updates as updates_study
 from loramem.cli import app
 from loramem.cli.bench import PAPERQA_EPOCHS
 from loramem.cli.options import with_mode_options
@@ -78,7 +79,8 @@ def test_registered_names_are_the_offered_choices():
         assert set(FORMATS.names()) <= offered(params(command)["format"])
 
 
-@pytest.mark.parametrize("path", [("write",), ("bench", "perf"), ("bench", "formats"), ("bench", "kv")], ids=" ".join)
+@pytest.mark.parametrize("path", [("write",), ("bench", "perf"), ("bench", "formats"), ("bench", "kv"),
+                                  ("bench", "updates")], ids=" ".join)
 def test_training_flags_default_to_train_config(path):
     declared = {o.name: o for o in user_options(TrainConfig)}
     found = {name: p for name, p in params(*path).items() if name in declared}
@@ -89,6 +91,8 @@ def test_training_flags_default_to_train_config(path):
             expected = str(expected)  # also takes "auto"
         if path in (("bench", "formats"), ("bench", "kv")) and name == "epochs":
             expected = PAPERQA_EPOCHS  # the budget the committed studies were measured with
+        if path == ("bench", "updates") and name == "anchors":
+            expected = updates_study.ANCHORS  # the stream's memory keeps the base model's answers elsewhere
         assert param.default == expected, (path, name)
         assert param.help.startswith(declared[name].help) or name == "rank"
 

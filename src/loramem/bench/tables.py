@@ -39,4 +39,8 @@ def serve_table(results: dict, clients: tuple[int, ...] = (1, 8)) -> Table:
     for c in clients:
         table.add_row(str(c), str(results[f"requests_{c}"]), f"{results[f'requests_per_s_{c}']:.2f}",
                       f"{results[f'p50_ms_{c}']:.0f}", f"{results[f'correct_{c}']:.0%}", f"{results[f'cross_talk_{c}']:.0%}")
+    if "speedup" in results:  # the ratios the batching targets (issue 25): ≥ 4x requests/s, ≤ 2x p50
+        table.caption = (f"8 clients: {results['speedup']:.2f}x the requests/s of 1 (target ≥ 4), p50 "
+                         f"{results['p50_ratio']:.2f}x (target ≤ 2), {results.get('rows_per_step_8', 0):.1f} "
+                         "requests per decode step")
     return table

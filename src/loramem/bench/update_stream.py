@@ -77,10 +77,11 @@ def make_stream(records: list[Example], start: int, updates: int, add: int, chan
     first = [_row(e) for e in records[:start]]
     current = {r["question"]: r["answer"] for r in first}
     answers = [e.target for e in records]
+    table = {e.prompt for e in records}
     stream = []
     for k in range(updates):
         new = [_row(e) for e in records[start + k * add: start + (k + 1) * add]]
-        held = sorted(current)
+        held = sorted(q for q in current if q in table)  # changes and deletions touch the fact table
         if len(held) < change + delete:
             raise LoramemError(f"update {k + 1} would change or delete more records than the memory holds")
         touched = rng.sample(held, change + delete)

@@ -23,11 +23,16 @@ from loramem.bench.update_stream import Truth, Update, make_stream
 from loramem.errors import LoramemError
 from loramem.supervision.examples import Example
 from loramem.supervision.sources import read_source
+from loramem.supervision.stored import ANCHOR
 from loramem.training import TrainConfig
 from loramem.training.trainer import read_back_adapter
 from loramem.updates import UPDATES
 
 NAME = "stream"
+# The stream's memory is written with anchors (training/anchors.py): without them a PhoneBook
+# memory answers "What is the capital of Japan?" with a phone number, and no update method could
+# keep the base model's knowledge that the first write already took.
+ANCHORS = 16
 TARGETS = {"recall": 0.95, "superseded_still": 0.05, "deleted_still": 0.05, "base_kept_drop": 0.05, "time_ratio": 3.0}
 
 
@@ -41,14 +46,16 @@ def general_questions(mem, n: int, seed: int = 0, pool: int = 160) -> list[Examp
     Each comes back with the base model's own answer up to the right capital as its target, so
     keeping it means the memory still leads greedy decoding to that capital, the base model's way.
     """
-    chosen = []
+    chosen: list[Example] = []
+    if n <= 0:
+        return chosen
     for q in DATASETS.get("countries")(n=pool, seed=seed).records:
         if not q.prompt.startswith("What is the capital"):
             continue
         said = mem.ask(q.prompt, max_new_tokens=16).answer
         at = said.find(q.target)
         if at >= 0:
-            chosen.append(Example(q.prompt, said[: at + len(q.target)], "record"))
+            chosen.append(Example(q.prompt, said[: at + len(q.target)], ANCHOR))  # a prefix: the answer may go on
             if len(chosen) == n:
                 break
     return chosen
@@ -118,7 +125,7 @@ def run_updates_bench(
     methods = list(methods or UPDATES.names())
     for m in methods:
         UPDATES.get(m)
-    config = config or TrainConfig()
+    config = config or TrainConfig(anchors=ANCHORS)
     pool = load_records(records, data)
     cf = DATASETS.get("counterfact")(size="1K", data=data, form="qa").records if edits else []
     first, stream = make_stream(pool, start, updates, add, change, delete, cf, edits, seed)
@@ -140,7 +147,12 @@ def run_updates_bench(
             shutil.rmtree(store)
         return Memory(store=store, base=base, progress=False)
 
-    general_set = general_questions(fresh("probe"), general, seed)
+    probed = out / "general.json"  # the probe asks up to 80 questions: once per folder
+    if probed.exists():
+        general_set = [Example(**e) for e in json.loads(probed.read_text())]
+    else:
+        general_set = general_questions(fresh("probe"), general, seed)
+        probed.write_text(json.dumps([e.to_dict() for e in general_set], indent=1))
     log(f"{len(general_set)} general questions the base model answers right")
     results = {}
     for method in methods:
@@ -150,6 +162,7 @@ def run_updates_bench(
         mem.write(records=first, name=NAME, config=config)
         rows = [{"update": 0, **measure(mem, truth, general_set), "seconds": time.perf_counter() - t}]
         log(f"{method}: written, {rows[0]}")
+        (out / f"results-{method}.json").write_text(json.dumps(rows, indent=2))
         for k, update in enumerate(stream, 1):
             alone = _alone_seconds(mem, update, k, config)
             t = time.perf_counter()
@@ -159,6 +172,7 @@ def run_updates_bench(
             row = {"update": k, **update.kinds, **measure(mem, truth, general_set), "seconds": seconds,
                    "alone_seconds": alone}
             rows.append(row)
+            (out / f"results-{method}.json").write_text(json.dumps(rows, indent=2))  # what a stopped run measured
             log(f"{method}: update {k}: recall {row['recall']:.1%}, superseded {row['superseded_still']:.0%}, "
                 f"deleted {row['deleted_still']:.0%}, base kept {row['base_kept']:.0%}, {seconds:.1f} s")
         (out / f"results-{method}.json").write_text(json.dumps(rows, indent=2))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import typer
 
+from loramem.bench import corpus as corpus_study
 from loramem.bench import formats as formats_study
 from loramem.bench import generator as generator_study
 from loramem.bench import kv as kv_study
@@ -90,6 +91,36 @@ def bench_perf(
     if out_file:
         out_file.write_text(json.dumps(results, indent=2))
         out.print(f"wrote {out_file}")
+
+
+_corpus = corpus_study.run_corpus
+
+
+@bench_app.command("corpus")
+def bench_corpus(
+    entries: int = typer.Option(default_of(_corpus, "entries"), "--entries",
+                                help="records per memory, from the start of each partition"),
+    partitions: int = typer.Option(default_of(_corpus, "partitions"), "--partitions",
+                                   help="how many of the 16 PhoneBook sectors (one memory each)"),
+    batch_memories: int = typer.Option(default_of(_corpus, "batch_memories"), "--batch-memories",
+                                       help="memories trained together in the batched way"),
+    data: Path | None = typer.Option(None, "--data", help="the seed paper's data folder, holding pb_cf/ "
+                                     "(default: $LORAMEM_DATA, else ../shared/data/lora-knowledge-memory)"),
+    precision: str = train_option("precision"),
+    as_json: bool = JsonOpt,
+    out_file: Path | None = OutJsonOpt,
+    model: str | None = ModelOpt,
+    device: str | None = DeviceOpt,
+) -> None:
+    """Memories per hour, tokens/s, MFU and recall: PhoneBook sectors written one by one and batched."""
+    from loramem.bench.tables import targets_table
+    from loramem.training import TrainConfig
+
+    results = _corpus(data, partitions, entries, batch_memories, model=model, device=device,
+                      config=TrainConfig(precision=precision), log=log)
+    if not _emit_json(results, out_file, as_json):
+        shown = {k: v for k, v in results.items() if not isinstance(v, list)}
+        out.print(targets_table("loramem bench corpus", shown, corpus_study.CORPUS_TARGETS))
 
 
 @bench_app.command("route")
@@ -205,6 +236,8 @@ def bench_updates(
     general: int = _stream_option("general", "general questions the base model must keep answering"),
     rank: int = train_option("rank"),
     epochs: int = train_option("epochs"),
+    # the stream's memory keeps the base model's answers elsewhere (see loramem.bench.updates.ANCHORS)
+    anchors: int = train_option("anchors", default=updates_study.ANCHORS),
     as_json: bool = JsonOpt,
     model: str | None = ModelOpt,
     device: str | None = DeviceOpt,
@@ -212,7 +245,7 @@ def bench_updates(
     """A stream of updates to one memory (new, changed and deleted facts), measured after each, per method."""
     results = updates_study.run_updates_bench(
         out_dir, model, device, _names(method), records, data, start, updates, add, change, delete, edits, general,
-        TrainConfig(rank=rank, epochs=epochs), log=log)
+        TrainConfig(rank=rank, epochs=epochs, anchors=anchors), log=log)
     report = updates_study.write_updates_report(out_dir)
     if as_json:
         print(json.dumps({m: updates_study.final_figures(rows) for m, rows in results.items()}))

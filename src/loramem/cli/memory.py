@@ -36,6 +36,7 @@ from loramem.cli.options import (
 from loramem.errors import LoramemError
 from loramem.options import user_option
 from loramem.training import TrainConfig
+from loramem.training.multi import DEFAULT_BATCH_MEMORIES
 from loramem.updates import DEFAULT_UPDATE, UPDATES
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
@@ -58,11 +59,15 @@ def write(
     distill_hidden: float = train_option("distill_hidden"),
     target_modules: str = train_option("target_modules"),
     layers: str = train_option("layers"),
+    anchors: int = train_option("anchors"),
     chunk_tokens: int = ChunkOpt,
     replace: bool = typer.Option(False, "--replace", help="overwrite a memory of the same name"),
     resume: bool = typer.Option(False, "--resume", help="continue an interrupted write of this name from its checkpoint"),
     collection: str | None = typer.Option(None, "--collection", help="write several memories grouped under this name"),
     split: str = typer.Option("per-document", "--split", help="with --collection: per-document, a number of memories, or auto"),
+    batch_memories: int = typer.Option(DEFAULT_BATCH_MEMORIES, "--batch-memories",
+                                       help="with --collection: memories trained together in one batch, each as if "
+                                       "alone (1: one after another)"),
     lr: float = train_option("lr"),
     precision: str = train_option("precision"),
     ray: bool = typer.Option(False, "--ray", help="one memory per file, written in parallel as Ray tasks"),
@@ -77,7 +82,7 @@ def write(
         raise LoramemError(f"rank must be a positive integer or auto, got {rank!r}")
     config = TrainConfig(**({} if rank == "auto" else {"rank": int(rank)}), epochs=epochs, seed=seed, lr=lr,
                          precision=precision, objective=objective, distill_hidden=distill_hidden,
-                         target_modules=target_modules, layers=layers)
+                         target_modules=target_modules, layers=layers, anchors=anchors)
     args = dict(replace=replace, format=format, generator=generator, config=config, resume=resume,
                 rank="auto" if rank == "auto" else None, chunking=chunking(chunk_tokens),
                 generator_options=generator_options(generator_model, generator_key))
@@ -88,7 +93,7 @@ def write(
     if collection:
         if name:
             raise LoramemError("--name and --collection do not go together: memories of a collection are named after it")
-        for result in mem.write_collection(paths, collection, split, **args):
+        for result in mem.write_collection(paths, collection, split, batch_memories=batch_memories, **args):
             _print_write(result)
         return
     _print_write(mem.write(paths, name=name, **args))

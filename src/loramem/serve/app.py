@@ -1,7 +1,8 @@
 """`loramem serve`: an OpenAI-compatible HTTP server whose requests pick their memory.
 
-One base model answers every request. Adapters are applied per request (forward hooks over
-LRU-cached weights) and removed after it, under one lock: a request sees only the memories it
+One base model answers every request. Concurrent requests that use one memory (or none) are
+decoded in one batch, each row with its own adapter (`loramem.serve.batching`); merges, kv and
+the other modes run alone between its steps. Either way a request sees only the memories it
 asked for, whatever else runs at the same time. Errors come back in the OpenAI error schema, so
 clients raise their usual exceptions (404 unknown memory, 400 bad request, 401 bad key, 413
 oversized body, 500 for a memory whose adapter file is corrupt).
@@ -39,12 +40,14 @@ def _sse(obj: dict | str) -> str:
 
 
 class Server:
-    """The state behind the routes: the answering `Memory`, its lock, and the write jobs."""
+    """The state behind the routes: the answering `Memory`, the batcher that owns its model, and the write jobs."""
 
-    def __init__(self, memory, max_new_tokens: int = 256) -> None:
+    def __init__(self, memory, max_new_tokens: int = 256, max_batch: int = 16) -> None:
+        from loramem.serve.batching import Batcher
+
         self.memory = memory
         self.base = memory.base  # loaded now, not by the first request's thread
-        self.lock = threading.Lock()
+        self.batcher = Batcher(memory, max_batch)
         self.max_new_tokens = max_new_tokens
         self.jobs = WriteJobs(memory.store.path, memory.model_spec, memory.device)
 
@@ -82,8 +85,7 @@ class Server:
                     mode_options=req.mode_options())
 
     def answer(self, args: dict):
-        with self.lock:
-            return self.memory.ask(**args)
+        return self.batcher.answer(args)
 
     def stream(self, args: dict, model: str, chat: bool) -> Iterator[str]:
         from transformers import TextIteratorStreamer
@@ -147,14 +149,16 @@ async def _parse(request: Request, model: type[oa.BaseModel]):
 
 
 def create_app(memory, api_key: str | None = None, max_upload_bytes: int = MAX_UPLOAD_BYTES,
-               max_new_tokens: int = 256) -> FastAPI:
-    """The FastAPI app serving `memory` (a `loramem.Memory`); `api_key` makes every request carry it."""
-    server = Server(memory, max_new_tokens)
+               max_new_tokens: int = 256, max_batch: int = 16) -> FastAPI:
+    """The FastAPI app serving `memory` (a `loramem.Memory`); `api_key` makes every request carry it;
+    at most `max_batch` requests decode in one batch."""
+    server = Server(memory, max_new_tokens, max_batch)
 
     @asynccontextmanager
     async def lifespan(_app):
         yield
         server.jobs.shutdown()
+        server.batcher.close()
 
     app = FastAPI(title="loramem", summary="LoRA memories behind the OpenAI API", lifespan=lifespan)
     app.state.server = server

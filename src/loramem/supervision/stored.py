@@ -18,6 +18,7 @@ from loramem.store.versions import SUPERVISION_FILE
 from loramem.supervision.examples import Example
 
 FORGET = "forget"
+ANCHOR = "anchor"  # a general prompt with the base model's own answer (training/anchors.py)
 DOCUMENTS_FILE = "documents.json"
 
 

@@ -40,6 +40,9 @@ class Batch:
         return int(self.attention_mask.sum())
 
 
+PREFIX_KINDS = ("anchor", "forget")  # targets that are the start of the base model's own answer
+
+
 def encode(fmt: PromptFormat, examples: list[Example], objective: str = "auto") -> list[Encoded]:
     out = []
     for ex in examples:
@@ -52,6 +55,8 @@ def encode(fmt: PromptFormat, examples: list[Example], objective: str = "auto") 
             continue
         prompt = fmt.prompt_ids(ex.prompt)
         target = fmt.target_ids(ex.target)
+        if ex.kind in PREFIX_KINDS:  # the start of an answer: no end token, the model may go on
+            target = target[:-1]
         enc = Encoded(ids=prompt + target, n_prompt=len(prompt))
         if how == "distill":
             teacher_prompt = fmt.prompt_ids(ex.prompt, context=ex.chunk)

@@ -33,6 +33,9 @@ class TrainConfig:
         "help": " | ".join(OBJECTIVES) + " (distill: deep context distillation)"})
     distill_hidden: float = field(default=0.0, metadata={"help": "weight of the hidden-state distance in distillation"})
     layers: str = field(default="all", metadata={"help": "all | early | late | indices such as 0-7 or 0,2,4"})
+    anchors: int = field(default=0, metadata={
+        "help": "general prompts with the base model's own answers trained beside the knowledge, so other "
+                "questions stay answered as the base model answers them (0: none)"})
 
     def __post_init__(self) -> None:
         if not isinstance(self.rank, int) or self.rank <= 0:
@@ -56,6 +59,8 @@ class TrainConfig:
         if self.distill_hidden < 0:
             raise LoramemError(f"distill_hidden must be >= 0, got {self.distill_hidden}")
         parse_layers(self.layers, None)
+        if not isinstance(self.anchors, int) or self.anchors < 0:
+            raise LoramemError(f"anchors must be a number >= 0, got {self.anchors}")
 
     @property
     def lora_alpha(self) -> float:

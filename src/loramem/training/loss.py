@@ -60,27 +60,40 @@ def supervised_forward(
         rows = select.nonzero()[:, 0]
         if want_hidden:
             student_hidden = torch.stack(result.hidden_states[1:], dim=2)[:, :-1][select]
-    if bt is None:
-        loss = F.cross_entropy(logits.float(), labels)
-    else:
-        logp = F.log_softmax(logits.float(), -1)
-        ce = -logp.gather(1, labels[:, None]).squeeze(1)
-        # KL on the teacher's top-k support: both distributions renormalized over those k tokens.
-        student_topk = F.log_softmax(logits.float().gather(1, bt.top_ids.to(device)), -1)
-        kd = -(bt.top_probs.to(device) * student_topk).sum(-1)
-        mask = bt.mask.to(device)
-        loss = torch.where(mask, kd, ce).mean()
-        if want_hidden:
-            student = student_hidden[mask].float()
-            target = bt.hidden.to(device)[mask].float()
-            distance = (student - target).abs().sum(-1) / target.abs().sum(-1).clamp(min=1e-6)
-            loss = loss + hidden_weight * distance.mean()
+    loss = target_loss(logits, labels, bt, hidden_weight, student_hidden if want_hidden else None)
     with torch.no_grad():
         wrong = logits.argmax(-1) != labels
         n_wrong = torch.zeros(ids.shape[0], dtype=torch.long, device=device).index_add_(
             0, rows, wrong.long()
         )
     return StepOutput(loss=loss, correct=(n_wrong == 0).cpu(), n_targets=int(labels.numel()))
+
+
+def target_loss(logits: torch.Tensor, labels: torch.Tensor, bt: BatchTeacher | None = None, hidden_weight: float = 0.0,
+                student_hidden: torch.Tensor | None = None) -> torch.Tensor:
+    """The mean loss over one batch's supervised positions: logits (n_targets, vocab), labels (n_targets,).
+
+    Cross-entropy on the labels; with `bt`, the distilled positions take the KL to the teacher's
+    top-k instead, plus `hidden_weight` x the hidden-state distance where `student_hidden`
+    (n_targets, layers, hidden) is given. Shared by the one-memory step and the batched one
+    (multi.py), so that both train on the same loss.
+    """
+    if bt is None:
+        return F.cross_entropy(logits.float(), labels)
+    device = logits.device
+    logp = F.log_softmax(logits.float(), -1)
+    ce = -logp.gather(1, labels[:, None]).squeeze(1)
+    # KL on the teacher's top-k support: both distributions renormalized over those k tokens.
+    student_topk = F.log_softmax(logits.float().gather(1, bt.top_ids.to(device)), -1)
+    kd = -(bt.top_probs.to(device) * student_topk).sum(-1)
+    mask = bt.mask.to(device)
+    loss = torch.where(mask, kd, ce).mean()
+    if student_hidden is not None and bt.hidden is not None and hidden_weight > 0:
+        student = student_hidden[mask].float()
+        target = bt.hidden.to(device)[mask].float()
+        distance = (student - target).abs().sum(-1) / target.abs().sum(-1).clamp(min=1e-6)
+        loss = loss + hidden_weight * distance.mean()
+    return loss
 
 
 def _decode(decoder: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor, prefix: int, hidden_states: bool):

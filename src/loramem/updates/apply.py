@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from loramem.answering import generate_answer
 from loramem.errors import LoramemError
 from loramem.routing.embedding import memory_embedding
 from loramem.store import MemoryRecord
@@ -73,14 +72,13 @@ def _sources(current: list[Stored], documents: dict[str, str]) -> list[Source]:
 
 
 def _forget_examples(mem, removed: list[Stored], notes: list[str]) -> list[Stored]:
-    """For each removed question, the base model's own answer: what the memory should say now."""
+    """For each removed question, the start of the base model's own answer: what the memory says now."""
+    from loramem.training.anchors import base_answer_prefix
+
     out = []
     for s in removed:
-        answer, _, _ = generate_answer(mem.base, s.example.prompt, None, [], FORGET_TOKENS)
-        # Its first line, without a character cut in half by the token limit (which would not
-        # tokenize back to the tokens the model wrote).
-        answer = answer.strip().split("\n", 1)[0].rstrip("\ufffd").strip()
-        if not answer or "\ufffd" in answer:
+        answer = base_answer_prefix(mem.base, s.example.prompt, FORGET_TOKENS)
+        if not answer:
             notes.append(f"no usable base-model answer to {s.example.prompt!r}: its removal is trained by replay only")
             continue
         if s.example.target and s.example.target in answer:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from loramem.errors import LoramemError
 from loramem.supervision.sources import Source
-from loramem.supervision.stored import FORGET, Stored
+from loramem.supervision.stored import ANCHOR, FORGET, Stored
 
 
 def question_key(text: str) -> str:
@@ -40,7 +40,7 @@ def _held_records(stored: list[Stored]) -> dict[str, Stored]:
 
 
 def _documents(stored: list[Stored]) -> set[str]:
-    return {s.origin for s in stored if s.example.kind not in ("record", FORGET)}
+    return {s.origin for s in stored if s.example.kind not in ("record", FORGET, ANCHOR)}
 
 
 def _new_records(sources: list[Source]) -> dict[str, Stored]:

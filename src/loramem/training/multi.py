@@ -1,0 +1,267 @@
+"""Many memories written at once over one base model, each exactly as `train_memory` writes it alone.
+
+A corpus is many documents, one memory each. Written one after another, each memory's step runs
+the base model's GEMMs over one small batch (M ~ 200 tokens) and pays the optimizer, autograd and
+Python overhead alone. Here up to N memories train together: every step runs one forward and
+backward over all of their batches (`batched_lora`: each row applies its own memory's LoRA),
+then each memory's own AdamW and lr schedule step. Per memory nothing else changes: its own
+examples, batches and shuffle (its own seeded rng), its initial LoRA (PEFT's init under its
+seed), its lr schedule, its early stop by read-back. A memory that is done (read back, or out of
+epochs) leaves the batch, is verified and saved as the same PEFT folder `train_memory` saves,
+and the next waiting memory takes its place.
+
+Why each memory trains as if alone: the loss is the sum of each memory's own mean loss, and the
+memories share no parameters, so each gets the gradient of its own loss (tests/training/
+test_multi.py checks losses, gradients and weights after several steps against train_memory).
+
+Checkpoints and resume are per write (`train_memory`); a batched write has neither: an
+interrupted corpus write keeps the memories already finished (the caller commits each as it is
+done) and writes the rest again.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from peft import get_peft_model_state_dict, set_peft_model_state_dict
+from tqdm.auto import tqdm
+
+from loramem.adapters import LoraWeights
+from loramem.adapters.batched import batched_lora
+from loramem.errors import LoramemError
+from loramem.models import BaseModel
+from loramem.prompts import PromptFormat
+from loramem.supervision.examples import Example
+from loramem.training.batching import encode, make_batches
+from loramem.training.config import TrainConfig
+from loramem.training.distill import teacher_targets
+from loramem.training.multi_batch import Piece, multi_forward
+from loramem.training.precision import training_dtype, training_model
+from loramem.training.readback import read_back
+from loramem.training.trainer import TrainResult, _adamw, _lr_factor, _save, attached_lora
+
+# Memories trained together by default: 4, by measurement on the 2-core AVX512 CPU, SmolLM2-135M, fp32.
+# A training step of N memories batched ran 1.16x the tokens/s of one at a time at N = 4-8 and 0.93x
+# at N = 16 (2 threads, `python -m loramem.adapters.batched`); `bench corpus` on 1 thread (the other
+# core busy), PhoneBook sectors of 4 entries, fp32: 1.23-1.26x memories per hour at N = 4 (steps
+# 1.05-1.08x; 4 and 8 sectors), 1.27x at N = 2, the same epochs and recall 1.0 both ways; bf16 (what
+# `precision auto` picks on this CPU, though its bf16 matmuls run at half the fp32 rate): 1.39x at N = 4.
+# A CPU gains little: one memory's step (~200 tokens) already runs its GEMMs near the matmul peak, and
+# past ~400 tokens a GEMM's operands leave the 2 MB L2 (fp32 576 -> 1536 on 1 thread: 154 GFLOP/s at
+# M <= 418, 107 at M >= 836), as do the elementwise passes.
+# On a GPU, where one memory fills a small part of the device, a larger N (16-64) should pay.
+DEFAULT_BATCH_MEMORIES = 4
+PEFT_PREFIX = "base_model.model."
+
+
+@dataclass
+class MemoryJob:
+    """One memory of a batched write: what `train_memory` takes for it."""
+
+    examples: list[Example]
+    config: TrainConfig
+    save_to: Path
+    on_epoch: Callable[[int, float], None] | None = None  # (epoch, train seconds), as train_memory's
+
+
+def initial_lora(model: torch.nn.Module, config: TrainConfig) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """The LoRA `train_memory` starts from on `model` (PEFT's init under `torch.manual_seed(config.seed)`),
+    as {module path: (A, B)}: PEFT attaches it and is taken off again, so the values are PEFT's own."""
+    with attached_lora(model, config) as peft_model:
+        state = get_peft_model_state_dict(peft_model)
+    layers: dict[str, list] = {}
+    for key, value in state.items():
+        path, which = key[len(PEFT_PREFIX):].rsplit(".lora_", 1)
+        layers.setdefault(path, [None, None])[0 if which.startswith("A") else 1] = value.detach().clone()
+    return {path: (a, b) for path, (a, b) in layers.items()}
+
+
+class _Run:
+    """One memory's training state: what `train_memory` keeps in its locals."""
+
+    def __init__(self, index: int, job: MemoryJob, base: BaseModel, fmt: PromptFormat,
+                 init: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> None:
+        config = self.config = job.config
+        self.index, self.job, self.start = index, job, time.perf_counter()
+        self.encoded = encode(fmt, job.examples, config.objective)
+        self.n = len(self.encoded)
+        self.eval_batches = make_batches(self.encoded, config.batch_size * 2, fmt.end_id)
+        self.pad_id = fmt.end_id
+        self.rng = random.Random(config.seed)
+        total = math.ceil(self.n / config.batch_size) * config.epochs
+        # The teacher is the base model without adapters: computed before this memory joins the batch.
+        self.teacher = teacher_targets(base.model, self.encoded, fmt.end_id, hidden=config.distill_hidden > 0,
+                                       progress=False)
+        self.layers = {p: (a.clone().requires_grad_(True), b.clone().requires_grad_(True)) for p, (a, b) in init.items()}
+        self.weights = LoraWeights(self.layers, config.lora_alpha / config.rank)
+        self.params = [t for ab in self.layers.values() for t in ab]
+        self.optimizer = _adamw(self.params, config.lr)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: _lr_factor(s, total, config.warmup_steps))
+        self.step = self.epoch = self.processed = 0
+        self.train_seconds = 0.0
+        self.verified: float | None = None
+        self.loss = math.nan
+        self._next_epoch()
+
+    def _next_epoch(self) -> None:
+        self.epoch += 1
+        self.seen = torch.zeros(self.n, dtype=torch.bool)
+        self.batches = make_batches(self.encoded, self.config.batch_size, self.pad_id, self.rng)
+        self.pos = 0
+
+    @property
+    def batch(self):
+        return self.batches[self.pos]
+
+    def stepped(self, correct: torch.Tensor, loss: float) -> None:
+        batch = self.batch
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.seen[batch.index] = correct
+        self.processed += batch.n_tokens
+        self.step += 1
+        self.pos += 1
+        self.loss = loss
+
+    def end_of_epoch(self, recall_now: Callable[[], float]) -> bool:
+        """After the epoch's last step: True when this memory is done, as train_memory decides."""
+        if self.job.on_epoch is not None:
+            self.job.on_epoch(self.epoch, self.train_seconds)
+        # Cheap proxy first (reproduced while training); confirm with a real read-back.
+        if self.seen.float().mean() >= self.config.target_recall:
+            recall = recall_now()
+            if recall >= self.config.target_recall:
+                self.verified = recall
+                return True
+        if self.epoch >= self.config.epochs:
+            return True
+        self._next_epoch()
+        return False
+
+    def finish(self, base: BaseModel, verified_counts: bool) -> TrainResult:
+        """Verify on the answering model (unless verified on it already) and save the PEFT folder."""
+        state = {f"{PEFT_PREFIX}{path}.lora_{w}.weight": t.detach().float()
+                 for path, (a, b) in self.layers.items() for w, t in (("A", a), ("B", b))}
+        with attached_lora(base.model, self.config) as peft_model:
+            set_peft_model_state_dict(peft_model, state)
+            if verified_counts and self.verified is not None:
+                recall = self.verified
+            else:
+                recall = read_back(peft_model.get_base_model(), self.eval_batches, self.n).float().mean().item()
+            _save(peft_model, self.job.save_to)
+        return TrainResult(
+            recall=recall, epochs=self.epoch, steps=self.step, tokens=sum(len(e.ids) for e in self.encoded),
+            target_tokens=sum(len(e.ids) - e.n_prompt for e in self.encoded),
+            parameters=sum(p.numel() for p in self.params), seconds=time.perf_counter() - self.start,
+            n_examples=self.n, train_seconds=self.train_seconds, processed_tokens=self.processed)
+
+
+def train_memories(
+    base: BaseModel,
+    jobs: Sequence[MemoryJob],
+    batch_memories: int = DEFAULT_BATCH_MEMORIES,
+    progress: bool = True,
+    on_done: Callable[[int, TrainResult], None] | None = None,
+) -> list[TrainResult]:
+    """Train every job's memory, up to `batch_memories` at a time in one batch; their TrainResults in order.
+
+    Each memory is saved at its job's `save_to` as soon as it is done, and `on_done(index, result)`
+    is called then (with the base model free of hooks), so a caller can commit it while the others
+    train. Jobs whose settings train in different precisions run as separate batches, one after
+    the other. `seconds` of a result runs from its memory joining the batch to its save, and its
+    `train_seconds` is its share (by tokens) of the steps it took part in.
+    """
+    if batch_memories < 1:
+        raise LoramemError(f"batch_memories must be at least 1, got {batch_memories}")
+    for i, job in enumerate(jobs):
+        if not job.examples:
+            raise LoramemError(f"memory {i} of the batched write has no examples to train on")
+    results: dict[int, TrainResult] = {}
+    by_dtype: dict[torch.dtype, list[int]] = {}
+    for i, job in enumerate(jobs):
+        by_dtype.setdefault(training_dtype(job.config.precision, base), []).append(i)
+    bar = tqdm(total=len(jobs), desc="writing", unit="memory", disable=not progress, leave=False)
+    try:
+        for dtype, indices in by_dtype.items():
+            _train_group(base, training_model(base, dtype), [(i, jobs[i]) for i in indices], batch_memories, bar,
+                         results, on_done)
+    finally:
+        bar.close()
+    return [results[i] for i in range(len(jobs))]
+
+
+def _init_key(config: TrainConfig) -> str:
+    """The settings PEFT's initial LoRA depends on (with the model): equal keys, equal initial weights."""
+    d = asdict(config)
+    return repr([d[k] for k in ("rank", "alpha", "target_modules", "layers", "seed")])
+
+
+def _train_group(base: BaseModel, model: torch.nn.Module, waiting: list[tuple[int, MemoryJob]], limit: int, bar,
+                 results: dict[int, TrainResult], on_done: Callable[[int, TrainResult], None] | None) -> None:
+    """Train `waiting` on `model` (the base model or its training copy), `limit` at a time."""
+    fmt = PromptFormat(base.tokenizer)
+    inits: dict[str, dict] = {}  # a corpus usually shares one config: PEFT's init is taken once
+    waiting = list(waiting)
+    active: list[_Run] = []
+    frozen = [p for p in model.parameters() if p.requires_grad]
+    was_training = model.training
+    for p in frozen:
+        p.requires_grad_(False)  # the base weights get no gradient (PEFT freezes them too)
+    try:
+        while waiting or active:
+            while waiting and len(active) < limit:  # outside the hooks: the teacher and PEFT's init see the base model
+                index, job = waiting.pop(0)
+                key = _init_key(job.config)
+                if key not in inits:
+                    inits[key] = initial_lora(model, job.config)
+                active.append(_Run(index, job, base, fmt, inits[key]))
+            done = _train_until_one_is_done(model, active, bar)
+            for run in done:
+                active.remove(run)
+                results[run.index] = run.finish(base, verified_counts=model is base.model)
+                bar.update(1)
+                if on_done is not None:
+                    on_done(run.index, results[run.index])
+    finally:
+        for p in frozen:
+            p.requires_grad_(True)
+        model.train(was_training)
+
+
+def _train_until_one_is_done(model: torch.nn.Module, active: list[_Run], bar) -> list[_Run]:
+    """Batched steps over `active` until at least one memory is done; those memories."""
+    with batched_lora(model, [run.weights for run in active]) as set_rows:
+
+        def recall_of(slot: int) -> Callable[[], float]:
+            def recall() -> float:
+                set_rows(torch.tensor(slot))  # one index: every row of the read-back runs this memory's adapter
+                run = active[slot]
+                return read_back(model, run.eval_batches, run.n).float().mean().item()
+
+            return recall
+
+        while True:
+            model.train()
+            tick = time.perf_counter()
+            pieces = [Piece(run.batch, slot, run.teacher, run.config.distill_hidden) for slot, run in enumerate(active)]
+            outs = multi_forward(model, pieces, set_rows, active[0].pad_id)
+            torch.stack([o.loss for o in outs]).sum().backward()  # each memory's own mean: its own gradient
+            tokens = [run.batch.n_tokens for run in active]
+            for run, out in zip(active, outs):
+                run.stepped(out.correct, out.loss.item())
+            seconds = time.perf_counter() - tick
+            for run, n in zip(active, tokens):
+                run.train_seconds += seconds * n / sum(tokens)
+            bar.set_postfix(together=len(active), loss=f"{sum(r.loss for r in active) / len(active):.3f}")
+            done = [run for slot, run in enumerate(active)
+                    if run.pos == len(run.batches) and run.end_of_epoch(recall_of(slot))]
+            if done:
+                return done
