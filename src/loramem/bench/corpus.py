@@ -33,7 +33,7 @@ from loramem.errors import LoramemError
 from loramem.models import load_base
 from loramem.supervision.sources import read_source
 from loramem.training import TrainConfig, TrainResult
-from loramem.training.multi import DEFAULT_BATCH_MEMORIES
+from loramem.training.multi import BENCH_BATCH_MEMORIES
 from loramem.training.precision import training_dtype, training_model
 from loramem.write_many import write_many
 
@@ -68,7 +68,7 @@ def _way(mem, writes: list[dict], batch_memories: int) -> dict:
 
 
 def run_corpus(data: str | Path | None = None, partitions: int = 16, entries: int = 4,
-               batch_memories: int = DEFAULT_BATCH_MEMORIES, model: str | None = None, device: str | None = None,
+               batch_memories: int = BENCH_BATCH_MEMORIES, model: str | None = None, device: str | None = None,
                config: TrainConfig | None = None, progress: bool = True, log: Callable[[str], None] = print) -> dict:
     """Write the corpus both ways and return the results (see the module docstring)."""
     from loramem.api import Memory

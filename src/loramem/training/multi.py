@@ -56,7 +56,10 @@ from loramem.training.trainer import TrainResult, _adamw, _lr_factor, _save, att
 # past ~400 tokens a GEMM's operands leave the 2 MB L2 (fp32 576 -> 1536 on 1 thread: 154 GFLOP/s at
 # M <= 418, 107 at M >= 836), as do the elementwise passes.
 # On a GPU, where one memory fills a small part of the device, a larger N (16-64) should pay.
-DEFAULT_BATCH_MEMORIES = 4
+# Writes default to 1 (one after another) until a measured defect is found: `bench corpus` in bf16
+# (benchmarks/corpus-cpu.json) left one of 16 memories at 75% read-back batched, 100% one by one.
+BENCH_BATCH_MEMORIES = 4  # what `bench corpus` compares against one by one
+DEFAULT_BATCH_MEMORIES = 1
 PEFT_PREFIX = "base_model.model."
 
 
@@ -167,7 +170,7 @@ class _Run:
 def train_memories(
     base: BaseModel,
     jobs: Sequence[MemoryJob],
-    batch_memories: int = DEFAULT_BATCH_MEMORIES,
+    batch_memories: int = BENCH_BATCH_MEMORIES,
     progress: bool = True,
     on_done: Callable[[int, TrainResult], None] | None = None,
 ) -> list[TrainResult]:
