@@ -9,6 +9,7 @@ import torch
 
 from loramem.prompts import PromptFormat
 from loramem.supervision.examples import Example
+from loramem.supervision.stored import ANCHOR, FORGET
 from loramem.training.objectives import example_objective
 
 
@@ -40,7 +41,7 @@ class Batch:
         return int(self.attention_mask.sum())
 
 
-PREFIX_KINDS = ("anchor", "forget")  # targets that are the start of the base model's own answer
+PREFIX_KINDS = (ANCHOR, FORGET)  # targets that are the start of the base model's own answer
 
 
 def encode(fmt: PromptFormat, examples: list[Example], objective: str = "auto") -> list[Encoded]:
