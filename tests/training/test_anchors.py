@@ -1,10 +1,10 @@
-"""Anchors: the base model's own answers to general prompts, supervised as prefixes and cached."""
+"""Anchors: the base model's own answers to general prompts, distilled as prefixes, left out of recall, cached."""
 
 from conftest import FAST_TRAIN
 from loramem import Memory
 from loramem.prompts import PromptFormat
 from loramem.supervision.examples import Example
-from loramem.training import TrainConfig
+from loramem.training import TrainConfig, train_memory
 from loramem.training.anchors import anchor_examples, anchor_prompts, base_answer_prefix
 from loramem.training.batching import encode
 
@@ -13,6 +13,21 @@ def test_prefix_kinds_have_no_end_token(tiny_base):
     fmt = PromptFormat(tiny_base.tokenizer)
     plain, anchor = encode(fmt, [Example("Q?", "some answer", "qa"), Example("Q?", "some answer", "anchor")])
     assert plain.ids[-1] == fmt.end_id and plain.ids[:-1] == anchor.ids
+
+
+def test_an_anchor_is_distilled_to_the_base_model_on_its_own_tokens(tiny_base):
+    fmt = PromptFormat(tiny_base.tokenizer)
+    plain, anchor = encode(fmt, [Example("Q?", "some answer", "qa"), Example("Q?", "some answer", "anchor")])
+    assert plain.teacher_ids is None
+    assert anchor.teacher_ids == anchor.ids and anchor.teacher_n_prompt == anchor.n_prompt  # no context: the base
+
+
+def test_recall_and_the_stopping_test_count_knowledge_not_anchors(tiny_base, tmp_path):
+    facts = [Example(f"What is the phone number of {n}?", a, "record")
+             for n, a in (("Ada Byron", "555-010-1234"), ("Alan Turing", "555-867-5309"), ("Grace Hopper", "555-246-8100"))]
+    clash = [Example("Say a word.", "alpha", "anchor"), Example("Say a word.", "beta", "anchor")]  # never both
+    result = train_memory(tiny_base, facts + clash, TrainConfig(**FAST_TRAIN), tmp_path / "a", progress=False)
+    assert result.recall == 1.0 and result.epochs < FAST_TRAIN["epochs"]
 
 
 def test_anchor_targets_are_the_base_models_answers_and_are_cached(tiny_base, tmp_path):

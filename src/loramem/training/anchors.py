@@ -4,10 +4,14 @@ An adapter trained only on "What is the phone number of X?" learns to answer eve
 a phone number: asked "What is the capital of Japan?", a 24-entry PhoneBook memory on SmolLM2
 answers "968-297-8050" where the base model says "The capital of Japan is Tokyo."
 (`loramem bench updates`). Anchors are the rehearsal that keeps the rest: each is a general
-prompt (`data/anchor_prompts.txt`, none of them about capitals, which the benchmark asks) whose
-target is the start of the base model's own greedy answer, supervised as a prefix with no end
-token, so the memory leaves such questions as the base model answers them. The answers are
-made once per base model and cached in the store.
+prompt (`data/anchor_prompts.txt`, none of them about capitals, which the benchmark asks) with
+the start of the base model's own greedy answer, and the memory is trained to keep the base
+model's whole next-token distribution along it (a KL term to the base model with no adapter,
+training/batching.py), not only its top token. On a 12-entry PhoneBook memory with 16 anchors
+that kept 78% of the capitals the base model knows, where cross-entropy on the same anchors
+kept 61% and 64 anchors did no better than 16 at three times the writing time. Anchors are a
+regulariser, not knowledge: a write's recall and its stopping test leave them out. The answers
+are made once per base model and cached in the store.
 """
 
 from __future__ import annotations

@@ -59,7 +59,9 @@ def encode(fmt: PromptFormat, examples: list[Example], objective: str = "auto") 
         if ex.kind in PREFIX_KINDS:  # the start of an answer: no end token, the model may go on
             target = target[:-1]
         enc = Encoded(ids=prompt + target, n_prompt=len(prompt))
-        if how == "distill":
+        if ex.kind == ANCHOR:  # kept as the base model answers it: its whole next-token distribution
+            enc.teacher_ids, enc.teacher_n_prompt = list(enc.ids), enc.n_prompt
+        elif how == "distill":
             teacher_prompt = fmt.prompt_ids(ex.prompt, context=ex.chunk)
             enc.teacher_ids, enc.teacher_n_prompt = teacher_prompt + target, len(teacher_prompt)
         out.append(enc)

@@ -19,7 +19,7 @@ from loramem.store.versions import split_pinned
 from loramem.supervision import Source, read_sources
 from loramem.supervision.examples import Example
 from loramem.supervision.sources import RECORD_SUFFIXES, read_source, records_source
-from loramem.supervision.stored import FORGET, Stored, load_documents, load_supervision, save_supervision
+from loramem.supervision.stored import ANCHOR, FORGET, Stored, load_documents, load_supervision, save_supervision
 from loramem.training import TrainConfig
 from loramem.training.trainer import read_back_adapter
 from loramem.updates.base import DEFAULT_UPDATE, UPDATES, UpdateJob
@@ -154,7 +154,7 @@ def update_memory(
     documents_now.update({s.path.name: s.text for s in plan.new_documents})
     config = _config(record)
     next_stored = plan.kept + plan.added + forget
-    current = [s for s in next_stored if s.example.kind != FORGET]
+    current = [s for s in next_stored if s.example.kind not in (FORGET, ANCHOR)]  # the knowledge itself
     if not current:
         raise LoramemError(f"the update would remove everything memory {name!r} holds; remove the memory instead "
                            f"(loramem rm {name})")

@@ -2,22 +2,26 @@
 
 Training on the change alone overwrites old knowledge (sequential LoRA edits forget, arXiv
 2510.15103); replaying a sample of the memory's own stored supervision, as rehearsal methods do,
-holds it in place at a cost set by the change's size. After training, every kept example is read
-back; those that slipped join the next round (at most `REPAIR_ROUNDS`), so the version is
-verified on the whole memory while training only ever touches the change and a sample.
+holds it in place at a cost set by the change's size. Every anchor (the base model's own answers
+to general prompts, training/anchors.py) is replayed too: they are few and short, and they are
+what keeps the base model's knowledge through a stream of updates. After training, the whole
+next version is read back; what slipped joins the next round (at most `REPAIR_ROUNDS`), so the
+version is verified on the whole memory while training touches the change, the anchors and a
+sample.
 """
 
 from __future__ import annotations
 
 import random
 
+from loramem.supervision.stored import ANCHOR
 from loramem.training import train_memory
 from loramem.training.trainer import read_back_adapter
 from loramem.updates.base import Trained, UpdateJob, UpdateMethod, update_method
 
 REPLAY_RATIO = 1.0  # replayed examples per changed example
 MIN_REPLAY = 8  # at least this many (or all kept examples), so a one-fact change still rehearses
-REPAIR_ROUNDS = 2
+REPAIR_ROUNDS = 3
 
 
 @update_method("replay", "continue the current adapter on the change plus a replayed sample of its supervision, "
@@ -25,18 +29,21 @@ REPAIR_ROUNDS = 2
 class Replay(UpdateMethod):
     def run(self, job: UpdateJob) -> Trained:
         rng = random.Random(job.config.seed + len(job.kept) * 7919 + len(job.change))
-        size = min(len(job.kept), max(MIN_REPLAY, round(REPLAY_RATIO * len(job.change))))
-        sample = rng.sample(job.kept, size)
-        train = job.change + sample
+        anchors = [e for e in job.kept if e.kind == ANCHOR]  # cheap and what keeps the base model's knowledge
+        facts = [e for e in job.kept if e.kind != ANCHOR]
+        size = min(len(facts), max(MIN_REPLAY, round(REPLAY_RATIO * len(job.change))))
+        sample = rng.sample(facts, size)
+        train = job.change + anchors + sample
         r = train_memory(job.base, train, job.config, job.save_to, progress=job.progress, init_adapter=job.previous)
         epochs, steps, largest, tokens, rounds = r.epochs, r.steps, len(train), r.tokens, 1
+        everything = facts + job.change  # anchors are distilled, not reproduced token for token
         for _ in range(REPAIR_ROUNDS):
-            ok = read_back_adapter(job.base, job.save_to, job.kept)
-            slipped = [e for e, good in zip(job.kept, ok.tolist()) if not good]
+            ok = read_back_adapter(job.base, job.save_to, everything)
+            slipped = [e for e, good in zip(everything, ok.tolist()) if not good]
             if not slipped:
                 break
             chosen = set(map(id, slipped))
-            train = job.change + slipped + [e for e in sample if id(e) not in chosen]
+            train = slipped + [e for e in train if id(e) not in chosen]
             r = train_memory(job.base, train, job.config, job.save_to, progress=job.progress,
                              init_adapter=job.save_to)
             epochs, steps, rounds = epochs + r.epochs, steps + r.steps, rounds + 1
