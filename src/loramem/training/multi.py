@@ -43,7 +43,7 @@ from loramem.training.config import TrainConfig
 from loramem.training.distill import teacher_targets
 from loramem.training.multi_batch import Piece, multi_forward
 from loramem.training.precision import training_dtype, training_model
-from loramem.training.readback import read_back
+from loramem.training.readback import counted, read_back
 from loramem.training.trainer import TrainResult, _adamw, _lr_factor, _save, attached_lora
 
 # Memories trained together by default: 4, by measurement on the 2-core AVX512 CPU, SmolLM2-135M, fp32.
@@ -94,6 +94,7 @@ class _Run:
         self.index, self.job, self.start = index, job, time.perf_counter()
         self.encoded = encode(fmt, job.examples, config.objective)
         self.n = len(self.encoded)
+        self.knowledge = counted(job.examples)
         self.eval_batches = make_batches(self.encoded, config.batch_size * 2, fmt.end_id)
         self.pad_id = fmt.end_id
         self.rng = random.Random(config.seed)
@@ -139,7 +140,7 @@ class _Run:
         if self.job.on_epoch is not None:
             self.job.on_epoch(self.epoch, self.train_seconds)
         # Cheap proxy first (reproduced while training); confirm with a real read-back.
-        if self.seen.float().mean() >= self.config.target_recall:
+        if self.seen[self.knowledge].float().mean() >= self.config.target_recall:
             recall = recall_now()
             if recall >= self.config.target_recall:
                 self.verified = recall
@@ -158,7 +159,7 @@ class _Run:
             if verified_counts and self.verified is not None:
                 recall = self.verified
             else:
-                recall = read_back(peft_model.get_base_model(), self.eval_batches, self.n).float().mean().item()
+                recall = read_back(peft_model.get_base_model(), self.eval_batches, self.n)[self.knowledge].float().mean().item()
             _save(peft_model, self.job.save_to)
         return TrainResult(
             recall=recall, epochs=self.epoch, steps=self.step, tokens=sum(len(e.ids) for e in self.encoded),
@@ -247,7 +248,7 @@ def _train_until_one_is_done(model: torch.nn.Module, active: list[_Run], bar) ->
             def recall() -> float:
                 set_rows(torch.tensor(slot))  # one index: every row of the read-back runs this memory's adapter
                 run = active[slot]
-                return read_back(model, run.eval_batches, run.n).float().mean().item()
+                return read_back(model, run.eval_batches, run.n)[run.knowledge].float().mean().item()
 
             return recall
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import torch
 
+from loramem.supervision.examples import Example
+from loramem.supervision.stored import ANCHOR
 from loramem.training.batching import Batch
 from loramem.training.loss import supervised_forward
 
@@ -24,3 +26,10 @@ def read_back(model: torch.nn.Module, batches: list[Batch], n_examples: int) -> 
     finally:
         model.train(was_training)
     return correct
+
+
+def counted(examples: list[Example]) -> torch.Tensor:
+    """(n,) bool: the examples a write's recall and stopping test count: its knowledge, not its
+    anchors (a regulariser distilled to the base model, whose argmax may tie); all if only anchors."""
+    mask = torch.tensor([e.kind != ANCHOR for e in examples], dtype=torch.bool)
+    return mask if mask.any() else torch.ones(len(examples), dtype=torch.bool)

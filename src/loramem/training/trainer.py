@@ -21,14 +21,13 @@ from loramem.adapters import UnsupportedAdapter, save_thresholds
 from loramem.models import BaseModel
 from loramem.prompts import PromptFormat
 from loramem.supervision.examples import Example
-from loramem.supervision.stored import ANCHOR
 from loramem.training.batching import Encoded, encode, make_batches
 from loramem.training.config import TARGET_MODULES, TrainConfig, parse_layers
 from loramem.training.distill import teacher_targets
 from loramem.training.fused import fused_lora
 from loramem.training.loss import supervised_forward
 from loramem.training.precision import training_dtype, training_model
-from loramem.training.readback import read_back
+from loramem.training.readback import counted, read_back
 
 
 @dataclass
@@ -145,11 +144,7 @@ def train_memory(
     rng = random.Random(config.seed)
     eval_batches = make_batches(encoded, config.batch_size * 2, pad_id)
     n = len(encoded)
-    # Anchors are distilled to the base model's distribution, a regularizer: the stop test and the
-    # recall returned count the knowledge only (an anchor's argmax may tie with its runner-up).
-    counted = torch.tensor([e.kind != ANCHOR for e in examples], dtype=torch.bool)
-    if not counted.any():
-        counted[:] = True
+    knowledge = counted(examples)
     steps_per_epoch = math.ceil(n / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     teacher = teacher_targets(base.model, encoded, pad_id, hidden=config.distill_hidden > 0, progress=progress)
@@ -213,8 +208,8 @@ def train_memory(
                     if on_epoch is not None:
                         on_epoch(epoch, train_seconds)
                     # Cheap proxy first (reproduced while training); confirm with a real read-back.
-                    if seen[counted].float().mean() >= config.target_recall:
-                        recall = read_back(hf, eval_batches, n)[counted].float().mean().item()
+                    if seen[knowledge].float().mean() >= config.target_recall:
+                        recall = read_back(hf, eval_batches, n)[knowledge].float().mean().item()
                         bar.set_postfix(epoch=epoch, recall=f"{recall:.0%}")
                         if recall >= config.target_recall:
                             verified = recall
@@ -223,7 +218,7 @@ def train_memory(
             bar.close()
         epoch = max(epoch, resumed_from)
         if train_on is base.model:  # trained on the answering model itself: verify and save here
-            recall = verified if verified is not None else read_back(hf, eval_batches, n)[counted].float().mean().item()
+            recall = verified if verified is not None else read_back(hf, eval_batches, n)[knowledge].float().mean().item()
             _save(peft_model, save_to)
         else:
             lora_state = {k: v.detach().float().clone() for k, v in get_peft_model_state_dict(peft_model).items()}
@@ -232,7 +227,7 @@ def train_memory(
         # Verify and save on the model that answers questions, not on the bf16 training copy.
         with attached_lora(base.model, config) as peft_model:
             set_peft_model_state_dict(peft_model, lora_state)
-            recall = read_back(peft_model.get_base_model(), eval_batches, n)[counted].float().mean().item()
+            recall = read_back(peft_model.get_base_model(), eval_batches, n)[knowledge].float().mean().item()
             _save(peft_model, save_to)
 
     return TrainResult(
