@@ -65,8 +65,9 @@ def test_memories_with_sizes_settings_sources_and_supervision(served):
     assert {"adapter_config.json", "adapter_model.safetensors"} <= {f["name"] for f in page["files"]}
     sample = get(root, "/v1/loramem/memories/ada/supervision").json()
     assert sample["complete"] and sample["data"] == [
-        {"prompt": QUESTION, "target": "555-010-1234", "kind": "record", "chunk": ""}]
-    # a document's examples are rebuilt as the write made them (raw needs no generator)
+        {"prompt": QUESTION, "target": "555-010-1234", "kind": "record", "chunk": "", "origin": "ada.jsonl"}]
+    assert sample["version"] == 1
+    # a document's examples, as its version's folder keeps them
     notes = get(root, "/v1/loramem/memories/notes/supervision?limit=2").json()
     assert notes["complete"] and notes["total"] == mem.store.get("notes").examples and len(notes["data"]) <= 2
     assert all(e["kind"] == "raw" and e["target"] for e in notes["data"])

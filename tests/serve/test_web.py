@@ -174,7 +174,7 @@ def test_upload_progress_ask_side_by_side_and_delete(page, served):
     assert f"{FACTS[0]['question']} {FACTS[0]['answer']}" in page.inner_text("#sources pre")
     rows = page.query_selector_all("#supervision tbody tr")
     assert len(rows) == 20 and [c.inner_text() for c in rows[0].query_selector_all("td")] == \
-        ["record", FACTS[0]["question"], FACTS[0]["answer"]]
+        ["record", FACTS[0]["question"], FACTS[0]["answer"], "facts.jsonl"]
     shot(page, "09-memory-page")
 
     page.click("text=Ask it")
@@ -236,3 +236,26 @@ def test_datasheet_and_studies(page, served):
     page.wait_for_function("() => document.querySelector('#report img.report-plot')?.naturalWidth > 0")
     assert "kv-paperqa/kv-report.md" in page.inner_text("#study-page")
     shot(page, "15-study-report")
+
+
+def test_versions_listed_and_rolled_back(page, served):
+    root, mem = served
+    mem.update("ada", records=[{"question": "What is the phone number of Alan Turing?", "answer": "555-867-5309"}])
+    unlock(page, root)
+    page.goto(root + "/#/memory/ada")
+    page.wait_for_selector("#versions table")
+    assert "version 2" in page.inner_text("#memory-page h1")
+    rows = page.query_selector_all("#versions tbody tr")
+    assert [r.get_attribute("data-version") for r in rows] == ["2", "1"]  # newest first
+    assert "update (replay): added 1" in rows[0].inner_text() and "current" in rows[0].inner_text()
+    assert rows[1].inner_text().startswith("1") and "write" in rows[1].inner_text()
+    assert {c.inner_text() for c in page.query_selector_all("#supervision tbody td:last-child")} == \
+        {"ada.jsonl", "records"}  # each example with the input it came from
+    shot(page, "16-versions")
+    page.click('#versions button[data-version="1"]')
+    page.wait_for_selector("#confirm-dialog[open]")
+    page.click("#confirm-ok")
+    page.wait_for_selector(".notice >> text=Rolled ada back to version 1.")
+    page.wait_for_selector('#versions tr[data-version="1"] .badge')
+    assert mem.store.get("ada").version == 1 and [v.version for v in mem.log("ada")] == [1, 2]
+    shot(page, "17-rolled-back")

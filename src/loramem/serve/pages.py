@@ -129,14 +129,18 @@ def add_page_routes(app: FastAPI, server, max_upload_bytes: int) -> None:
 
     @app.get("/v1/loramem/memories/{name}/supervision")
     def supervision(name: str, limit: int = 20):
-        from loramem.supervision import SupervisionCache
-        from loramem.supervision.replay import replay_supervision
+        """The examples the version was trained on, as its folder keeps them (`supervision.jsonl`)."""
+        from loramem.supervision.stored import has_supervision, load_supervision
 
         record = store.get(name)
-        replay = replay_supervision(record, server.base, SupervisionCache(store.path / "cache" / "supervision"))
+        folder = store.adapter_path(record)
         limit = max(1, min(limit, 500))
-        return {"object": "list", "name": name, "total": len(replay.examples), "complete": replay.complete,
-                "note": replay.note, "data": [e.to_dict() for e in replay.examples[:limit]]}
+        if not has_supervision(folder):
+            return {"object": "list", "name": name, "total": record.examples, "complete": False, "data": [],
+                    "note": "written before versions kept their supervision (write --replace keeps it)"}
+        stored = load_supervision(folder, name)
+        return {"object": "list", "name": name, "version": record.version, "total": len(stored), "complete": True,
+                "note": "", "data": [{**s.example.to_dict(), "origin": s.origin} for s in stored[:limit]]}
 
     @app.get("/v1/loramem/jobs")
     def jobs():

@@ -1,4 +1,4 @@
-// The memories table (sortable, filterable) and one memory's page (settings, sources, supervision, delete).
+// The memories table (sortable, filterable) and one memory's page (settings, sources, versions, supervision, delete).
 import { confirmDialog } from "./app.js";
 import { api, bytes, el, errorBox, kinds, num, pct } from "./api.js";
 
@@ -59,13 +59,56 @@ function supervisionCard(name) {
   const card = el("div", { class: "card", id: "supervision" }, el("h2", {}, "Supervision (a sample)"),
     el("p", { class: "muted" }, "Loading…"));
   api(`/v1/loramem/memories/${encodeURIComponent(name)}/supervision?limit=20`).then((s) => {
-    const rows = s.data.map((e) => el("tr", {}, el("td", {}, e.kind), el("td", {}, e.prompt), el("td", {}, e.target)));
+    const rows = s.data.map((e) => el("tr", {}, el("td", {}, e.kind), el("td", {}, e.prompt), el("td", {}, e.target),
+      el("td", {}, e.origin ?? "")));
     card.replaceChildren(el("h2", {}, "Supervision (a sample)"),
       el("p", { class: "muted" }, `${s.data.length} of ${s.total} examples shown`, s.note ? ` · ${s.note}` : ""),
       ...(rows.length ? [el("table", { class: "data" },
-        el("thead", {}, el("tr", {}, el("th", {}, "kind"), el("th", {}, "prompt"), el("th", {}, "target"))),
+        el("thead", {}, el("tr", {}, ...["kind", "prompt", "target", "from"].map((h) => el("th", {}, h)))),
         el("tbody", {}, rows))] : []));
   }).catch((err) => card.replaceChildren(el("h2", {}, "Supervision (a sample)"), errorBox(err)));
+  return card;
+}
+
+// What a version changed, as `loramem log` says it: kind (method): counts.
+function changeText(change) {
+  const counts = Object.entries(change)
+    .filter(([k]) => ["added", "superseded", "removed", "unchanged"].includes(k) || k.startsWith("documents"))
+    .map(([k, n]) => `${k.replaceAll("_", " ")} ${n}`).join(", ");
+  const kind = (change.kind || "write") + (change.method ? ` (${change.method})` : "");
+  return counts ? `${kind}: ${counts}` : kind;
+}
+
+function versionsCard(name) {
+  const title = () => el("h2", {}, "Versions");
+  const card = el("div", { class: "card", id: "versions" }, title(), el("p", { class: "muted" }, "Loading…"));
+  const status = el("div", { id: "rollback-status" });
+  api(`/v1/memories/${encodeURIComponent(name)}/versions`).then(({ data }) => {
+    const rows = data.slice().reverse().map((v) => {
+      const back = v.current ? el("span", { class: "badge" }, "current") : el("button", {
+        "data-version": v.version,
+        onclick: async () => {
+          const ok = await confirmDialog(`Roll ${name} back to version ${v.version}?`,
+            `Version ${v.version} becomes the one that answers; later versions are kept until loramem gc.`, "Roll back");
+          if (!ok) return;
+          try {
+            await api(`/v1/memories/${encodeURIComponent(name)}/rollback`, { body: { version: v.version } });
+            sessionStorage.setItem("loramem.flash", `Rolled ${name} back to version ${v.version}.`);
+            location.reload();
+          } catch (err) {
+            status.replaceChildren(errorBox(err, "Not rolled back: "));
+          }
+        },
+      }, "Roll back");
+      return el("tr", { "data-version": v.version }, el("td", { class: "num" }, v.version),
+        el("td", {}, (v.created || "").slice(0, 16).replace("T", " ")), el("td", {}, changeText(v.change || {})),
+        el("td", { class: "num" }, v.recall == null ? "" : pct(v.recall)),
+        el("td", { class: "num" }, v.seconds == null ? "" : Number(v.seconds).toFixed(1)), el("td", {}, back));
+    });
+    card.replaceChildren(title(), el("table", { class: "data" },
+      el("thead", {}, el("tr", {}, ...["version", "created (UTC)", "change", "recall", "seconds", ""]
+        .map((h) => el("th", {}, h)))), el("tbody", {}, rows)), status);
+  }).catch((err) => card.replaceChildren(title(), errorBox(err)));
   return card;
 }
 
@@ -103,7 +146,9 @@ export async function memoryView(name) {
     }
   });
   return el("section", { id: "memory-page", "data-name": m.name },
-    el("h1", {}, m.name, " ", el("span", { class: "badge" }, pct(m.recall), " read back")),
+    flash(),
+    el("h1", {}, m.name, " ", el("span", { class: "badge" }, `version ${m.version}`), " ",
+      el("span", { class: "badge" }, pct(m.recall), " read back")),
     el("div", { class: "toolbar" },
       el("a", { href: `#/ask?memory=${encodeURIComponent(m.name)}`, class: "button" }, "Ask it"), remove, status),
     el("div", { class: "grid" },
@@ -112,7 +157,7 @@ export async function memoryView(name) {
       el("div", { class: "card", id: "catalogue" }, el("h2", {}, "Catalogue"), pairs(catalogue))),
     el("div", { class: "card", id: "sources" }, el("h2", {}, "Source documents"),
       el("p", {}, m.sources.join(", ")), el("pre", { class: "document" }, m.document)),
-    supervisionCard(m.name));
+    versionsCard(m.name), supervisionCard(m.name));
 }
 
 export function flash() {
