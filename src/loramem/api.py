@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,7 +14,6 @@ from loramem.errors import BaseModelMismatchError, LoramemError
 from loramem.models import BaseModel, load_base
 from loramem.modes import MODES
 from loramem.routing import ROUTERS, Route
-from loramem.routing.embedding import memory_embedding
 from loramem.store import MemoryRecord, MemoryStore, validate_name
 from loramem.store.versions import Version
 from loramem.supervision import (
@@ -30,10 +26,9 @@ from loramem.supervision import (
     read_sources,
 )
 from loramem.supervision.generators import Generator, check_generator, make_generator
-from loramem.supervision.stored import Stored, save_supervision
-from loramem.training import TrainConfig, TrainResult, train_memory
-from loramem.training.config import parse_layers
+from loramem.training import TrainConfig, train_memory
 from loramem.training.multi import DEFAULT_BATCH_MEMORIES
+from loramem.writing import WriteResult, commit_write, default_name, plan_write
 
 if TYPE_CHECKING:
     from loramem.updates.apply import UpdateResult
@@ -57,36 +52,6 @@ class Answer:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-@dataclass
-class WriteResult:
-    record: MemoryRecord
-    seconds: float
-    epochs: int
-    kinds: dict[str, int] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)  # where a format made fewer examples than asked
-    resumed_from_epoch: int = 0
-    generator: str = ""  # who wrote the generated supervision ('' when none was generated)
-
-
-def default_name(paths: Sequence[str | Path]) -> str:
-    stem = Path(paths[0]).stem
-    name = "".join(c if c.isalnum() or c in "._-" else "-" for c in stem).strip(".-_") or "memory"
-    return name[:128]
-
-
-def _hash_sources(sources: list[Source]) -> str:
-    return hashlib.sha256("".join(s.digest for s in sources).encode()).hexdigest()
-
-
-def _train_config(config: TrainConfig | None, settings: dict) -> TrainConfig:
-    """`config` (default: TrainConfig()) with `settings` on top; an unknown setting is refused by name."""
-    valid = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(settings) - valid)
-    if unknown:
-        raise LoramemError(f"unknown training setting(s) {', '.join(unknown)}; valid: {', '.join(sorted(valid))}")
-    return dataclasses.replace(config, **settings) if config is not None else TrainConfig(**settings)
 
 
 class Memory:
@@ -177,92 +142,27 @@ class Memory:
         on_epoch: Callable[[int, float], None] | None = None,
         records: Sequence[dict] | None = None,
         documents: Mapping[str, str] | None = None,
-        trainer: Callable[..., TrainResult] | None = None,
         **settings,
     ) -> WriteResult:
         """Write the files at `paths`, and data given in memory, into one memory.
 
-        `records` are question-answer dicts, as the rows of a .jsonl file; `documents` map a label
+        `settings` are TrainConfig fields, applied on top of `config` when one is given. `records`
+        are question-answer dicts, as the rows of a .jsonl file; `documents` map a label
         (standing for a file name, e.g. `notes.md`) to a document's text. Both are checked as files
-        are, so a caller holding data need not write temporary files. `settings` are TrainConfig
-        fields, applied on top of `config` when one is given.
+        are, so a caller holding data need not write temporary files.
 
         `rank="auto"` picks the rank from this base model's datasheet (`loramem datasheet`), or
         built-in defaults when none was measured. Progress is checkpointed after every epoch;
         `resume=True` continues an interrupted write of the same name, inputs and settings from
         its last checkpoint. `on_epoch(epoch, seconds)` is called after each training epoch.
-        `trainer` stands in for `train_memory` (called as it is): batched collection writes pass theirs.
         """
-        start = time.perf_counter()
-        config = _train_config(config, settings)
-        if isinstance(rank, int):
-            config = dataclasses.replace(config, rank=rank)
-        elif rank not in (None, "auto"):
-            raise LoramemError(f"rank must be a positive integer or 'auto', got {rank!r}")
-        if not name and not paths:
-            raise LoramemError("give a name for a memory written from records or documents in memory")
-        name = validate_name(name or default_name(paths))
-        self.store.check_writable_name(name, replace)
-        parse_format(format)
-        check_generator(generator)
-        sources = read_sources(paths, records, documents)
-        sup = self._build(sources, format, generator, config.seed, chunking, generator_options)
-        notes = list(sup.notes)
-        if rank == "auto":
-            from loramem.bench.datasheet import load_saved, recommend
-
-            sheet = load_saved(self.base.fingerprint)
-            picked, modules = recommend(sheet, len(sup.examples))
-            config = dataclasses.replace(config, rank=picked)
-            notes.append(f"rank auto: {picked} for {len(sup.examples)} examples "
-                         f"({'this model' if sheet else 'built-in'} datasheet)"
-                         + (f"; they exceed its capacity: split them over {modules} memories" if modules > 1 else ""))
-        if config.anchors:
-            from loramem.training.anchors import anchor_examples
-
-            anchors = anchor_examples(self.base, config.anchors, self.store.path / "cache" / "anchors")
-            sup = dataclasses.replace(sup, examples=sup.examples + anchors,
-                                      origins=sup.origins + ["anchors"] * len(anchors))
-        checkpoint = self.store.path / "checkpoints" / f"{name}.pt"
+        plan = plan_write(self, paths, name, replace=replace, format=format, generator=generator, config=config,
+                          resume=resume, chunking=chunking, generator_options=generator_options, rank=rank,
+                          collection=collection, on_epoch=on_epoch, records=records, documents=documents, **settings)
         with self.store.staging() as staged:
-            # `trainer` (default train_memory, called as it is): write_collection's batched writes hand in theirs.
-            result = (trainer or train_memory)(self.base, sup.examples, config, staged, progress=self.progress,
-                                               checkpoint=checkpoint, resume=resume, on_epoch=on_epoch)
-            save_supervision(staged, [Stored(e, o) for e, o in zip(sup.examples, sup.origins)],
-                             {s.path.name: s.text for s in sources if not s.is_records})
-            layers = parse_layers(config.layers, self.base.model.config.num_hidden_layers)
-            record = MemoryRecord(
-                name=name,
-                folder="",
-                source_hash=_hash_sources(sources),
-                sources=[str(s.path.name) for s in sources],
-                base_model=self.base.name,
-                base_fingerprint=self.base.fingerprint,
-                rank=config.rank,
-                formats=sorted(sup.kinds),
-                examples=result.n_examples,
-                tokens=result.tokens,
-                parameters=result.parameters,
-                recall=result.recall,
-                created=datetime.now(UTC).isoformat(timespec="seconds"),
-                document="\n\n".join(s.text for s in sources),
-                collection=collection,
-                config={**asdict(config), "epochs_run": result.epochs, "steps": result.steps,
-                        "train_seconds": round(result.seconds, 2),
-                        "generator": sup.generator or "none (no generated formats)", "generator_spec": generator,
-                        "format": str(parse_format(format)), "examples_by_kind": sup.kinds,
-                        "placement": {"target_modules": config.target_modules,
-                                      "layers": layers if layers is not None else "all"}},
-            )
-            self.store.commit(staged, record, replace=replace, embedding=memory_embedding(sources),
-                              change={"seconds": round(time.perf_counter() - start, 2), "recall": record.recall,
-                                      "examples": record.examples})
-        checkpoint.unlink(missing_ok=True)
-        if resume and not result.resumed_from_epoch:
-            notes.append("no checkpoint of this write (same name, inputs and settings) to resume: started afresh")
-        return WriteResult(record=record, seconds=time.perf_counter() - start, epochs=result.epochs,
-                           kinds=sup.kinds, notes=notes, resumed_from_epoch=result.resumed_from_epoch,
-                           generator=sup.generator)
+            result = train_memory(self.base, plan.supervision.examples, plan.config, staged, progress=self.progress,
+                                  checkpoint=plan.checkpoint, resume=plan.resume, on_epoch=plan.on_epoch)
+            return commit_write(self, plan, staged, result)
 
     def write_collection(
         self, paths: Sequence[str | Path], collection: str, split: str | int = "per-document",

@@ -39,7 +39,7 @@ def _write_one(store: str, model: str | None, device: str | None, filename: str,
 
 
 def memory_names(paths: Sequence[Path], collection: str | None) -> list[str]:
-    from loramem.api import default_name
+    from loramem.writing import default_name
 
     names = [f"{collection}-{default_name([p])}"[:128] if collection else default_name([p]) for p in paths]
     dupes = sorted({n for n in names if names.count(n) > 1})

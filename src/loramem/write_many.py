@@ -1,17 +1,12 @@
 """Writing many memories at once: `Memory.write_collection(..., batch_memories=N)`.
 
-Each memory goes through `Memory.write` exactly as when written alone (checks, supervision,
-record, catalogue entry, commit); only its training is shared. Write runs twice per memory,
-with a `trainer` in place of `train_memory`:
+Each memory is planned, recorded and committed exactly as `Memory.write` does it alone
+(loramem/writing.py); only its training is shared:
 
-1. planning: the trainer records the examples and settings write would train on, and stops the
-   write there (nothing is staged or committed; the supervision it built is cached in the store);
-2. all planned memories train together, N at a time (`loramem.training.multi.train_memories`);
-3. as each memory is done, write runs again, and its trainer hands over the folder trained in
-   step 2 (or, should the examples or settings differ from the plan, trains it alone).
-
-So a name that is taken, or a bad setting, fails in step 1, before any training; memories are
-committed as they finish, so an interrupted corpus write keeps those.
+1. every write is planned (checks and supervision), so a name that is taken or a bad setting
+   fails before any training;
+2. the planned memories train together, N at a time (`loramem.training.multi.train_memories`);
+3. each memory is committed as soon as it is done, so an interrupted corpus write keeps those.
 """
 
 from __future__ import annotations
@@ -20,50 +15,28 @@ import dataclasses
 import os
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from loramem.errors import LoramemError
-from loramem.training import TrainConfig, TrainResult, train_memory
+from loramem.training import TrainResult, train_memory
 from loramem.training.multi import MemoryJob, train_memories
+from loramem.writing import WriteResult, commit_write, plan_write
 
 if TYPE_CHECKING:
-    from loramem.api import Memory, WriteResult
+    from loramem.api import Memory
 
 
-class _Planned(Exception):
-    """Stops a planning write at its training step, carrying what it would train."""
-
-    def __init__(self, job: MemoryJob) -> None:
-        super().__init__("planned")
-        self.job = job
-
-
-def _plan(base, examples, config: TrainConfig, staged: Path, on_epoch: Callable | None = None, **_) -> TrainResult:
-    raise _Planned(MemoryJob(list(examples), config, staged, on_epoch))
-
-
-def _handing_over(planned: MemoryJob, trained: Path, result: TrainResult) -> Callable[..., TrainResult]:
-    """A trainer that moves the memory trained batched into write's staging folder."""
-
-    def trainer(base, examples, config: TrainConfig, staged: Path, **kw) -> TrainResult:
-        if list(examples) != planned.examples or config != planned.config:
-            return train_memory(base, examples, config, staged, **kw)  # not what was trained: train it alone
-        for f in trained.iterdir():
-            os.replace(f, staged / f.name)
-        return result
-
-    return trainer
-
-
-def _reporting(i: int, on_trained: Callable[[int, TrainResult], None] | None) -> Callable[..., TrainResult]:
-    def trainer(*args, **kw) -> TrainResult:
-        result = train_memory(*args, **kw)
-        if on_trained is not None:
-            on_trained(i, result)
-        return result
-
-    return trainer
+def _one_by_one(mem: Memory, writes: list[dict], on_trained: Callable[[int, TrainResult], None] | None):
+    results = []
+    for i, w in enumerate(writes):
+        plan = plan_write(mem, **w)
+        with mem.store.staging() as staged:
+            trained = train_memory(mem.base, plan.supervision.examples, plan.config, staged, progress=mem.progress,
+                                   checkpoint=plan.checkpoint, resume=plan.resume, on_epoch=plan.on_epoch)
+            if on_trained is not None:
+                on_trained(i, trained)
+            results.append(commit_write(mem, plan, staged, trained))
+    return results
 
 
 def write_many(mem: Memory, writes: list[dict], batch_memories: int,
@@ -75,32 +48,28 @@ def write_many(mem: Memory, writes: list[dict], batch_memories: int,
     if batch_memories < 1:
         raise LoramemError(f"batch_memories must be at least 1, got {batch_memories}")
     if batch_memories == 1 or len(writes) == 1 or any(w.get("resume") for w in writes):
-        return [mem.write(**w, trainer=_reporting(i, on_trained)) for i, w in enumerate(writes)]
+        return _one_by_one(mem, writes, on_trained)
     names = [w["name"] for w in writes]
     if len(set(names)) < len(names):
         repeated = sorted({n for n in names if names.count(n) > 1})
         raise LoramemError(f"the collection would write {', '.join(repeated)} twice: give its inputs distinct names")
-    plans, plan_seconds = [], []
-    for w in writes:
-        tick = time.perf_counter()
-        try:
-            mem.write(**w, trainer=_plan)
-        except _Planned as planned:
-            plans.append(planned.job)
-        else:
-            raise RuntimeError("Memory.write returned without calling its trainer")
-        plan_seconds.append(time.perf_counter() - tick)
+    plans = [plan_write(mem, **w) for w in writes]
     results: dict[int, WriteResult] = {}
     with mem.store.staging() as folder:
-        jobs = [dataclasses.replace(p, save_to=folder / f"{i:05d}") for i, p in enumerate(plans)]
+        jobs = [MemoryJob(list(p.supervision.examples), p.config, folder / f"{i:05d}", p.on_epoch)
+                for i, p in enumerate(plans)]
 
         def commit(i: int, trained: TrainResult) -> None:
             if on_trained is not None:
                 on_trained(i, trained)
             tick = time.perf_counter()
-            written = mem.write(**writes[i], trainer=_handing_over(plans[i], jobs[i].save_to, trained))
-            seconds = plan_seconds[i] + trained.seconds + time.perf_counter() - tick
-            results[i] = dataclasses.replace(written, seconds=seconds)
+            with mem.store.staging() as staged:
+                for f in jobs[i].save_to.iterdir():
+                    os.replace(f, staged / f.name)
+                written = commit_write(mem, plans[i], staged, trained)
+            # its share of the shared time: planning it, training it, committing it
+            results[i] = dataclasses.replace(written, seconds=trained.seconds + time.perf_counter() - tick
+                                             + plans[i].planning_seconds)
 
         train_memories(mem.base, jobs, batch_memories, progress=mem.progress, on_done=commit)
     return [results[i] for i in range(len(writes))]
