@@ -52,6 +52,25 @@ def build_tiny_model(folder: Path, seed: int = 0, chat: bool = True) -> Path:
     return folder
 
 
+def random_adapters(base, tmp_path_factory, configs: list[dict], seed: int, label: str) -> list[Path]:
+    """PEFT adapter folders, one per LoraConfig keywords, with random A and B (not PEFT's zero B,
+    so each changes the outputs); the base model is left as it was."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    out = []
+    for j, kw in enumerate(configs):
+        torch.manual_seed(seed + j)
+        peft_model = get_peft_model(base.model, LoraConfig(**kw, init_lora_weights=False, task_type="CAUSAL_LM"))
+        try:
+            folder = tmp_path_factory.mktemp(f"{label}{j}")
+            peft_model.save_pretrained(str(folder))
+        finally:
+            peft_model.unload()
+        out.append(folder)
+    return out
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny-llama"))

@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from peft import LoraConfig, PeftModel, get_peft_model
+from peft import PeftModel
 
+from conftest import random_adapters
 from loramem.adapters import LoraWeights, UnsupportedAdapter, load_lora
 from loramem.adapters.batched import batched_lora, benchmark, token_segments
 
@@ -19,20 +20,9 @@ PREFIX = "base_model.model."
 
 @pytest.fixture(scope="module")
 def folders(tiny_base, tmp_path_factory) -> list[Path]:
-    """PEFT adapter folders with random A and B (not PEFT's zero B, so each changes the outputs)."""
-    out = []
-    for j, (r, alpha, targets, rslora) in enumerate(SPECS):
-        torch.manual_seed(100 + j)
-        config = LoraConfig(r=r, lora_alpha=alpha, target_modules=targets, use_rslora=rslora,
-                            init_lora_weights=False, task_type="CAUSAL_LM")
-        peft_model = get_peft_model(tiny_base.model, config)
-        try:
-            folder = tmp_path_factory.mktemp(f"adapter{j}")
-            peft_model.save_pretrained(str(folder))
-        finally:
-            peft_model.unload()
-        out.append(folder)
-    return out
+    return random_adapters(tiny_base, tmp_path_factory, [
+        dict(r=r, lora_alpha=alpha, target_modules=targets, use_rslora=rslora) for r, alpha, targets, rslora in SPECS],
+        seed=100, label="adapter")
 
 
 def _weights(folders: list[Path], trainable: bool = False) -> list[LoraWeights]:

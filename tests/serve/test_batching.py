@@ -11,10 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 import torch
-from peft import LoraConfig, get_peft_model
 from transformers import TextIteratorStreamer
 
-from conftest import FAST_TRAIN
+from conftest import FAST_TRAIN, random_adapters
 from loramem import Memory
 from loramem.adapters import load_lora
 from loramem.adapters.batched import batched_lora
@@ -35,19 +34,8 @@ SPECS = [(4, "all-linear"), (8, ["q_proj", "v_proj", "down_proj"]), (2, "all-lin
 
 @pytest.fixture(scope="module")
 def folders(tiny_base, tmp_path_factory) -> list[Path]:
-    """Three PEFT adapters with random A and B, so each changes the answers."""
-    out = []
-    for j, (r, targets) in enumerate(SPECS):
-        torch.manual_seed(200 + j)
-        peft_model = get_peft_model(tiny_base.model, LoraConfig(r=r, lora_alpha=2 * r, target_modules=targets,
-                                                                init_lora_weights=False, task_type="CAUSAL_LM"))
-        try:
-            folder = tmp_path_factory.mktemp(f"batch-adapter{j}")
-            peft_model.save_pretrained(str(folder))
-        finally:
-            peft_model.unload()
-        out.append(folder)
-    return out
+    return random_adapters(tiny_base, tmp_path_factory, [
+        dict(r=r, lora_alpha=2 * r, target_modules=targets) for r, targets in SPECS], seed=200, label="batch-adapter")
 
 
 def _row(tiny_base, folders, question: str, adapter: int, max_new_tokens: int, streamer=None) -> Row:
