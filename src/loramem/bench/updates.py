@@ -32,6 +32,7 @@ NAME = "stream"
 # memory answers "What is the capital of Japan?" with a phone number, and no update method could
 # keep the base model's knowledge that the first write already took.
 ANCHORS = 16
+GENERAL_POOL = 160  # packaged country questions the probe draws its capital questions from
 GENERAL_TOKENS = 16  # a capital question is answered right when its first 16 tokens name the capital
 TARGETS = {"recall": 0.95, "superseded_still": 0.05, "deleted_still": 0.05, "base_kept_drop": 0.05, "time_ratio": 3.0}
 
@@ -40,7 +41,7 @@ def _contains(answer: str, expected: str) -> bool:
     return normalize(expected) in normalize(answer)
 
 
-def general_questions(mem, n: int, seed: int = 0, pool: int = 160) -> list[Example]:
+def general_questions(mem, n: int, seed: int = 0, pool: int = GENERAL_POOL) -> list[Example]:
     """Up to `n` packaged capital questions that the base model, with no memory, answers right.
 
     Questions that name their answer (the capital of Guinea-Bissau is Bissau) are left out: a
@@ -206,18 +207,22 @@ def write_updates_report(out: Path) -> Path:
     if not runs:
         raise LoramemError(f"{out}: no results-<method>.json yet")
     settings = json.loads((out / "settings.json").read_text())
+    probed = out / "general.json"
+    general = len(json.loads(probed.read_text())) if probed.exists() else settings["general"]
     lines = ["# Updating one memory: a stream of changes, measured after each", "",
              f"First write: {settings['start']} records of {settings['records']}; then {settings['updates']} updates, "
              f"each adding {settings['add']}, changing {settings['change']}, deleting {settings['delete']} and adding "
-             f"{settings['edits']} CounterFact edit(s). Base knowledge: {settings['general']} country capitals the "
-             "base model answers right with no memory.", "",
-             "| method | current facts read back | superseded still produced | deleted still produced | "
+             f"{settings['edits']} CounterFact edit(s). Base knowledge: {general} capital questions the base model "
+             f"answers right with no memory (at most {settings['general']}, from {GENERAL_POOL} packaged country "
+             "questions), asked again with the memory on.", "",
+             "| method | after updates | current facts read back | superseded still produced | deleted still produced | "
              "base knowledge kept | s / update | worst (mean) time vs writing the change alone | targets |",
-             "|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|"]
     for method, rows in runs.items():
         f = final_figures(rows)
         ratio = f"{f['time_ratio']:.2f}x ({f['time_ratio_mean']:.2f}x)" if f["time_ratio"] else "-"
-        lines.append(f"| {method} | {f['recall']:.1%} | {f['superseded_still']:.0%} | {f['deleted_still']:.0%} | "
+        lines.append(f"| {method} | {rows[-1]['update']} of {settings['updates']} | {f['recall']:.1%} | "
+                     f"{f['superseded_still']:.0%} | {f['deleted_still']:.0%} | "
                      f"{f['base_kept']:.0%} | {f['mean_update_seconds']:.1f} | {ratio} | "
                      f"{'met' if meets_targets(f) else 'missed'} |")
     for method, rows in runs.items():
