@@ -26,9 +26,9 @@ from loramem.supervision import (
     read_sources,
 )
 from loramem.supervision.generators import Generator, check_generator, make_generator
-from loramem.training import TrainConfig, train_memory
+from loramem.training import TrainConfig
 from loramem.training.multi import DEFAULT_BATCH_MEMORIES
-from loramem.writing import WriteResult, commit_write, default_name, plan_write
+from loramem.writing import WriteResult, default_name, plan_write, write_planned
 
 if TYPE_CHECKING:
     from loramem.updates.apply import UpdateResult
@@ -156,13 +156,10 @@ class Memory:
         `resume=True` continues an interrupted write of the same name, inputs and settings from
         its last checkpoint. `on_epoch(epoch, seconds)` is called after each training epoch.
         """
-        plan = plan_write(self, paths, name, replace=replace, format=format, generator=generator, config=config,
-                          resume=resume, chunking=chunking, generator_options=generator_options, rank=rank,
-                          collection=collection, on_epoch=on_epoch, records=records, documents=documents, **settings)
-        with self.store.staging() as staged:
-            result = train_memory(self.base, plan.supervision.examples, plan.config, staged, progress=self.progress,
-                                  checkpoint=plan.checkpoint, resume=plan.resume, on_epoch=plan.on_epoch)
-            return commit_write(self, plan, staged, result)
+        return write_planned(self, plan_write(
+            self, paths, name, replace=replace, format=format, generator=generator, config=config, resume=resume,
+            chunking=chunking, generator_options=generator_options, rank=rank, collection=collection,
+            on_epoch=on_epoch, records=records, documents=documents, **settings))
 
     def write_collection(
         self, paths: Sequence[str | Path], collection: str, split: str | int = "per-document",

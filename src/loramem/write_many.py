@@ -12,31 +12,19 @@ Each memory is planned, recorded and committed exactly as `Memory.write` does it
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from loramem.errors import LoramemError
-from loramem.training import TrainResult, train_memory
+from loramem.training import TrainResult
 from loramem.training.multi import MemoryJob, train_memories
-from loramem.writing import WriteResult, commit_write, plan_write
+from loramem.writing import WriteResult, commit_write, plan_write, write_planned
 
 if TYPE_CHECKING:
     from loramem.api import Memory
-
-
-def _one_by_one(mem: Memory, writes: list[dict], on_trained: Callable[[int, TrainResult], None] | None):
-    results = []
-    for i, w in enumerate(writes):
-        plan = plan_write(mem, **w)
-        with mem.store.staging() as staged:
-            trained = train_memory(mem.base, plan.supervision.examples, plan.config, staged, progress=mem.progress,
-                                   checkpoint=plan.checkpoint, resume=plan.resume, on_epoch=plan.on_epoch)
-            if on_trained is not None:
-                on_trained(i, trained)
-            results.append(commit_write(mem, plan, staged, trained))
-    return results
 
 
 def write_many(mem: Memory, writes: list[dict], batch_memories: int,
@@ -48,7 +36,8 @@ def write_many(mem: Memory, writes: list[dict], batch_memories: int,
     if batch_memories < 1:
         raise LoramemError(f"batch_memories must be at least 1, got {batch_memories}")
     if batch_memories == 1 or len(writes) == 1 or any(w.get("resume") for w in writes):
-        return _one_by_one(mem, writes, on_trained)
+        return [write_planned(mem, plan_write(mem, **w), on_trained and functools.partial(on_trained, i))
+                for i, w in enumerate(writes)]
     names = [w["name"] for w in writes]
     if len(set(names)) < len(names):
         repeated = sorted({n for n in names if names.count(n) > 1})

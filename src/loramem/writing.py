@@ -22,7 +22,7 @@ from loramem.store import MemoryRecord, validate_name
 from loramem.supervision import ChunkSettings, Source, Supervision, parse_format, read_sources
 from loramem.supervision.generators import check_generator
 from loramem.supervision.stored import Stored, save_supervision
-from loramem.training import TrainConfig, TrainResult
+from loramem.training import TrainConfig, TrainResult, train_memory
 from loramem.training.config import parse_layers
 
 if TYPE_CHECKING:
@@ -167,3 +167,14 @@ def commit_write(mem: Memory, plan: PlannedWrite, staged: Path, result: TrainRes
     return WriteResult(record=record, seconds=time.perf_counter() - plan.start, epochs=result.epochs,
                        kinds=sup.kinds, notes=notes, resumed_from_epoch=result.resumed_from_epoch,
                        generator=sup.generator)
+
+
+def write_planned(mem: Memory, plan: PlannedWrite,
+                  on_trained: Callable[[TrainResult], None] | None = None) -> WriteResult:
+    """Train `plan`'s memory alone (checkpointed, resumable) and commit it."""
+    with mem.store.staging() as staged:
+        result = train_memory(mem.base, plan.supervision.examples, plan.config, staged, progress=mem.progress,
+                              checkpoint=plan.checkpoint, resume=plan.resume, on_epoch=plan.on_epoch)
+        if on_trained is not None:
+            on_trained(result)
+        return commit_write(mem, plan, staged, result)
