@@ -12,7 +12,7 @@ from loramem.adapters import AdapterCache
 from loramem.answering import Merge, check_merge, generate_answer
 from loramem.errors import BaseModelMismatchError, LoramemError
 from loramem.models import BaseModel, load_base
-from loramem.modes import MODES
+from loramem.modes import MODES, default_mode
 from loramem.routing import ROUTERS, Route
 from loramem.store import MemoryRecord, MemoryStore, validate_name
 from loramem.store.versions import Version
@@ -257,7 +257,7 @@ class Memory:
                 raise LoramemError("give either --memory names or --route, not both")
             routes = self.route(question, route, top_k, collection)
             memories = [r.name for r in routes]
-        mode = mode or ("parametric" if memories else "base")
+        mode = mode or default_mode(bool(memories))
         answer_mode = MODES.get(mode)(**(mode_options or {}))
         if answer_mode.needs_memory and not memories:
             raise LoramemError(f"mode {mode!r} needs at least one memory (--memory NAME)")

@@ -7,9 +7,9 @@ runs, and a new mode is one new file (its options, CLI flags and server fields c
 import importlib
 import pkgutil
 
-from loramem.modes.base import MODES, AnswerMode, ModeOption, Plan, mode_options
+from loramem.modes.base import MODES, AnswerMode, ModeOption, Plan, default_mode, mode_options
 
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["MODES", "AnswerMode", "ModeOption", "Plan", "mode_options"]
+__all__ = ["MODES", "AnswerMode", "ModeOption", "Plan", "default_mode", "mode_options"]

@@ -30,6 +30,7 @@ class AnswerMode(ABC):
 
     name: str = ""
     needs_memory: bool = True
+    batched: bool = False  # the server may decode it in one batch with other requests (one adapter or none)
     settings_type: type | None = None
 
     def __init__(self, **options) -> None:
@@ -73,3 +74,8 @@ def mode_options() -> list[ModeOption]:
                                  "one name means one setting")
             found[opt.name] = ModeOption(opt, (*seen.modes, mode) if seen else (mode,))
     return list(found.values())
+
+
+def default_mode(with_memories: bool) -> str:
+    """The mode a question is answered in when none is named."""
+    return "parametric" if with_memories else "base"

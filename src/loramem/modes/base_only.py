@@ -7,6 +7,7 @@ from loramem.modes.base import MODES, AnswerMode, Plan
 class BaseOnlyMode(AnswerMode):
     name = "base"
     needs_memory = False
+    batched = True
 
     def plan(self, memories, question):
         return Plan(context=None, adapters=[])

@@ -43,11 +43,12 @@ import torch
 
 from loramem.adapters import AdapterCache, LoraWeights, UnsupportedAdapter
 from loramem.adapters.batched import batched_lora
+from loramem.modes import MODES, default_mode
 from loramem.prompts import PromptFormat
 from loramem.serve.batch_cache import BatchCache, unbatchable_reason
 from loramem.serve.stacked import STACKED_MAX_RANK, stacked_lora, stacked_rank
 
-BATCHED_MODES = (None, "parametric", "base")
+
 @dataclass(eq=False)  # rows are told apart by identity
 class Row:
     """One request in the batch: its prompt, its adapter (None: the base model) and how it ends."""
@@ -339,7 +340,7 @@ class Batcher:
 
         text = self.base.tokenizer.decode(tokens, skip_special_tokens=True).strip()
         return Answer(answer=text, memories=[r.name for r in records], versions=[r.version for r in records],
-                      mode=args.get("mode") or ("parametric" if records else "base"), question=args["question"],
+                      mode=args.get("mode") or default_mode(bool(records)), question=args["question"],
                       prompt_tokens=len(row.prompt), seconds=time.perf_counter() - start,
                       completion_tokens=len(tokens), truncated=len(tokens) >= row.max_new_tokens)
 
@@ -347,14 +348,16 @@ class Batcher:
         """The batch row of a request and its memory's record, resolved now (a version written while the
         request decodes does not change its answer); (None, []) when it must run alone."""
         names = list(dict.fromkeys(args.get("memories") or []))
-        mode = args.get("mode")
-        if (self.unbatchable or args.get("route") is not None or mode not in BATCHED_MODES or len(names) > 1
-                or (mode == "parametric" and not names) or args.get("mode_options")):
+        if args.get("mode") is not None and args["mode"] not in MODES.names():
+            return None, []  # refused where it runs alone, with the registry's message
+        mode = MODES.get(args.get("mode") or default_mode(bool(names)))
+        if (self.unbatchable or args.get("route") is not None or not mode.batched or len(names) > 1
+                or (mode.needs_memory and not names) or args.get("mode_options")):
             return None, []
         records = [self.memory.store.get(n) for n in names]
         self.memory._check_base(records)  # one message for a memory of another base model
         adapter = key = None
-        if records and mode != "base":
+        if records and mode.needs_memory:
             path = Path(self.memory.store.adapter_path(records[0]))
             param = next(self.base.model.parameters())
             try:
