@@ -23,6 +23,7 @@ from loramem.bench.datasets.paperqa import choose_papers
 from loramem.bench.metrics import rouge_l
 from loramem.bench.resume import claim_folder, model_name
 from loramem.bench.rows import append_jsonl, read_jsonl
+from loramem.modes import default_mode
 from loramem.training import TrainConfig
 
 BASELINE = "base (no memory)"
@@ -78,7 +79,7 @@ def run_format_comparison(
             tick = time.perf_counter()
             rows = []
             for qa in paper["QA"]:
-                answer = mem.ask(qa["question"], memories=memories, mode="parametric" if memories else "base").answer
+                answer = mem.ask(qa["question"], memories=memories, mode=default_mode(bool(memories))).answer
                 rows.append({"paper": pid, "title": paper["title"], "format": fmt, "level": qa.get("level"),
                              "question": qa["question"], "gold": qa["answer"], "answer": answer,
                              "rouge_l": rouge_l(answer, qa["answer"]), **write})
