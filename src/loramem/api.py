@@ -14,6 +14,7 @@ from loramem.errors import BaseModelMismatchError, LoramemError
 from loramem.models import BaseModel, load_base
 from loramem.modes import MODES, default_mode
 from loramem.routing import ROUTERS, Route
+from loramem.scope import SCOPE, ScopeGate
 from loramem.store import MemoryRecord, MemoryStore, validate_name
 from loramem.store.versions import Version
 from loramem.supervision import (
@@ -49,6 +50,7 @@ class Answer:
     truncated: bool = False  # stopped at max_new_tokens rather than at the end of the answer
     kv: dict | None = None  # kv mode: document_tokens, kept_tokens, cache_bytes
     versions: list[int] = field(default_factory=list)  # the version of each memory that answered
+    out_of_scope: list[dict] = field(default_factory=list)  # {name, version, score}: adapters held back (scope.py)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -83,6 +85,7 @@ class Memory:
         self._base: BaseModel | None = base
         self.adapters = AdapterCache()  # loaded adapter weights, so repeated asks skip the disk
         self._routers: dict = {}
+        self.scope = ScopeGate(self.store)  # which fact-table memories a question is about
 
     @property
     def base(self) -> BaseModel:
@@ -239,6 +242,7 @@ class Memory:
         collection: str | None = None,
         streamer=None,
         mode_options: dict | None = None,
+        scope: float = SCOPE,
     ) -> Answer:
         """Answer `question` drawing on the named memories in `mode` (default: parametric).
 
@@ -246,7 +250,8 @@ class Memory:
         picks the `top_k` memories; several active memories add their deltas exactly. `streamer`
         (a transformers streamer) receives the answer's tokens as they are made. `mode_options` are
         the mode's settings: `rag_top_k` and `retriever` for the rag modes; `press`, `compression`
-        and `adapter_phase` for kv.
+        and `adapter_phase` for kv. A fact-table memory's adapter stays off for a question outside
+        its scope, cosine `scope` to its nearest record (`loramem.scope`; 0: always on).
         """
         if not question.strip():
             raise LoramemError("the question is empty")
@@ -265,7 +270,8 @@ class Memory:
         self._check_base(records)
         plan = answer_mode.plan(records, question)
         start = time.perf_counter()
-        adapters = [(r.name, self.store.adapter_path(r)) for r in plan.adapters]
+        scoped = self.scope.split(question, plan.adapters, scope)
+        adapters = [(r.name, self.store.adapter_path(r)) for r in scoped.inside]
         kv = None
         if plan.kv is not None:
             from loramem.kv import kv_answer
@@ -281,7 +287,7 @@ class Memory:
             question=question,
             prompt_tokens=n_prompt, seconds=time.perf_counter() - start,
             routes=[{"name": r.name, "score": round(r.score, 4)} for r in routes],
-            completion_tokens=n_new, truncated=n_new >= max_new_tokens, kv=kv,
+            completion_tokens=n_new, truncated=n_new >= max_new_tokens, kv=kv, out_of_scope=scoped.outside,
         )
 
     # -- catalogue ---------------------------------------------------------------------------

@@ -81,6 +81,18 @@ def test_eight_concurrent_clients_get_their_own_memory(served, client):
     assert results == {i: [ANSWERS[i]] * 3 for i in range(8)}
 
 
+def test_a_question_outside_a_memorys_scope_is_answered_by_the_base_model(served, client):
+    off = "What is the capital of France?"
+    held = client.chat.completions.create(model="m3", messages=[{"role": "user", "content": off}], max_tokens=8)
+    extras = held.model_extra["loramem"]
+    assert [o["name"] for o in extras["out_of_scope"]] == ["m3"] and extras["out_of_scope"][0]["score"] < 0.5
+    base = client.chat.completions.create(model="base", messages=[{"role": "user", "content": off}], max_tokens=8)
+    assert held.choices[0].message.content == base.choices[0].message.content
+    forced = client.chat.completions.create(model="m3", messages=[{"role": "user", "content": off}], max_tokens=8,
+                                            extra_body={"scope": 0})
+    assert forced.model_extra["loramem"]["out_of_scope"] == []
+
+
 def test_errors_come_back_in_the_openai_schema(served, client):
     url, _ = served
     with pytest.raises(openai.NotFoundError, match="model_not_found|does not exist"):

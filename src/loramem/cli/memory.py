@@ -35,6 +35,7 @@ from loramem.cli.options import (
 )
 from loramem.errors import LoramemError
 from loramem.options import user_option
+from loramem.scope import SCOPE
 from loramem.training import TrainConfig
 from loramem.training.multi import DEFAULT_BATCH_MEMORIES
 from loramem.updates import DEFAULT_UPDATE, UPDATES
@@ -178,6 +179,9 @@ def ask(
     top_k: int = typer.Option(1, "--top-k", help="how many routed memories to activate"),
     merge: str = typer.Option("sum", "--merge", help=f"how several memories combine: {choices(merge_names())} "
                               "(sum: the exact sum of their deltas)"),
+    scope: float = typer.Option(SCOPE, "--scope", min=0.0, max=1.0,
+                                help="the cosine a question needs to a fact-table memory's nearest record for its "
+                                "adapter to answer (0: always)"),
     as_json: bool = JsonOpt,
     store: Path | None = StoreOpt,
     model: str | None = ModelOpt,
@@ -188,7 +192,10 @@ def ask(
     options = {k: v for k, v in mode_options.items() if v is not None}
     answer = open_memory(store, model, device).ask(question, memories=memory, mode=mode, max_new_tokens=max_new_tokens,
                                               route=route, top_k=top_k, merge=merge, collection=collection,
-                                              mode_options=options)
+                                              mode_options=options, scope=scope)
+    for held in answer.out_of_scope if not as_json else []:
+        err_console.print(f"memory {held['name']!r}: the question is outside its scope (nearest record "
+                          f"{held['score']:.2f} < {scope:.2f}); the base model answers")
     if answer.kv and not as_json:
         kv = answer.kv
         err_console.print(f"kv cache: {kv['kept_tokens']} of {kv['document_tokens']} document tokens kept, "

@@ -82,7 +82,7 @@ class Server:
             ROUTERS.get(req.route)
         return dict(question=question, memories=names, mode=req.mode, route=req.route, top_k=req.top_k,
                     merge=req.merge, collection=req.collection, max_new_tokens=req.limit(self.max_new_tokens),
-                    mode_options=req.mode_options())
+                    mode_options=req.mode_options(), scope=req.scope)
 
     def answer(self, args: dict):
         return self.batcher.answer(args)

@@ -45,6 +45,7 @@ from loramem.adapters import AdapterCache, LoraWeights, UnsupportedAdapter
 from loramem.adapters.batched import batched_lora
 from loramem.modes import MODES, default_mode
 from loramem.prompts import PromptFormat
+from loramem.scope import SCOPE
 from loramem.serve.batch_cache import BatchCache, unbatchable_reason
 from loramem.serve.stacked import STACKED_MAX_RANK, stacked_lora, stacked_rank
 
@@ -331,7 +332,7 @@ class Batcher:
         self.engine.close()
 
     def answer(self, args: dict):
-        row, records = self._row(args)
+        row, records, outside = self._row(args)
         if row is None:
             return self.engine.alone(lambda: self.memory.ask(**args))
         start = time.perf_counter()
@@ -342,30 +343,35 @@ class Batcher:
         return Answer(answer=text, memories=[r.name for r in records], versions=[r.version for r in records],
                       mode=args.get("mode") or default_mode(bool(records)), question=args["question"],
                       prompt_tokens=len(row.prompt), seconds=time.perf_counter() - start,
-                      completion_tokens=len(tokens), truncated=len(tokens) >= row.max_new_tokens)
+                      completion_tokens=len(tokens), truncated=len(tokens) >= row.max_new_tokens,
+                      out_of_scope=outside)
 
-    def _row(self, args: dict) -> tuple[Row | None, list]:
-        """The batch row of a request and its memory's record, resolved now (a version written while the
-        request decodes does not change its answer); (None, []) when it must run alone."""
+    def _row(self, args: dict) -> tuple[Row | None, list, list[dict]]:
+        """The batch row of a request, its memory's record and the memories held back by their scope
+        (`loramem.scope`), resolved now (a version written while the request decodes does not change its
+        answer); (None, [], []) when it must run alone."""
         names = list(dict.fromkeys(args.get("memories") or []))
         if args.get("mode") is not None and args["mode"] not in MODES.names():
-            return None, []  # refused where it runs alone, with the registry's message
+            return None, [], []  # refused where it runs alone, with the registry's message
         mode = MODES.get(args.get("mode") or default_mode(bool(names)))
         if (self.unbatchable or args.get("route") is not None or not mode.batched or len(names) > 1
                 or (mode.needs_memory and not names) or args.get("mode_options")):
-            return None, []
+            return None, [], []
         records = [self.memory.store.get(n) for n in names]
         self.memory._check_base(records)  # one message for a memory of another base model
         adapter = key = None
+        outside = []
         if records and mode.needs_memory:
+            outside = self.memory.scope.split(args["question"], records, args.get("scope", SCOPE)).outside
+        if records and mode.needs_memory and not outside:
             path = Path(self.memory.store.adapter_path(records[0]))
             param = next(self.base.model.parameters())
             try:
                 adapter = self.adapters.get(path, param.device, param.dtype, records[0].name)
             except UnsupportedAdapter:  # not plain LoRA: PEFT's path, alone
-                return None, []
+                return None, [], []
             key = f"{path.resolve()}|{param.device}|{param.dtype}"
         row = Row(prompt=self.format.prompt_ids(args["question"]), adapter=adapter, key=key,
                   max_new_tokens=int(args.get("max_new_tokens") or 64), stop_ids=frozenset(self.format.stop_ids),
                   streamer=args.get("streamer"))
-        return row, records
+        return row, records, outside

@@ -1,7 +1,8 @@
 """The OpenAI wire format: request bodies (validated) and response objects (built), plus loramem's extras.
 
 Requests may carry, besides the OpenAI fields, `memories` (names), `route` ("auto" or a router
-of ROUTERS), `top_k`, `merge` (a name in MERGES), `mode` (in MODES), `collection`, and every answer
+of ROUTERS), `top_k`, `merge` (a name in MERGES), `mode` (in MODES), `collection`, `scope` (the
+cosine a question needs to a fact-table memory's records for its adapter to answer), and every answer
 mode's options, as fields generated from the modes' settings dataclasses (`rag_top_k`, `press`,
 ...: see loramem.modes.mode_options); the `model` field names either the base model or one memory.
 Decoding is greedy: sampling fields (temperature, top_p, ...) are accepted and ignored, so
@@ -17,6 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from loramem.modes import mode_options
+from loramem.scope import SCOPE
 
 
 class _RequestFields(BaseModel):
@@ -32,6 +34,7 @@ class _RequestFields(BaseModel):
     merge: str = "sum"
     mode: str | None = None
     collection: str | None = None
+    scope: float = Field(SCOPE, ge=0, le=1)
 
     def mode_options(self) -> dict:
         """The mode options the request set (None: the mode's default)."""
@@ -108,7 +111,8 @@ def usage(answer) -> dict:
 
 
 def extras(answer) -> dict:
-    return {"memories": answer.memories, "mode": answer.mode, "routes": answer.routes, "kv": answer.kv}
+    return {"memories": answer.memories, "mode": answer.mode, "routes": answer.routes, "kv": answer.kv,
+            "out_of_scope": answer.out_of_scope}
 
 
 def finish_reason(answer) -> Literal["stop", "length"]:

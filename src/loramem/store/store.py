@@ -206,6 +206,15 @@ class MemoryStore:
         return {r["name"]: np.frombuffer(r["vectors"], dtype=np.float16).reshape(r["rows"], r["dim"])
                 for r in rows if wanted is None or r["name"] in wanted}
 
+    def version_embedding(self, name: str, version: int) -> np.ndarray | None:
+        """The routing embedding (rows, dim) float16 that version `version` of memory `name` was listed with."""
+        with self._db() as db:
+            row = db.execute("SELECT emb_rows, emb_dim, emb_vectors FROM versions WHERE name = ? AND version = ?",
+                             (name, version)).fetchone()
+        if row is None or row[2] is None:
+            return None
+        return np.frombuffer(row[2], dtype=np.float16).reshape(row[0], row[1])
+
     def adapter_path(self, record: MemoryRecord) -> Path:
         return self.path / record.folder
 
