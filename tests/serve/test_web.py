@@ -200,6 +200,10 @@ def test_upload_progress_ask_side_by_side_and_delete(page, served):
     picked = {li.get_attribute("data-name") for li in page.query_selector_all("#routing li")}
     assert picked == {"ada", "facts"} and "score" in page.inner_text("#routing")
     shot(page, "11-routing-scores")
+    page.fill("#question", "What is the capital of France?")  # about neither memory: the base model answers
+    ask(page)
+    assert "the base model answered" in fact(page, "parametric", "out of scope")
+
 
     page.goto(root + "/#/memory/facts")
     page.click("#delete")

@@ -41,6 +41,10 @@ function answerCard(mode) {
 function fillCard(card, a) {
   const facts = [["latency", `${a.seconds.toFixed(3)} s`], ["prompt tokens", num(a.prompt_tokens)],
     ["answer tokens", num(a.completion_tokens)], ["memories", a.memories.join(", ") || "none"]];
+  if (a.out_of_scope && a.out_of_scope.length) {  // fact-table memories the question is not about (scope.py)
+    facts.push(["out of scope", a.out_of_scope.map((o) => `${o.name} (${o.score.toFixed(2)})`).join(", ")
+      + ": the base model answered"]);
+  }
   if (a.kv) {
     facts.push(["document tokens kept", `${num(a.kv.kept_tokens)} of ${num(a.kv.document_tokens)}`],
       ["cache", bytes(a.kv.cache_bytes)]);
