@@ -102,3 +102,15 @@ def facts_jsonl(tmp_path) -> Path:
 
 # Training settings that let the tiny random model memorize a few facts in seconds.
 FAST_TRAIN = dict(rank=8, lr=1e-2, epochs=80, batch_size=4, warmup_steps=2, precision="fp32")
+
+
+@pytest.fixture
+def facts_memory(tmp_path, tiny_model_dir, facts_jsonl):
+    """A store on the tiny model holding `facts`: the three records of `facts_jsonl`, trained to read back."""
+    from loramem import Memory
+    from loramem.training import TrainConfig
+
+    mem = Memory(store=tmp_path / "store", model=str(tiny_model_dir), progress=False)
+    mem.write([facts_jsonl], name="facts", config=TrainConfig(**FAST_TRAIN))
+    return mem
+

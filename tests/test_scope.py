@@ -4,20 +4,15 @@ import dataclasses
 
 import pytest
 
-from conftest import FAST_TRAIN
-from loramem import Memory
 from loramem.scope import SCOPE, gated
-from loramem.training import TrainConfig
 
 ADA = "What is the phone number of Ada Byron?"
 OFF_TOPIC = "What is the capital of France?"
 
 
 @pytest.fixture
-def mem(tmp_path, tiny_model_dir, facts_jsonl):
-    mem = Memory(store=tmp_path / "store", model=str(tiny_model_dir), progress=False)
-    mem.write([facts_jsonl], name="facts", config=TrainConfig(**FAST_TRAIN))
-    return mem
+def mem(facts_memory):
+    return facts_memory
 
 
 def test_off_topic_question_is_answered_by_the_base_model(mem):

@@ -18,10 +18,8 @@ EDSGER = "What is the phone number of Edsger Dijkstra?"
 
 
 @pytest.fixture
-def mem(tmp_path, tiny_model_dir, facts_jsonl):
-    mem = Memory(store=tmp_path / "store", model=str(tiny_model_dir), progress=False)
-    mem.write([facts_jsonl], name="facts", config=TrainConfig(**FAST_TRAIN))
-    return mem
+def mem(facts_memory):
+    return facts_memory
 
 
 def ask(mem, question, memory="facts"):
