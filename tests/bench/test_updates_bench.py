@@ -39,5 +39,7 @@ def test_a_short_run_writes_results_and_a_report(tmp_path, tiny_model_dir):
     rows = results["replay"]
     assert [r["update"] for r in rows] == [0, 1] and rows[1]["version"] == 2 and rows[1]["facts"] == 3
     assert rows[1]["alone_seconds"] > 0 and rows[1]["superseded"] == 1
+    assert rows[1]["change"] == {"added": 1, "changed": 1, "deleted": 0, "edits": 0}
+    assert rows[1]["base_kept"] == rows[1]["base_kept_weights"] == 1.0  # no probe questions: nothing to lose
     report = write_updates_report(out).read_text()
     assert "| replay |" in report and (out / "updates-replay.png").stat().st_size > 1000
