@@ -6,7 +6,7 @@ the base model knows, and half after ten updates ("The capital of Qatar is the 2
 `loramem bench updates`). Editing methods that must leave the rest alone apply an edit only to
 inputs near the keys it was made for (GRACE, Hartvigsen et al. 2023; WISE, Wang et al. 2024). A
 fact-table memory has such keys, its records: a question is in its scope when the question's
-MiniLM embedding lies within cosine `SCOPE` of one of the records the version holds (the
+MiniLM embedding has cosine at least `SCOPE` to one of the records the version holds (the
 routing embedding every version stores, "question answer"). Out of scope, the memory's adapter
 stays off and the base model answers; the answer says so (`Answer.out_of_scope`).
 
@@ -18,9 +18,9 @@ memory does not hold 0.58-0.77; the 128 anchor prompts (general questions and ta
 prices the anchors reach at most 0.28 and capital questions 0.30; on a table of home cities
 capital questions reach 0.48, and on a table of capitals of fictional countries 0.56 (in scope:
 such a memory is about capitals). `SCOPE = 0.5` keeps every paraphrase tried and holds back
-every general prompt. Memories written from documents are not gated: a PaperQA paper's gold questions score
-as low as 0.10 against its own passages, below general prompts (up to 0.31), so no cut keeps
-them all.
+every general prompt. Memories written from documents are not gated: a PaperQA paper's gold
+questions score as low as 0.10 against its own passages, below general prompts (up to 0.31), so
+no cut keeps them all.
 """
 
 from __future__ import annotations
