@@ -4,7 +4,9 @@ import dataclasses
 
 import pytest
 
+from conftest import FAST_TRAIN
 from loramem.scope import SCOPE, gated
+from loramem.training import TrainConfig
 
 ADA = "What is the phone number of Ada Byron?"
 OFF_TOPIC = "What is the capital of France?"
@@ -42,3 +44,14 @@ def test_scope_follows_the_version_asked(mem):
     assert mem.ask(room, memories=["facts"], max_new_tokens=8).out_of_scope == []
     pinned = mem.ask(room, memories=["facts@1"], max_new_tokens=8)
     assert [(o["name"], o["version"]) for o in pinned.out_of_scope] == [("facts", 1)]
+
+
+def test_a_memory_written_again_under_its_name_is_gated_by_its_new_records(mem, tmp_path):
+    room = "Which room is the grand piano kept in?"
+    assert mem.scope.split(room, [mem.show("facts")]).outside  # cached for version 1
+    mem.forget("facts")
+    mem.write(records=[{"question": room, "answer": "Room 12"}], name="facts",
+              config=TrainConfig(**FAST_TRAIN))
+    record = mem.show("facts")
+    assert record.version == 1 and mem.scope.split(room, [record]).inside == [record]
+

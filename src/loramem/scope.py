@@ -36,7 +36,7 @@ from loramem.store.records import MemoryRecord
 from loramem.supervision.stored import ANCHOR, FORGET
 
 SCOPE = 0.5  # cosine to the nearest record; 0 applies a memory to every question
-CACHED = 64  # versions whose embeddings stay in memory (immutable, so never stale)
+CACHED = 64  # versions whose embeddings stay in memory
 
 
 def gated(record: MemoryRecord) -> bool:
@@ -55,11 +55,13 @@ class ScopeGate:
 
     def __init__(self, store) -> None:
         self.store = store
-        self._vectors: OrderedDict[tuple[str, int], np.ndarray | None] = OrderedDict()
+        self._vectors: OrderedDict[tuple[str, int, str], np.ndarray | None] = OrderedDict()
         self._lock = threading.Lock()
 
     def _embedding(self, record: MemoryRecord) -> np.ndarray | None:
-        key = (record.name, record.version)
+        # A version is immutable, but `rm` and a new write reuse its number: the content-addressed
+        # folder tells the two apart.
+        key = (record.name, record.version, record.folder)
         with self._lock:
             if key in self._vectors:
                 self._vectors.move_to_end(key)
