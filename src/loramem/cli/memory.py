@@ -193,7 +193,7 @@ def ask(
     answer = open_memory(store, model, device).ask(question, memories=memory, mode=mode, max_new_tokens=max_new_tokens,
                                               route=route, top_k=top_k, merge=merge, collection=collection,
                                               mode_options=options, scope=scope)
-    for held in answer.out_of_scope if not as_json else []:
+    for held in [] if as_json else answer.out_of_scope:  # --json carries them in its object
         err_console.print(f"memory {held['name']!r}: the question is outside its scope (nearest record "
                           f"{held['score']:.2f} < {scope:.2f}); the base model answers")
     if answer.kv and not as_json:

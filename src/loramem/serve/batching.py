@@ -360,18 +360,17 @@ class Batcher:
         records = [self.memory.store.get(n) for n in names]
         self.memory._check_base(records)  # one message for a memory of another base model
         adapter = key = None
-        outside = []
-        if records and mode.needs_memory:
-            outside = self.memory.scope.split(args["question"], records, args.get("scope", SCOPE)).outside
-        if records and mode.needs_memory and not outside:
-            path = Path(self.memory.store.adapter_path(records[0]))
+        scoped = self.memory.scope.split(args["question"], records if mode.needs_memory else [],
+                                         args.get("scope", SCOPE))
+        if scoped.inside:
+            path = Path(self.memory.store.adapter_path(scoped.inside[0]))
             param = next(self.base.model.parameters())
             try:
-                adapter = self.adapters.get(path, param.device, param.dtype, records[0].name)
+                adapter = self.adapters.get(path, param.device, param.dtype, scoped.inside[0].name)
             except UnsupportedAdapter:  # not plain LoRA: PEFT's path, alone
                 return None, [], []
             key = f"{path.resolve()}|{param.device}|{param.dtype}"
         row = Row(prompt=self.format.prompt_ids(args["question"]), adapter=adapter, key=key,
                   max_new_tokens=int(args.get("max_new_tokens") or 64), stop_ids=frozenset(self.format.stop_ids),
                   streamer=args.get("streamer"))
-        return row, records, outside
+        return row, records, scoped.outside

@@ -44,6 +44,11 @@ _INSERT = f"INSERT INTO memories ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' 
 _INSERT_EMBEDDING = "INSERT INTO embeddings VALUES (?, ?, ?, ?)"
 
 
+def _vectors(rows: int, dim: int, blob: bytes) -> np.ndarray:
+    """A stored embedding, (rows, dim) float16, from its catalogue columns."""
+    return np.frombuffer(blob, dtype=np.float16).reshape(rows, dim)
+
+
 def _embedding_row(name: str, embedding: np.ndarray) -> tuple:
     vectors = np.ascontiguousarray(embedding, dtype=np.float16)
     return name, vectors.shape[0], vectors.shape[1], vectors.tobytes()
@@ -203,8 +208,7 @@ class MemoryStore:
         with self._db() as db:
             rows = db.execute("SELECT name, rows, dim, vectors FROM embeddings").fetchall()
         wanted = set(names) if names is not None else None
-        return {r["name"]: np.frombuffer(r["vectors"], dtype=np.float16).reshape(r["rows"], r["dim"])
-                for r in rows if wanted is None or r["name"] in wanted}
+        return {r["name"]: _vectors(r["rows"], r["dim"], r["vectors"]) for r in rows if wanted is None or r["name"] in wanted}
 
     def version_embedding(self, name: str, version: int) -> np.ndarray | None:
         """The routing embedding (rows, dim) float16 that version `version` of memory `name` was listed with."""
@@ -213,7 +217,7 @@ class MemoryStore:
                              (name, version)).fetchone()
         if row is None or row[2] is None:
             return None
-        return np.frombuffer(row[2], dtype=np.float16).reshape(row[0], row[1])
+        return _vectors(*row)
 
     def adapter_path(self, record: MemoryRecord) -> Path:
         return self.path / record.folder
