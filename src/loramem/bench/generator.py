@@ -1,7 +1,7 @@
 """`loramem bench generator`: the embedded generator's runtime against plain transformers `generate`.
 
-Both run in one process on the same prompts: the QA prompts (every level of every chunk) that a
-write of one document sends. The chosen path is the full `qa` format through the batched
+Both run in one process on the same prompts: the QA prompts (every facet of every chunk) that a
+write of one document with the seed paper's `qa:40/doc` sends. The chosen path is the full `qa` format through the batched
 llama.cpp engine, fresh (no supervision cache): seconds, generated tokens and the QA pairs that
 pass the support check. The plain path is the same model loaded by transformers (GGUF
 dequantized to fp32), greedy `generate` one prompt at a time, on the first `plain_prompts` of
@@ -23,13 +23,13 @@ def _document(data: Path, paper: int) -> tuple[str, str]:
     return papers[paper]["title"], papers[paper]["introduction"]
 
 
-def run_generator_bench(data: Path, paper: int = 1, plain_prompts: int = 2, count: int | None = None,
+def run_generator_bench(data: Path, paper: int = 1, plain_prompts: int = 2, count: int = 40,
                         log: Callable[[str], None] = print) -> dict:
     """Measure both paths on one PaperQA introduction; returns the JSON object `--json` prints."""
     from loramem.models import load_base
     from loramem.supervision.build import ChunkSettings
     from loramem.supervision.chunking import chunk_text
-    from loramem.supervision.formats import FORMATS
+    from loramem.supervision.formats import FORMATS, parse_format
     from loramem.supervision.formats.base import Part
     from loramem.supervision.formats.qa import round_prompts
     from loramem.supervision.generators import make_generator
@@ -40,7 +40,7 @@ def run_generator_bench(data: Path, paper: int = 1, plain_prompts: int = 2, coun
     chunking = ChunkSettings()  # a write's defaults
     chunks = chunk_text(text, chunking.max_tokens, chunking.overlap, count_tokens)
     qa = FORMATS.get("qa")()
-    n = count or qa.default_count
+    n = parse_format(f"qa:{count}/doc").count("qa", count, len(chunks))
     gen = make_generator("embedded", lambda: base)
     engine = gen.engine
     log(f"paper {paper}: {count_tokens(text)} tokens, {len(chunks)} chunks, qa:{n} per chunk; "
@@ -61,7 +61,8 @@ def run_generator_bench(data: Path, paper: int = 1, plain_prompts: int = 2, coun
     plain = _plain_generate(gen, prompts[:plain_prompts], log)
     plain_kept = sum(len(_kept_pairs(text_, chunks[0].text)) for text_ in plain["texts"])
     result = {
-        "paper": paper, "document_tokens": count_tokens(text), "chunks": len(chunks), "qa_per_chunk": n,
+        "paper": paper, "document_tokens": count_tokens(text), "chunks": len(chunks), "qa_asked": count,
+        "qa_per_chunk": n,
         "slots": gen.slots, "runtime": "llama.cpp (llama-cpp-python), continuous batching",
         "qa_seconds": round(qa_seconds, 1), "qa_pairs_kept": kept, "generated_tokens": generated,
         "prompt_tokens_prefilled": engine.stats["prompt_tokens"] - before["prompt_tokens"],

@@ -299,7 +299,8 @@ def bench_generator(
                               help="which paper's introduction (default 1: about 1,000 tokens in the dev set)"),
     plain_prompts: int = typer.Option(default_of(generator_study.run_generator_bench, "plain_prompts"), "--plain-prompts",
                                       help="prompts for the slow plain transformers path"),
-    count: int | None = typer.Option(None, "--count", help="QA pairs per chunk (default: the qa format's)"),
+    count: int = typer.Option(default_of(generator_study.run_generator_bench, "count"), "--count",
+                              help="QA pairs for the document (default: the seed paper's 40)"),
     as_json: bool = JsonOpt,
 ) -> None:
     """The embedded generator (llama.cpp, batched) against plain transformers generate, on the same prompts."""

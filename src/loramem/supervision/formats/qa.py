@@ -2,11 +2,15 @@
 
 Generators (small local ones especially) write noisy pairs, so the output is parsed leniently and
 de-duplicated. A pair is kept when most words of its answer occur in the chunk; when they do not
-but the pair clearly concerns one sentence of the chunk, that sentence becomes the answer. The
-questions are asked at PaperQA's three levels (facts; understanding; the argument and structure),
-one prompt per level, all at once; more rounds are sampled until N pairs are kept or the rounds
-are spent. Sentences that no kept answer comes from get a cloze example, so every part of the
-chunk is supervised.
+but the pair clearly concerns one sentence of the chunk, that sentence becomes the answer.
+
+The questions are asked at PaperQA's three levels (facts; understanding; the argument and
+structure), four facets per level, one prompt per facet, all at once: a dozen short completions
+per chunk keep a batching generator's slots full, where three long ones leave most of them idle
+at the end. Every prompt opens with the same rules and then the chunk, so a batching generator
+reads the rules once per process and the chunk once per round. More rounds are sampled until N
+pairs are kept or the rounds are spent. Sentences that no kept answer comes from get a cloze
+example, so every part of the chunk is supervised.
 """
 
 from __future__ import annotations
@@ -72,27 +76,35 @@ def grounded_answer(question: str, answer: str, passage: str) -> str | None:
     return best
 
 
-def level_prompts(title: str, passage: str, counts: list[int]) -> list[str]:
-    """One prompt per PaperQA-style level (facts, understanding, the argument), the passage first.
-
-    Every prompt of a chunk starts with the same passage, so a batching generator prefills it once.
-    """
-    head, *levels, tail = load_template("qa").text.split("\n---\n")
-    start = head.format(title=title, passage=passage)
-    return [f"{start}\n\n{level.format(n=n)}\n{tail}" for level, n in zip(levels, counts) if n > 0]
+def facets() -> list[str]:
+    """The template's facet requests, in level order (four per level)."""
+    return load_template("qa").text.split("\n---\n")[2:]
 
 
-def split_count(n: int, parts: int = 3) -> list[int]:
-    """n questions over the levels, the first levels taking the remainder: 16 -> [6, 5, 5]."""
+def facet_prompts(title: str, passage: str, counts: list[int]) -> list[str]:
+    """One prompt per facet asking for its count of pairs: the rules, the passage, the request."""
+    rules, head, *requests = load_template("qa").text.split("\n---\n")
+    start = f"{rules}\n\n{head.format(title=title, passage=passage)}"
+    return [f"{start}\n\n{request.format(questions=_questions(n))}"
+            for request, n in zip(requests, counts) if n > 0]
+
+
+def _questions(n: int) -> str:
+    return "1 question with its answer" if n == 1 else f"{n} questions, each with its answer,"
+
+
+def split_count(n: int, parts: int) -> list[int]:
+    """n questions over `parts` facets, the first taking the remainder: 16 over 12 -> [2, 2, 2, 2, 1, ...]."""
     return [n // parts + (i < n % parts) for i in range(parts)]
 
 
 def round_prompts(title: str, passage: str, missing: int) -> list[str]:
-    """The level prompts of one round that asks for `missing` more pairs.
+    """The facet prompts of one round that asks for `missing` more pairs.
 
-    Each level asks for one more than its share: some pairs fail the support check or repeat.
+    A round asks for a sixth more than it needs: some pairs fail the support check or repeat.
     """
-    return level_prompts(title, passage, [min(PAIRS_PER_CALL, c + 1) for c in split_count(missing)])
+    asked = min(len(facets()) * PAIRS_PER_CALL, missing + -(-missing // 6))
+    return facet_prompts(title, passage, split_count(asked, len(facets())))
 
 
 @FORMATS.register("qa")
@@ -100,8 +112,8 @@ class QAFormat(Format):
     name = "qa"
     default_count = 12
     template = "qa"
-    version = 3
-    rounds = 3  # a round asks every level at once; later rounds sample, for pairs the first did not give
+    version = 4
+    rounds = 3  # a round asks every facet at once; later rounds sample, for pairs the first did not give
 
     def make(self, part, n, generator, seed):
         passage = part.chunk.text
@@ -114,11 +126,13 @@ class QAFormat(Format):
             prompts = round_prompts(part.title, passage, missing)
             for text in generator.complete_many(prompts, seed=seed + round, sample=round > 0):
                 for q, a in parse_pairs(text):
-                    key = " ".join(q.lower().split())
                     answer = grounded_answer(q, a, passage)
-                    if key in seen or answer is None or len(kept) >= n:
+                    if answer is None or len(kept) >= n:
                         continue
-                    seen.add(key)
+                    keys = {" ".join(q.lower().split()), " ".join(answer.lower().split())}
+                    if keys & seen:  # the same question, or one more question to the same answer
+                        continue
+                    seen |= keys
                     kept.append(Example(prompt=q, target=answer, kind="qa", chunk=passage))
         # A sentence is covered when some kept answer is drawn from it.
         uncovered = [s for s in split_sentences(passage) if not any(supported(e.target, s) for e in kept)]

@@ -50,10 +50,11 @@ class GGUFGenerator(Generator):
 
     path: str
     name: str = ""
-    slots: int = 8
+    slots: int = 16  # decode steps of 16 rows give about 1.5x the tokens/s of 8 on 2 cores
     max_new_tokens: int = 640
     temperature: float = 0.8
     context_per_slot: int = 1664
+    cached_prompts: int = 4  # finished prompts whose cells are kept for the next prompt that starts alike
     timeout: float | None = None  # seconds per call; None: $LORAMEM_GENERATOR_TIMEOUT, else no limit
     threads: int | None = None
     _template: object = field(init=False, repr=False, default=None)
@@ -81,7 +82,7 @@ class GGUFGenerator(Generator):
     @cached_property
     def engine(self):
         return shared_engine(self.path, slots=self.slots, context_per_slot=self.context_per_slot,
-                             threads=self.threads, temperature=self.temperature)
+                             threads=self.threads, temperature=self.temperature, cached_prompts=self.cached_prompts)
 
     def prompt_tokens(self, prompt: str, system: str = SYSTEM) -> list[int]:
         """The prompt as token ids under the model's own chat template (from the GGUF metadata)."""
