@@ -25,6 +25,7 @@ from loramem.errors import LoramemError
 from loramem.scope import SCOPE
 from loramem.supervision.examples import Example
 from loramem.supervision.sources import read_source
+from loramem.supervision.stored import RECORD
 from loramem.training import TrainConfig
 from loramem.training.trainer import read_back_adapter
 from loramem.updates import UPDATES
@@ -56,7 +57,7 @@ def general_questions(mem, n: int, seed: int = 0, pool: int = GENERAL_POOL) -> l
         if not q.prompt.startswith("What is the capital") or normalize(q.target) in normalize(q.prompt):
             continue
         if _contains(mem.ask(q.prompt, max_new_tokens=GENERAL_TOKENS).answer, q.target):
-            chosen.append(Example(q.prompt, q.target, "record"))
+            chosen.append(Example(q.prompt, q.target, RECORD))
             if len(chosen) == n:
                 break
     return chosen
@@ -64,7 +65,7 @@ def general_questions(mem, n: int, seed: int = 0, pool: int = GENERAL_POOL) -> l
 
 def measure(mem, truth: Truth, general: list[Example]) -> dict:
     record = mem.store.get(NAME)
-    current = [Example(q, a, "record") for q, a in sorted(truth.current.items())]
+    current = [Example(q, a, RECORD) for q, a in sorted(truth.current.items())]
     recall = read_back_adapter(mem.base, mem.store.adapter_path(record), current).float().mean().item()
     tokenizer = mem.base.tokenizer
 

@@ -52,6 +52,7 @@ def write(
     rank: str = typer.Option(str(user_option(TrainConfig, "rank").default), "--rank",
                              help="LoRA rank, or auto (from this model's datasheet)"),
     epochs: int = train_option("epochs"),
+    patience: int | None = train_option("patience"),
     seed: int = train_option("seed"),
     generator: str = GeneratorOpt,
     generator_model: str | None = GeneratorModelOpt,
@@ -81,7 +82,7 @@ def write(
     """Write documents or fact tables into a new memory, verified by read-back."""
     if rank != "auto" and not rank.lstrip("-").isdigit():
         raise LoramemError(f"rank must be a positive integer or auto, got {rank!r}")
-    config = TrainConfig(**({} if rank == "auto" else {"rank": int(rank)}), epochs=epochs, seed=seed, lr=lr,
+    config = TrainConfig(**({} if rank == "auto" else {"rank": int(rank)}), epochs=epochs, patience=patience, seed=seed, lr=lr,
                          precision=precision, objective=objective, distill_hidden=distill_hidden,
                          target_modules=target_modules, layers=layers, anchors=anchors)
     args = dict(replace=replace, format=format, generator=generator, config=config, resume=resume,

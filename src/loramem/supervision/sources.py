@@ -17,6 +17,7 @@ from pathlib import Path
 
 from loramem.errors import LoramemError
 from loramem.supervision.examples import Example
+from loramem.supervision.stored import RECORD
 
 _QA_TEXT = re.compile(r"\s*Question:\s*(.+?)\s*Answer:\s*(.+?)\s*$", re.S)
 DOCUMENT_SUFFIXES = {".txt", ".md"}
@@ -70,7 +71,7 @@ def _record(path: Path, where: str, row: object) -> Example:
     missing = [k for k in ("question", "answer") if not str(row.get(k) or "").strip()]
     if missing:
         raise LoramemError(f"{path}:{where}: missing or empty field(s) {', '.join(missing)}")
-    return Example(prompt=str(row["question"]).strip(), target=str(row["answer"]).strip(), kind="record")
+    return Example(prompt=str(row["question"]).strip(), target=str(row["answer"]).strip(), kind=RECORD)
 
 
 def _read_jsonl(path: Path, text: str) -> list[Example]:

@@ -17,6 +17,7 @@ from loramem.errors import LoramemError
 from loramem.store.versions import SUPERVISION_FILE
 from loramem.supervision.examples import Example
 
+RECORD = "record"  # a question-answer row of a fact table, trained as it is
 FORGET = "forget"
 ANCHOR = "anchor"  # a general prompt with the base model's own answer (training/anchors.py)
 DOCUMENTS_FILE = "documents.json"

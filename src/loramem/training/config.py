@@ -27,6 +27,9 @@ class TrainConfig:
     target_modules: str = field(default="all-linear", metadata={"help": " | ".join(TARGET_MODULES)})
     seed: int = field(default=0, metadata={"help": "seed for initialization and shuffling"})
     target_recall: float = field(default=1.0, metadata={"help": "stop once read-back recall reaches this"})
+    patience: int | None = field(default=None, metadata={
+        "help": "also stop once read-back recall is at least 0.9 and has not risen for this many epochs "
+                "(default: 2 for documents, never for fact tables; 0: never)"})
     precision: str = field(default="auto", metadata={
         "help": "auto | fp32 | bf16 (auto: bf16 where the hardware has fast bf16 matmul)"})
     objective: str = field(default="auto", metadata={
@@ -46,6 +49,8 @@ class TrainConfig:
             raise LoramemError(f"learning rate must be positive, got {self.lr}")
         if self.batch_size <= 0:
             raise LoramemError(f"batch size must be positive, got {self.batch_size}")
+        if self.patience is not None and (not isinstance(self.patience, int) or self.patience < 0):
+            raise LoramemError(f"patience must be a number of epochs >= 0, got {self.patience}")
         if not 0 < self.target_recall <= 1:
             raise LoramemError(f"target recall must be in (0, 1], got {self.target_recall}")
         if self.precision not in ("auto", "fp32", "bf16"):

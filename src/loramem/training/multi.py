@@ -44,6 +44,7 @@ from loramem.training.distill import teacher_targets
 from loramem.training.multi_batch import Piece, multi_forward
 from loramem.training.precision import training_dtype, training_model
 from loramem.training.readback import counted, read_back
+from loramem.training.stopping import Stopping, resolve_patience
 from loramem.training.trainer import TrainResult, _adamw, _lr_factor, _save, attached_lora
 
 # Memories trained together by default: 4, by measurement on the 2-core AVX512 CPU, SmolLM2-135M, fp32.
@@ -110,7 +111,7 @@ class _Run:
             self.optimizer, lambda s: _lr_factor(s, total, config.warmup_steps))
         self.step = self.epoch = self.processed = 0
         self.train_seconds = 0.0
-        self.verified: float | None = None
+        self.stopping = Stopping(config.target_recall, resolve_patience(config.patience, job.examples))
         self.loss = math.nan
         self._next_epoch()
 
@@ -139,12 +140,8 @@ class _Run:
         """After the epoch's last step: True when this memory is done, as train_memory decides."""
         if self.job.on_epoch is not None:
             self.job.on_epoch(self.epoch, self.train_seconds)
-        # Cheap proxy first (reproduced while training); confirm with a real read-back.
-        if self.seen[self.knowledge].float().mean() >= self.config.target_recall:
-            recall = recall_now()
-            if recall >= self.config.target_recall:
-                self.verified = recall
-                return True
+        if self.stopping.done(self.seen[self.knowledge].float().mean().item(), recall_now):
+            return True
         if self.epoch >= self.config.epochs:
             return True
         self._next_epoch()
@@ -156,8 +153,8 @@ class _Run:
                  for path, (a, b) in self.layers.items() for w, t in (("A", a), ("B", b))}
         with attached_lora(base.model, self.config) as peft_model:
             set_peft_model_state_dict(peft_model, state)
-            if verified_counts and self.verified is not None:
-                recall = self.verified
+            if verified_counts and self.stopping.verified is not None:
+                recall = self.stopping.verified
             else:
                 recall = read_back(peft_model.get_base_model(), self.eval_batches, self.n)[self.knowledge].float().mean().item()
             _save(peft_model, self.job.save_to)

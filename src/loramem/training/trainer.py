@@ -28,6 +28,7 @@ from loramem.training.fused import fused_lora
 from loramem.training.loss import supervised_forward
 from loramem.training.precision import training_dtype, training_model
 from loramem.training.readback import counted, read_back
+from loramem.training.stopping import Stopping, resolve_patience
 
 
 @dataclass
@@ -130,8 +131,9 @@ def train_memory(
 ) -> TrainResult:
     """Train a LoRA on `examples`, verify by read-back, and save it as a PEFT folder at `save_to`.
 
-    Training stops as soon as read-back recall reaches `config.target_recall` or after
-    `config.epochs` passes; the recall returned is measured on the full-precision model.
+    Training stops as soon as read-back recall reaches `config.target_recall`, when it has
+    plateaued (see stopping.py), or after `config.epochs` passes; the recall returned is measured
+    on the full-precision model.
     With `checkpoint`, the state after every epoch is saved there; `resume` continues from it
     when it belongs to the same examples and settings. `on_epoch(epoch, seconds)` is called
     after each epoch's checkpoint. `init_adapter` (a PEFT folder of the same rank and placement)
@@ -178,8 +180,9 @@ def train_memory(
             scheduler.load_state_dict(saved["scheduler"])
             rng.setstate(saved["rng"])
             step, epoch, processed, train_seconds = saved["step"], saved["epoch"], saved["processed"], saved["train_seconds"]
+        stopping = Stopping(config.target_recall, resolve_patience(config.patience, examples),
+                            saved.get("stopping") if saved else None)
         bar = tqdm(total=total_steps, initial=step, desc="writing", unit="step", disable=not progress, leave=False)
-        verified = None  # recall of a successful in-loop read-back
         try:
             with fused_lora(peft_model):  # one autograd node per LoRA layer (see fused.py)
                 for epoch in range(resumed_from + 1, config.epochs + 1):
@@ -201,24 +204,23 @@ def train_memory(
                     if checkpoint is not None:
                         _save_checkpoint(checkpoint, {
                             "key": key, "epoch": epoch, "step": step, "processed": processed,
-                            "train_seconds": train_seconds, "rng": rng.getstate(),
+                            "train_seconds": train_seconds, "rng": rng.getstate(), "stopping": stopping.state,
                             "lora": get_peft_model_state_dict(peft_model),
                             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                         })
                     if on_epoch is not None:
                         on_epoch(epoch, train_seconds)
-                    # Cheap proxy first (reproduced while training); confirm with a real read-back.
-                    if seen[knowledge].float().mean() >= config.target_recall:
-                        recall = read_back(hf, eval_batches, n)[knowledge].float().mean().item()
-                        bar.set_postfix(epoch=epoch, recall=f"{recall:.0%}")
-                        if recall >= config.target_recall:
-                            verified = recall
-                            break
+                    if stopping.done(seen[knowledge].float().mean().item(),
+                                     lambda: read_back(hf, eval_batches, n)[knowledge].float().mean().item()):
+                        bar.set_postfix(epoch=epoch, recall=f"{stopping.verified:.0%}")
+                        break
         finally:
             bar.close()
         epoch = max(epoch, resumed_from)
         if train_on is base.model:  # trained on the answering model itself: verify and save here
-            recall = verified if verified is not None else read_back(hf, eval_batches, n)[knowledge].float().mean().item()
+            recall = stopping.verified
+            if recall is None:
+                recall = read_back(hf, eval_batches, n)[knowledge].float().mean().item()
             _save(peft_model, save_to)
         else:
             lora_state = {k: v.detach().float().clone() for k, v in get_peft_model_state_dict(peft_model).items()}

@@ -19,7 +19,7 @@ from loramem.store.versions import split_pinned
 from loramem.supervision import Source, read_sources
 from loramem.supervision.examples import Example
 from loramem.supervision.sources import RECORD_SUFFIXES, read_source, records_source
-from loramem.supervision.stored import ANCHOR, FORGET, Stored, load_documents, load_supervision, save_supervision
+from loramem.supervision.stored import ANCHOR, FORGET, RECORD, Stored, load_documents, load_supervision, save_supervision
 from loramem.training import TrainConfig
 from loramem.training.trainer import read_back_adapter
 from loramem.updates.base import DEFAULT_UPDATE, UPDATES, UpdateJob
@@ -63,7 +63,7 @@ def _sources(current: list[Stored], documents: dict[str, str]) -> list[Source]:
     """The next version's inputs as Sources (for its routing embedding and its catalogue text)."""
     out: list[Source] = []
     for origin in dict.fromkeys(s.origin for s in current):
-        records = [s.example for s in current if s.origin == origin and s.example.kind == "record"]
+        records = [s.example for s in current if s.origin == origin and s.example.kind == RECORD]
         text = documents.get(origin) if not records else "\n".join(f"{r.prompt} {r.target}" for r in records)
         if text:
             out.append(Source(path=Path(origin), text=text, digest=hashlib.sha256(text.encode()).hexdigest(),
@@ -164,7 +164,7 @@ def update_memory(
             change=[s.example for s in plan.added + forget], save_to=staged, progress=mem.progress))
         save_supervision(staged, next_stored, documents_now)
         recall = _share(mem.base, staged, current)
-        superseded_still = _share(mem.base, staged, [s for s in plan.superseded if s.example.kind == "record"])
+        superseded_still = _share(mem.base, staged, [s for s in plan.superseded if s.example.kind == RECORD])
         removed_still = _share(mem.base, staged, plan.removed)
         seconds = time.perf_counter() - start
         sources = _sources(current, documents_now)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from loramem.errors import LoramemError
 from loramem.supervision.sources import Source
-from loramem.supervision.stored import ANCHOR, FORGET, Stored
+from loramem.supervision.stored import ANCHOR, FORGET, RECORD, Stored
 
 
 def question_key(text: str) -> str:
@@ -36,11 +36,11 @@ class Plan:
 
 
 def _held_records(stored: list[Stored]) -> dict[str, Stored]:
-    return {question_key(s.example.prompt): s for s in stored if s.example.kind == "record"}
+    return {question_key(s.example.prompt): s for s in stored if s.example.kind == RECORD}
 
 
 def _documents(stored: list[Stored]) -> set[str]:
-    return {s.origin for s in stored if s.example.kind not in ("record", FORGET, ANCHOR)}
+    return {s.origin for s in stored if s.example.kind not in (RECORD, FORGET, ANCHOR)}
 
 
 def _new_records(sources: list[Source]) -> dict[str, Stored]:

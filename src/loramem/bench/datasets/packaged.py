@@ -14,6 +14,7 @@ from pathlib import Path
 from loramem.bench.datasets.base import DATASETS, Dataset, Document, Question, sample
 from loramem.errors import LoramemError
 from loramem.supervision.examples import Example
+from loramem.supervision.stored import RECORD
 
 
 def _package_data(package: str, install: str) -> Path:
@@ -48,9 +49,9 @@ def load_countries(n: int = 50, seed: int = 0) -> Dataset:
             continue
         title = str(name).title()
         if capital:
-            rows.append(Example(f"What is the capital of {title}?", str(capital), kind="record"))
+            rows.append(Example(f"What is the capital of {title}?", str(capital), kind=RECORD))
         if region:
-            rows.append(Example(f"In which region of the world is {title}?", str(region), kind="record"))
+            rows.append(Example(f"In which region of the world is {title}?", str(region), kind=RECORD))
     rows = sample(rows, n, seed)
     return Dataset("countries", records=rows, questions=[Question(r.prompt, r.target) for r in rows],
                    metric="exact_match")
@@ -65,7 +66,7 @@ def load_fanoutqa(n: int = 50, seed: int = 0) -> Dataset:
         for step in item.get("decomposition", []):
             answer = step.get("answer")
             if isinstance(answer, (str, int, float)) and str(answer).strip() and len(str(answer).split()) <= 6:
-                rows.append(Example(step["question"].strip(), str(answer).strip(), kind="record"))
+                rows.append(Example(step["question"].strip(), str(answer).strip(), kind=RECORD))
     rows = sample(list(dict.fromkeys(rows)), n, seed)
     return Dataset("fanoutqa", records=rows, questions=[Question(r.prompt, r.target) for r in rows],
                    metric="exact_match")

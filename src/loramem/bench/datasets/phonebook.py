@@ -13,6 +13,7 @@ from loramem.bench.datasets.base import DATASETS, Dataset, Question, data_dir
 from loramem.errors import LoramemError
 from loramem.supervision.examples import Example
 from loramem.supervision.sources import read_source
+from loramem.supervision.stored import RECORD
 
 _FIRST = (
     "Ada Alma Anton Aria Basil Beatrix Bram Celia Cyrus Dalia Dorian Edith Elias Ember Felix Freya "
@@ -39,7 +40,7 @@ def phonebook(n: int, seed: int = 0) -> list[Example]:
         Example(
             prompt=f"What is the phone number of {name}?",
             target=f"{rng.randint(200, 999)}-{rng.randint(200, 999)}-{rng.randint(0, 9999):04d}",
-            kind="record",
+            kind=RECORD,
         )
         for name in chosen
     ]

@@ -1,0 +1,49 @@
+"""When a write stops: at its target, on a plateau for documents, never on a plateau for fact tables."""
+
+import pytest
+
+from loramem.errors import LoramemError
+from loramem.supervision.examples import Example
+from loramem.supervision.stored import ANCHOR, RECORD
+from loramem.training import TrainConfig
+from loramem.training.stopping import DOCUMENT_PATIENCE, Stopping, resolve_patience
+
+
+def run(stopping: Stopping, proxies: list[float], recall: float = 0.5) -> int | None:
+    """The epoch (1-based) at which `stopping` ends a write whose in-training recall follows `proxies`."""
+    for epoch, proxy in enumerate(proxies, 1):
+        if stopping.done(proxy, lambda: recall if proxy < 1 else 1.0):
+            return epoch
+    return None
+
+
+def test_documents_stop_on_a_plateau_and_fact_tables_do_not():
+    doc = [Example("Q?", "A sentence.", kind="qa"), Example("Fill in", "a word", kind="cloze")]
+    table = [Example("Q?", "A", kind=RECORD), Example("general?", "answer", kind=ANCHOR)]
+    assert resolve_patience(None, doc) == DOCUMENT_PATIENCE
+    assert resolve_patience(None, table) == 0
+    assert resolve_patience(5, table) == 5
+    curve = [0.2, 0.6, 0.92, 0.95, 0.95, 0.95, 0.95]
+    plateau = Stopping(1.0, 2)
+    assert run(plateau, curve, recall=0.95) == 6  # best at epoch 4, no rise in epochs 5 and 6
+    assert plateau.verified == 0.95
+    assert run(Stopping(1.0, 0), curve) is None  # a fact table trains on
+    assert run(Stopping(1.0, 2), [0.5, 0.6, 0.6, 0.6, 0.6]) is None  # below the floor: no plateau yet
+
+
+def test_the_target_is_confirmed_by_a_real_read_back():
+    stopping = Stopping(1.0, 0)
+    assert not stopping.done(1.0, lambda: 0.97)  # the proxy says 100%, the read-back does not
+    assert stopping.done(1.0, lambda: 1.0) and stopping.verified == 1.0
+
+
+def test_a_resumed_write_keeps_its_plateau_count():
+    first = Stopping(1.0, 2)
+    run(first, [0.95, 0.95])
+    resumed = Stopping(1.0, 2, first.state)
+    assert resumed.done(0.95, lambda: 0.95)
+
+
+def test_a_negative_patience_is_refused():
+    with pytest.raises(LoramemError, match="patience must be"):
+        TrainConfig(patience=-1)
