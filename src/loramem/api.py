@@ -119,15 +119,29 @@ class Memory:
                            generator_options)
 
     def _build(self, sources: list[Source], format: str, generator: str, seed: int,
-               chunking: ChunkSettings | None, generator_options: dict | None) -> Supervision:
+               chunking: ChunkSettings | None, generator_options: dict | None, isolate: bool = True) -> Supervision:
+        """The supervision; with `isolate`, llama.cpp generation runs in a child process (supervision/isolated.py)."""
+        from loramem.supervision.isolated import CacheOnly, NeedsGeneration, build_in_child, runs_llama_cpp
+
         spec = parse_format(format)
         factory = self._generator(generator, generator_options)
+        if isolate:
+            inner = factory
+
+            def factory() -> Generator:
+                gen = inner()
+                return CacheOnly(gen) if runs_llama_cpp(gen) else gen
+
         tok = self.base.tokenizer
-        return build_supervision(
-            sources, spec, factory, count_tokens=lambda t: len(tok(t, add_special_tokens=False)["input_ids"]),
-            cache=SupervisionCache(self.store.path / "cache" / "supervision"), chunking=chunking, seed=seed,
-            progress=self.progress,
-        )
+        try:
+            return build_supervision(
+                sources, spec, factory, count_tokens=lambda t: len(tok(t, add_special_tokens=False)["input_ids"]),
+                cache=SupervisionCache(self.store.path / "cache" / "supervision"), chunking=chunking, seed=seed,
+                progress=self.progress,
+            )
+        except NeedsGeneration:
+            return build_in_child(self.store.path, self.model_spec, self.device, self.progress,
+                                  (sources, format, generator, seed, chunking, generator_options))
 
     def write(
         self,

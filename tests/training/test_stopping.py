@@ -6,13 +6,13 @@ from loramem.errors import LoramemError
 from loramem.supervision.examples import Example
 from loramem.supervision.stored import ANCHOR, RECORD
 from loramem.training import TrainConfig
-from loramem.training.stopping import DOCUMENT_PATIENCE, Stopping, resolve_patience
+from loramem.training.stopping import DOCUMENT_PATIENCE, DOCUMENT_TARGET, Stopping, resolve_patience, resolve_target
 
 
 def run(stopping: Stopping, proxies: list[float], recall: float = 0.5) -> int | None:
     """The epoch (1-based) at which `stopping` ends a write whose in-training recall follows `proxies`."""
     for epoch, proxy in enumerate(proxies, 1):
-        if stopping.done(proxy, lambda: recall if proxy < 1 else 1.0):
+        if stopping.done(proxy, lambda p=proxy: recall if p < 1 else 1.0):
             return epoch
     return None
 
@@ -23,6 +23,7 @@ def test_documents_stop_on_a_plateau_and_fact_tables_do_not():
     assert resolve_patience(None, doc) == DOCUMENT_PATIENCE
     assert resolve_patience(None, table) == 0
     assert resolve_patience(5, table) == 5
+    assert (resolve_target(None, doc), resolve_target(None, table), resolve_target(0.8, table)) == (DOCUMENT_TARGET, 1.0, 0.8)
     curve = [0.2, 0.6, 0.92, 0.95, 0.95, 0.95, 0.95]
     plateau = Stopping(1.0, 2)
     assert run(plateau, curve, recall=0.95) == 6  # best at epoch 4, no rise in epochs 5 and 6

@@ -26,7 +26,8 @@ class TrainConfig:
     batch_size: int = field(default=8, metadata={"help": "examples per optimizer step"})
     target_modules: str = field(default="all-linear", metadata={"help": " | ".join(TARGET_MODULES)})
     seed: int = field(default=0, metadata={"help": "seed for initialization and shuffling"})
-    target_recall: float = field(default=1.0, metadata={"help": "stop once read-back recall reaches this"})
+    target_recall: float | None = field(default=None, metadata={
+        "help": "stop once read-back recall reaches this (default: 1.0 for fact tables, 0.95 for documents)"})
     patience: int | None = field(default=None, metadata={
         "help": "also stop once read-back recall is at least 0.9 and has not risen for this many epochs "
                 "(default: 2 for documents, never for fact tables; 0: never)"})
@@ -51,7 +52,7 @@ class TrainConfig:
             raise LoramemError(f"batch size must be positive, got {self.batch_size}")
         if self.patience is not None and (not isinstance(self.patience, int) or self.patience < 0):
             raise LoramemError(f"patience must be a number of epochs >= 0, got {self.patience}")
-        if not 0 < self.target_recall <= 1:
+        if self.target_recall is not None and not 0 < self.target_recall <= 1:
             raise LoramemError(f"target recall must be in (0, 1], got {self.target_recall}")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise LoramemError(f"unknown precision {self.precision!r}; valid: auto, fp32, bf16")

@@ -44,7 +44,7 @@ from loramem.training.distill import teacher_targets
 from loramem.training.multi_batch import Piece, multi_forward
 from loramem.training.precision import training_dtype, training_model
 from loramem.training.readback import counted, read_back
-from loramem.training.stopping import Stopping, resolve_patience
+from loramem.training.stopping import stopping_for
 from loramem.training.trainer import TrainResult, _adamw, _lr_factor, _save, attached_lora
 
 # Memories trained together by default: 4, by measurement on the 2-core AVX512 CPU, SmolLM2-135M, fp32.
@@ -111,7 +111,7 @@ class _Run:
             self.optimizer, lambda s: _lr_factor(s, total, config.warmup_steps))
         self.step = self.epoch = self.processed = 0
         self.train_seconds = 0.0
-        self.stopping = Stopping(config.target_recall, resolve_patience(config.patience, job.examples))
+        self.stopping = stopping_for(config, job.examples)
         self.loss = math.nan
         self._next_epoch()
 

@@ -28,7 +28,7 @@ from loramem.training.fused import fused_lora
 from loramem.training.loss import supervised_forward
 from loramem.training.precision import training_dtype, training_model
 from loramem.training.readback import counted, read_back
-from loramem.training.stopping import Stopping, resolve_patience
+from loramem.training.stopping import stopping_for
 
 
 @dataclass
@@ -131,8 +131,8 @@ def train_memory(
 ) -> TrainResult:
     """Train a LoRA on `examples`, verify by read-back, and save it as a PEFT folder at `save_to`.
 
-    Training stops as soon as read-back recall reaches `config.target_recall`, when it has
-    plateaued (see stopping.py), or after `config.epochs` passes; the recall returned is measured
+    Training stops as soon as read-back recall reaches its target, when it has plateaued
+    (see stopping.py), or after `config.epochs` passes; the recall returned is measured
     on the full-precision model.
     With `checkpoint`, the state after every epoch is saved there; `resume` continues from it
     when it belongs to the same examples and settings. `on_epoch(epoch, seconds)` is called
@@ -180,8 +180,7 @@ def train_memory(
             scheduler.load_state_dict(saved["scheduler"])
             rng.setstate(saved["rng"])
             step, epoch, processed, train_seconds = saved["step"], saved["epoch"], saved["processed"], saved["train_seconds"]
-        stopping = Stopping(config.target_recall, resolve_patience(config.patience, examples),
-                            saved.get("stopping") if saved else None)
+        stopping = stopping_for(config, examples, saved.get("stopping") if saved else None)
         bar = tqdm(total=total_steps, initial=step, desc="writing", unit="step", disable=not progress, leave=False)
         try:
             with fused_lora(peft_model):  # one autograd node per LoRA layer (see fused.py)
