@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from loramem.store.records import MemoryRecord
-from loramem.supervision.stored import ANCHOR, FORGET, RECORD
+from loramem.supervision.stored import is_fact_table
 
 SCOPE = 0.5  # cosine to the nearest record; 0 applies a memory to every question
 CACHED = 64  # versions whose embeddings stay in memory
@@ -41,7 +41,7 @@ CACHED = 64  # versions whose embeddings stay in memory
 
 def gated(record: MemoryRecord) -> bool:
     """Whether `record` is a fact-table memory: every example a record (anchors and forget targets aside)."""
-    return set(record.formats) - {ANCHOR, FORGET} == {RECORD}
+    return is_fact_table(record.formats)
 
 
 @dataclass(frozen=True)

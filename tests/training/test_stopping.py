@@ -4,7 +4,7 @@ import pytest
 
 from loramem.errors import LoramemError
 from loramem.supervision.examples import Example
-from loramem.supervision.stored import ANCHOR, RECORD
+from loramem.supervision.stored import ANCHOR, FORGET, RECORD
 from loramem.training import TrainConfig
 from loramem.training.stopping import DOCUMENT_PATIENCE, DOCUMENT_TARGET, Stopping, resolve_patience, resolve_target
 
@@ -22,6 +22,8 @@ def test_documents_stop_on_a_plateau_and_fact_tables_do_not():
     table = [Example("Q?", "A", kind=RECORD), Example("general?", "answer", kind=ANCHOR)]
     assert resolve_patience(None, doc) == DOCUMENT_PATIENCE
     assert resolve_patience(None, table) == 0
+    update = table + [Example("Removed?", "The base model's own answer", kind=FORGET)]  # a fact table's update
+    assert (resolve_patience(None, update), resolve_target(None, update)) == (0, 1.0)
     assert resolve_patience(5, table) == 5
     assert (resolve_target(None, doc), resolve_target(None, table), resolve_target(0.8, table)) == (DOCUMENT_TARGET, 1.0, 0.8)
     curve = [0.2, 0.6, 0.92, 0.95, 0.95, 0.95, 0.95]

@@ -23,6 +23,11 @@ ANCHOR = "anchor"  # a general prompt with the base model's own answer (training
 DOCUMENTS_FILE = "documents.json"
 
 
+def is_fact_table(kinds) -> bool:
+    """Whether example kinds are a fact table's: every one a record, anchors and forget targets aside."""
+    return set(kinds) - {ANCHOR, FORGET} == {RECORD}
+
+
 @dataclass(frozen=True)
 class Stored:
     """One stored example and the input file it came from."""

@@ -13,29 +13,25 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from loramem.supervision.examples import Example
-from loramem.supervision.stored import ANCHOR, RECORD
+from loramem.supervision.stored import is_fact_table
 
 PLATEAU_FLOOR = 0.9
 DOCUMENT_PATIENCE = 2  # epochs without a rise; the default for memories of documents
 DOCUMENT_TARGET = 0.95
 
 
-def is_fact_table(examples: list[Example]) -> bool:
-    return all(e.kind == RECORD for e in examples if e.kind != ANCHOR)
-
-
 def resolve_patience(patience: int | None, examples: list[Example]) -> int:
     """The patience a write uses: as given, else DOCUMENT_PATIENCE for documents and 0 (never) for fact tables."""
     if patience is not None:
         return patience
-    return 0 if is_fact_table(examples) else DOCUMENT_PATIENCE
+    return 0 if is_fact_table(e.kind for e in examples) else DOCUMENT_PATIENCE
 
 
 def resolve_target(target: float | None, examples: list[Example]) -> float:
     """The recall a write aims at: as given, else 1.0 for fact tables and DOCUMENT_TARGET for documents."""
     if target is not None:
         return target
-    return 1.0 if is_fact_table(examples) else DOCUMENT_TARGET
+    return 1.0 if is_fact_table(e.kind for e in examples) else DOCUMENT_TARGET
 
 
 def stopping_for(config, examples: list[Example], state: dict | None = None) -> Stopping:
