@@ -76,14 +76,18 @@ def grounded_answer(question: str, answer: str, passage: str) -> str | None:
     return best
 
 
+def _parts() -> list[str]:
+    """The template's sections: the rules, the passage, then the facet requests in level order (four per level)."""
+    return load_template("qa").text.split("\n---\n")
+
+
 def facets() -> list[str]:
-    """The template's facet requests, in level order (four per level)."""
-    return load_template("qa").text.split("\n---\n")[2:]
+    return _parts()[2:]
 
 
 def facet_prompts(title: str, passage: str, counts: list[int]) -> list[str]:
     """One prompt per facet asking for its count of pairs: the rules, the passage, the request."""
-    rules, head, *requests = load_template("qa").text.split("\n---\n")
+    rules, head, *requests = _parts()
     start = f"{rules}\n\n{head.format(title=title, passage=passage)}"
     return [f"{start}\n\n{request.format(questions=_questions(n))}"
             for request, n in zip(requests, counts) if n > 0]
@@ -103,8 +107,9 @@ def round_prompts(title: str, passage: str, missing: int) -> list[str]:
 
     A round asks for a sixth more than it needs: some pairs fail the support check or repeat.
     """
-    asked = min(len(facets()) * PAIRS_PER_CALL, missing + -(-missing // 6))
-    return facet_prompts(title, passage, split_count(asked, len(facets())))
+    n = len(facets())
+    asked = min(n * PAIRS_PER_CALL, missing + -(-missing // 6))
+    return facet_prompts(title, passage, split_count(asked, n))
 
 
 @FORMATS.register("qa")
