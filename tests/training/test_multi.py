@@ -213,3 +213,25 @@ def test_write_collection_command_takes_batch_memories(tmp_path, tiny_model_dir,
                                       "--model", str(tiny_model_dir)])
     assert result.exit_code == 0, result.output
     assert passed == [2] and "wrote pb-people" in result.output and "wrote pb-more" in result.output
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_a_bf16_write_stops_on_what_the_fp32_model_reads_back(tiny_base, tmp_path, monkeypatch, batched):
+    """Training runs on a bf16 copy; the read-back that ends the write runs on the fp32 model that answers."""
+    from loramem.training import multi, readback, trainer
+
+    dtypes = []
+
+    def spying(model, batches, n):
+        dtypes.append(next(model.parameters()).dtype)
+        return readback.read_back(model, batches, n)
+
+    monkeypatch.setattr(trainer, "read_back", spying)
+    monkeypatch.setattr(multi, "read_back", spying)
+    config = TrainConfig(**{**FAST_TRAIN, "precision": "bf16"})
+    if batched:
+        (result,) = train_memories(tiny_base, [MemoryJob(FACTS, config, tmp_path / "a")], batch_memories=2, progress=False)
+    else:
+        result = train_memory(tiny_base, FACTS, config, tmp_path / "a", progress=False)
+    assert result.recall == 1.0 and result.epochs < config.epochs  # stopped early, at its target
+    assert dtypes and set(dtypes) == {torch.float32}

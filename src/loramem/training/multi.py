@@ -57,8 +57,10 @@ from loramem.training.trainer import TrainResult, _adamw, _lr_factor, _save, att
 # past ~400 tokens a GEMM's operands leave the 2 MB L2 (fp32 576 -> 1536 on 1 thread: 154 GFLOP/s at
 # M <= 418, 107 at M >= 836), as do the elementwise passes.
 # On a GPU, where one memory fills a small part of the device, a larger N (16-64) should pay.
-# Writes default to 1 (one after another) until a measured defect is found: `bench corpus` in bf16
-# (benchmarks/corpus-cpu.json) left one of 16 memories at 75% read-back batched, 100% one by one.
+# Writes default to 1 (one after another): on a CPU the gain is small. `bench corpus` in bf16 once left
+# one of 16 memories at 75% read-back batched, 100% one by one. Its early stop read back on the bf16
+# training copy, and the fp32 model that answers is checked only after; the stopping rule now reads
+# back on the answering model in both trainers (trainer.answering_recall).
 BENCH_BATCH_MEMORIES = 4  # what `bench corpus` compares against one by one
 DEFAULT_BATCH_MEMORIES = 1
 PEFT_PREFIX = "base_model.model."
@@ -147,13 +149,13 @@ class _Run:
         self._next_epoch()
         return False
 
-    def finish(self, base: BaseModel, verified_counts: bool) -> TrainResult:
-        """Verify on the answering model (unless verified on it already) and save the PEFT folder."""
+    def finish(self, base: BaseModel) -> TrainResult:
+        """Verify on the answering model (unless the stopping rule did) and save the PEFT folder."""
         state = {f"{PEFT_PREFIX}{path}.lora_{w}.weight": t.detach().float()
                  for path, (a, b) in self.layers.items() for w, t in (("A", a), ("B", b))}
         with attached_lora(base.model, self.config) as peft_model:
             set_peft_model_state_dict(peft_model, state)
-            if verified_counts and self.stopping.verified is not None:
+            if self.stopping.verified is not None:
                 recall = self.stopping.verified
             else:
                 recall = read_back(peft_model.get_base_model(), self.eval_batches, self.n)[self.knowledge].float().mean().item()
@@ -224,10 +226,10 @@ def _train_group(base: BaseModel, model: torch.nn.Module, waiting: list[tuple[in
                 if key not in inits:
                     inits[key] = initial_lora(model, job.config)
                 active.append(_Run(index, job, base, fmt, inits[key]))
-            done = _train_until_one_is_done(model, active, bar)
+            done = _train_until_one_is_done(base, model, active, bar)
             for run in done:
                 active.remove(run)
-                results[run.index] = run.finish(base, verified_counts=model is base.model)
+                results[run.index] = run.finish(base)
                 bar.update(1)
                 if on_done is not None:
                     on_done(run.index, results[run.index])
@@ -237,15 +239,19 @@ def _train_group(base: BaseModel, model: torch.nn.Module, waiting: list[tuple[in
         model.train(was_training)
 
 
-def _train_until_one_is_done(model: torch.nn.Module, active: list[_Run], bar) -> list[_Run]:
+def _train_until_one_is_done(base: BaseModel, model: torch.nn.Module, active: list[_Run], bar) -> list[_Run]:
     """Batched steps over `active` until at least one memory is done; those memories."""
     with batched_lora(model, [run.weights for run in active]) as set_rows:
 
         def recall_of(slot: int) -> Callable[[], float]:
-            def recall() -> float:
-                set_rows(torch.tensor(slot))  # one index: every row of the read-back runs this memory's adapter
+            def recall() -> float:  # on the model that answers (see answering_recall), this memory's adapter alone
                 run = active[slot]
-                return read_back(model, run.eval_batches, run.n)[run.knowledge].float().mean().item()
+                if model is base.model:
+                    set_rows(torch.tensor(slot))  # one index: every row of the read-back runs this memory's adapter
+                    return read_back(model, run.eval_batches, run.n)[run.knowledge].float().mean().item()
+                with batched_lora(base.model, [run.weights]) as set_answering:
+                    set_answering(torch.tensor(0))
+                    return read_back(base.model, run.eval_batches, run.n)[run.knowledge].float().mean().item()
 
             return recall
 

@@ -76,6 +76,23 @@ def attached_lora(model: torch.nn.Module, config: TrainConfig) -> Iterator[torch
         peft_model.unload()  # removes the injected LoRA layers, leaving the base model as it was
 
 
+def answering_recall(base: BaseModel, config: TrainConfig, peft_model: torch.nn.Module,
+                     eval_batches: list, knowledge: torch.Tensor) -> float:
+    """Read-back recall of `peft_model`'s LoRA on the model that answers questions.
+
+    When training runs on a bf16 copy (precision.py), a read-back there can find a memory complete
+    that the fp32 model, which answers, does not reproduce: a near-tied token falls the other way.
+    A write's stopping rule asks this, so a write stops on what users will get.
+    """
+    n = len(knowledge)
+    if peft_model.get_base_model() is base.model:
+        return read_back(base.model, eval_batches, n)[knowledge].float().mean().item()
+    state = {k: v.detach().float() for k, v in get_peft_model_state_dict(peft_model).items()}
+    with torch.random.fork_rng(devices=[]), attached_lora(base.model, config) as answering:  # PEFT's init seeds
+        set_peft_model_state_dict(answering, state)
+        return read_back(answering.get_base_model(), eval_batches, n)[knowledge].float().mean().item()
+
+
 def _adamw(params: list[torch.Tensor], lr: float) -> torch.optim.Optimizer:
     """AdamW as one fused kernel over all LoRA tensors where the device has it (CPU and CUDA do),
     in place of a few ops per tensor; the per-tensor loop elsewhere."""
@@ -210,7 +227,7 @@ def train_memory(
                     if on_epoch is not None:
                         on_epoch(epoch, train_seconds)
                     if stopping.done(seen[knowledge].float().mean().item(),
-                                     lambda: read_back(hf, eval_batches, n)[knowledge].float().mean().item()):
+                                     lambda: answering_recall(base, config, peft_model, eval_batches, knowledge)):
                         bar.set_postfix(epoch=epoch, recall=f"{stopping.verified:.0%}")
                         break
         finally:
@@ -225,10 +242,12 @@ def train_memory(
             lora_state = {k: v.detach().float().clone() for k, v in get_peft_model_state_dict(peft_model).items()}
 
     if train_on is not base.model:
-        # Verify and save on the model that answers questions, not on the bf16 training copy.
+        # Verify (unless the stopping rule did, on the same model) and save on the model that answers questions.
         with attached_lora(base.model, config) as peft_model:
             set_peft_model_state_dict(peft_model, lora_state)
-            recall = read_back(peft_model.get_base_model(), eval_batches, n)[knowledge].float().mean().item()
+            recall = stopping.verified
+            if recall is None:
+                recall = read_back(peft_model.get_base_model(), eval_batches, n)[knowledge].float().mean().item()
             _save(peft_model, save_to)
 
     return TrainResult(
