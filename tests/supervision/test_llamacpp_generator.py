@@ -22,27 +22,65 @@ def gen():
     return GGUFGenerator(str(find_gguf()), slots=4, max_new_tokens=24, context_per_slot=512)
 
 
+# Logits this close are a tie that a batch may break either way: with several sequences in one
+# cache, llama.cpp's CPU flash attention sums their cells in another order (values in fp16), which
+# moves logits by up to about 1 on the 135M model (measured). A bug that mixes sequences or
+# positions moves them by far more.
+TIE = 0.5
+
+
+def _tokens(gen, prompts: list[str]) -> list[list[int]]:
+    from loramem.supervision.generators.llamacpp_engine import wait
+
+    futures = [f for p in prompts for f in gen.engine.submit(gen.prompt_tokens(p), max_new=gen.max_new_tokens)]
+    return wait(futures, None, "test")
+
+
+def _near_greedy(logits, picks: list[int], where: str) -> bool:
+    """Asserts the best of `picks` lies within TIE of the greedy choice; True when it is not the choice."""
+    best, pick = int(logits.argmax()), max(picks, key=lambda t: logits[t])
+    assert logits[best] - logits[pick] <= TIE, f"{where}: {pick} where greedy picks {best}"
+    return pick != best
+
+
 @pytest.fixture(scope="module")
 def reference(gen):
-    """llama-cpp-python's plain greedy completion of the same token ids, one stream."""
+    """llama-cpp-python's own one-stream model (flash attention, as the engine), read token by token.
+
+    `check(prompt, tokens)` returns how many generated tokens are not the one-stream greedy pick
+    given the tokens before them, after asserting each lies within TIE logits of it and that the
+    completion ends at end-of-text or at the token limit.
+    """
+    import numpy as np
     from llama_cpp import Llama
 
-    llm = Llama(model_path=gen.path, n_ctx=512, verbose=False)
+    llm = Llama(model_path=gen.path, n_ctx=512, logits_all=True, flash_attn=True, verbose=False)
 
-    def complete(prompt: str) -> str:
+    def check(prompt: str, tokens: list[int]) -> int:
         llm.reset()
-        out = llm.create_completion(gen.prompt_tokens(prompt), max_tokens=24, temperature=0.0, top_k=1)
-        return out["choices"][0]["text"]
+        llm.eval(gen.prompt_tokens(prompt))
+        ties = 0
+        for i, token in enumerate(tokens):
+            ties += _near_greedy(np.asarray(llm.scores[llm.n_tokens - 1]), [token], f"step {i}")
+            llm.eval([token])
+        if len(tokens) < gen.max_new_tokens:  # it stopped at an end-of-text token, which is not returned
+            eog = [t for t in range(gen.engine.n_vocab) if gen.engine.is_eog(t)]
+            ties += _near_greedy(np.asarray(llm.scores[llm.n_tokens - 1]), eog, "the end")
+        return ties
 
-    yield complete
+    yield check
     llm.close()  # before interpreter exit tears the bindings down
 
 
-def test_batched_greedy_equals_one_stream_greedy(gen, reference):
-    batched = gen.complete_many(PROMPTS)  # four prompts decoding side by side, three sharing the passage
+def test_one_stream_is_exactly_greedy(gen, reference):
+    alone = GGUFGenerator(gen.path, slots=4, max_new_tokens=24, context_per_slot=512, cached_prompts=0)
+    assert [reference(p, _tokens(alone, [p])[0]) for p in PROMPTS] == [0] * len(PROMPTS)
+
+
+def test_batched_greedy_equals_one_stream_greedy_up_to_ties(gen, reference):
+    batched = _tokens(gen, PROMPTS)  # four prompts decoding side by side, three sharing the passage
     assert gen.engine.stats["shared_prompt_tokens"] > 0
-    assert batched == [reference(p) for p in PROMPTS]
-    assert all(batched)
+    assert sum(reference(p, t) for p, t in zip(PROMPTS, batched)) <= 2 and all(map(gen.decode, batched))
 
 
 def test_samples_are_seeded_and_the_first_is_greedy(gen):
@@ -59,9 +97,9 @@ def test_samples_are_seeded_and_the_first_is_greedy(gen):
 def test_a_kept_prompt_is_borrowed_and_gives_the_same_greedy_answer(gen, reference):
     gen.complete(PROMPTS[1])
     before = dict(gen.engine.stats)
-    again = gen.complete(PROMPTS[1])
+    again = _tokens(gen, [PROMPTS[1]])[0]
     assert gen.engine.stats["prompt_tokens"] - before["prompt_tokens"] == 1  # only the last token is read again
-    assert again == [reference(PROMPTS[1])]
+    assert reference(PROMPTS[1], again) <= 1
 
 
 def test_more_completions_than_slots(gen):
