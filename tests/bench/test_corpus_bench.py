@@ -36,6 +36,7 @@ def test_corpus_bench_reports_both_ways(sectors, tiny_model_dir):
     assert results["speedup"] == pytest.approx(results["memories_per_hour"] / results["memories_per_hour_sequential"])
     assert len(results["recalls"]) == len(results["recalls_sequential"]) == 2
     assert results["recall_min"] == min(results["recalls"]) and results["recall_min_sequential"] == 1.0
+    assert "cores" in results["hardware"]
     # Each memory trains as alone, to float rounding: near convergence that may move its stop by a few
     # epochs (as fused vs PEFT's unfused LoRA layers do for train_memory), so epochs are not compared.
     assert len(results["epochs"]) == 2 and all(e >= 1 for e in results["epochs"])

@@ -12,3 +12,5 @@ def test_serve_bench_rounds(tmp_path, tiny_model_dir):
     assert r["requests_per_s_8"] > 0 and r["p50_ms_1"] > 0
     assert r["cross_talk_8"] == 0 and r["correct_8"] == r["correct_1"] == 1.0
     assert r["rows_per_step_1"] == 1 and r["rows_per_step_8"] >= 1 and r["speedup"] > 0 and r["p50_ratio"] > 0
+    assert r["step_ms_8"] > 0 and r["prefill_ms_8"] > 0 and r["rows_per_prefill_1"] == 1
+    assert 0 < r["engine_busy_8"] <= 1 and r["hardware"]

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from loramem.bench import hardware
 from loramem.bench.datasets.base import data_dir
 from loramem.bench.perf import flops_per_token, matmul_peak_flops
 from loramem.bench.rows import qa_rows
@@ -80,7 +81,8 @@ def run_corpus(data: str | Path | None = None, partitions: int = 16, entries: in
     base = load_base(model, device)
     config = config or TrainConfig()
     dtype = training_dtype(config.precision, base)
-    results: dict = {"model": base.name, "device": str(base.device), "threads": torch.get_num_threads(),
+    results: dict = {"model": base.name, "device": str(base.device), "hardware": hardware(base.device),
+                     "threads": torch.get_num_threads(),
                      "precision": str(dtype).replace("torch.", ""), "rank": config.rank, "partitions": partitions,
                      "entries": entries, "batch_memories": batch_memories}
     with tempfile.TemporaryDirectory(prefix="loramem-corpus-") as tmp:

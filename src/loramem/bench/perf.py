@@ -19,6 +19,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from loramem.adapters import AdapterCache, hooked
 from loramem.answering import generate_answer
+from loramem.bench import hardware
 from loramem.bench.baseline import usual_recipe
 from loramem.bench.datasets.phonebook import phonebook
 from loramem.bench.rows import qa_rows
@@ -111,7 +112,7 @@ def run_perf(n_train: int = 200, n_write: int = 48, model: str | None = None, de
     base = load_base(model, device)
     config = config or TrainConfig()
     rank = config.rank
-    results: dict = {"model": base.name, "device": str(base.device), "rank": rank,
+    results: dict = {"model": base.name, "device": str(base.device), "hardware": hardware(base.device), "rank": rank,
                      "precision": str(training_dtype(config.precision, base)).replace("torch.", "")}
 
     with tempfile.TemporaryDirectory(prefix="loramem-perf-") as tmp:

@@ -4,10 +4,12 @@ Eight memories each hold one PhoneBook entry asked with the same kind of questio
 memory j % 8 its own question over and over. Besides speed, every answer is checked: it must
 hold its memory's number (correct) and no other memory's number (cross-talk), so the figure
 also shows that concurrent requests never see each other's adapters, though the server decodes
-them in one batch (`loramem.serve.batching`): `rows_per_step_8` is how many requests shared a
-decode step on average with 8 clients. `speedup` is the requests/s of 8 clients over that of 1,
-`p50_ratio` their median latencies; in a closed loop (each client waits for its answer) the two
-are tied: 8 clients at 4x the throughput wait 2x as long.
+them in one batch (`loramem.serve.batching`). Per round: `rows_per_step`, how many requests
+shared a decode step on average; `step_ms`, `prefill_ms` and `rows_per_prefill`, what a decode
+step and a prefill cost; `engine_busy`, the share of the round the engine spent in either.
+`speedup` is the requests/s of 8 clients over that of 1, `p50_ratio` their median latencies; in
+a closed loop (each client waits for its answer) the two are tied: 8 clients at 4x the
+throughput wait 2x as long.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import httpx
 
+from loramem.bench import hardware
 from loramem.bench.datasets.phonebook import phonebook
 from loramem.bench.rows import qa_rows
 
@@ -69,7 +72,7 @@ def _round(url: str, entries: list, clients: int, per_client: int) -> dict:
     n = len(latencies)
     if n != clients * per_client:
         raise RuntimeError(f"only {n} of {clients * per_client} requests succeeded")
-    return {"requests": n, "requests_per_s": n / wall, "p50_ms": statistics.median(latencies) * 1000,
+    return {"requests": n, "seconds": wall, "requests_per_s": n / wall, "p50_ms": statistics.median(latencies) * 1000,
             "correct": correct / n, "cross_talk": crossed / n}
 
 
@@ -86,13 +89,19 @@ def run_serve_bench(store: Path | None = None, model: str | None = None, device:
         engine = app.state.server.batcher.engine
         with ServerThread(app) as url:
             _round(url, entries, 1, 1)  # warm-up: adapters into the cache
-            results: dict = {"model": mem.base.name, "device": str(mem.base.device), "memories": MEMORIES}
+            results: dict = {"model": mem.base.name, "device": str(mem.base.device),
+                             "hardware": hardware(mem.base.device), "memories": MEMORIES}
             for clients in (1, 8):
                 log(f"{clients} client(s), {per_client * (MEMORIES // clients)} requests each ...")
                 before = dict(engine.stats)
                 r = _round(url, entries, clients, per_client * (MEMORIES // clients))
-                steps = engine.stats["steps"] - before["steps"]
-                r["rows_per_step"] = (engine.stats["rows_stepped"] - before["rows_stepped"]) / max(steps, 1)
+                spent = {k: engine.stats[k] - before[k] for k in ("steps", "rows_stepped", "prefills", "step_s",
+                                                                     "prefill_s")}
+                r["rows_per_step"] = spent["rows_stepped"] / max(spent["steps"], 1)
+                r["step_ms"] = 1000 * spent["step_s"] / max(spent["steps"], 1)
+                r["prefill_ms"] = 1000 * spent["prefill_s"] / max(spent["prefills"], 1)
+                r["rows_per_prefill"] = r["requests"] / max(spent["prefills"], 1)
+                r["engine_busy"] = (spent["step_s"] + spent["prefill_s"]) / r["seconds"]
                 results.update({f"{k}_{clients}": v for k, v in r.items()})
     results["speedup"] = results["requests_per_s_8"] / results["requests_per_s_1"]
     results["p50_ratio"] = results["p50_ms_8"] / results["p50_ms_1"]

@@ -34,11 +34,13 @@ def routers_table(results: dict, ks: list[int]) -> Table:
 def serve_table(results: dict, clients: tuple[int, ...] = (1, 8)) -> Table:
     """One row per client count: throughput, latency, and how many answers were right or crossed."""
     table = Table(title="loramem bench serve")
-    for col in ("clients", "requests", "requests/s", "p50 ms", "correct", "cross-talk"):
+    for col in ("clients", "requests", "requests/s", "p50 ms", "correct", "cross-talk", "step ms", "prefill ms"):
         table.add_column(col)
     for c in clients:
+        spent = [f"{results[k]:.0f}" if k in results else "-" for k in (f"step_ms_{c}", f"prefill_ms_{c}")]
         table.add_row(str(c), str(results[f"requests_{c}"]), f"{results[f'requests_per_s_{c}']:.2f}",
-                      f"{results[f'p50_ms_{c}']:.0f}", f"{results[f'correct_{c}']:.0%}", f"{results[f'cross_talk_{c}']:.0%}")
+                      f"{results[f'p50_ms_{c}']:.0f}", f"{results[f'correct_{c}']:.0%}", f"{results[f'cross_talk_{c}']:.0%}",
+                      *spent)
     if "speedup" in results:  # the ratios the batching targets (issue 25): ≥ 4x requests/s, ≤ 2x p50
         table.caption = (f"8 clients: {results['speedup']:.2f}x the requests/s of 1 (target ≥ 4), p50 "
                          f"{results['p50_ratio']:.2f}x (target ≤ 2), {results.get('rows_per_step_8', 0):.1f} "

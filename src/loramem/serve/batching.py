@@ -24,8 +24,9 @@ What it buys depends on how much more a step of 8 rows costs than one. SmolLM2-1
 2-core Xeon, 1 thread: a decode step takes 52 ms for 1 row, 113 ms for 8 and also for 16 (MKL's
 GEMMs at M = 8 run far below their M = 16 rate), a 27-token prefill 105 ms alone and 56 ms a row
 for 8 together; so 8 closed-loop clients get at most 8 / 2.2 = 3.6x the requests/s of one, less
-the prefills (`bench serve` measured 3.3x on an idle machine, `benchmarks/serve-cpu.json`). A GPU step of 8 rows
-costs about what one does.
+the prefills (`bench serve` measured 3.3x on that Xeon; on a 2-core AMD EPYC 3.1x, with a step of 63 ms
+for 1 row and 131 ms for ~7.4, and prefills 28% of the round: `benchmarks/serve-cpu.json`). A GPU step
+of 8 rows costs about what one does.
 """
 
 from __future__ import annotations

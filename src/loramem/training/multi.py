@@ -47,22 +47,20 @@ from loramem.training.readback import counted, read_back
 from loramem.training.stopping import stopping_for
 from loramem.training.trainer import TrainResult, _adamw, _lr_factor, _save, attached_lora
 
-# Memories trained together by default: 4, by measurement on the 2-core AVX512 CPU, SmolLM2-135M, fp32.
-# A training step of N memories batched ran 1.16x the tokens/s of one at a time at N = 4-8 and 0.93x
-# at N = 16 (2 threads, `python -m loramem.adapters.batched`); `bench corpus` on 1 thread (the other
-# core busy), PhoneBook sectors of 4 entries, fp32: 1.23-1.26x memories per hour at N = 4 (steps
-# 1.05-1.08x; 4 and 8 sectors), 1.27x at N = 2, the same epochs and recall 1.0 both ways; bf16 (what
-# `precision auto` picks on this CPU, though its bf16 matmuls run at half the fp32 rate): 1.39x at N = 4.
-# A CPU gains little: one memory's step (~200 tokens) already runs its GEMMs near the matmul peak, and
-# past ~400 tokens a GEMM's operands leave the 2 MB L2 (fp32 576 -> 1536 on 1 thread: 154 GFLOP/s at
-# M <= 418, 107 at M >= 836), as do the elementwise passes.
-# On a GPU, where one memory fills a small part of the device, a larger N (16-64) should pay.
-# Writes default to 1 (one after another): on a CPU the gain is small. `bench corpus` in bf16 once left
-# one of 16 memories at 75% read-back batched, 100% one by one. Its early stop read back on the bf16
-# training copy, and the fp32 model that answers is checked only after; the stopping rule now reads
-# back on the answering model in both trainers (trainer.answering_recall).
-BENCH_BATCH_MEMORIES = 4  # what `bench corpus` compares against one by one
-DEFAULT_BATCH_MEMORIES = 1
+# Memories trained together by default: 8, by measurement (`loramem bench corpus`, 16 PhoneBook sectors
+# of 4 entries, SmolLM2-135M, fp32, 2 threads of a 2-core AMD EPYC): 1.34x the memories per hour of one
+# at a time at N = 4, 1.45x and 1.51x at N = 8 (two runs), 1.45x at N = 16 (steps 1.12x, 1.22-1.28x,
+# 1.21x), every memory reading back 100% both ways in the same number of epochs
+# (`benchmarks/corpus-cpu.json`). Earlier, on a 2-core AVX512 Xeon: 1.23-1.27x at N = 2-4 in fp32, and
+# in bf16 1.41x at N = 4 with one memory of 16 stopping at 75% read-back, as its early stop then read
+# back on the bf16 training copy; the stopping rule now reads back on the answering model in both
+# trainers (trainer.answering_recall).
+# A CPU gains little: one memory's step (~200 tokens) already runs its GEMMs at about half the matmul
+# peak, and past ~400 tokens a GEMM's operands leave the L2 (fp32 576 -> 1536 on 1 thread of the Xeon:
+# 154 GFLOP/s at M <= 418, 107 at M >= 836). On a GPU, where one memory fills a small part of the
+# device, a larger N (16-64) should pay.
+BENCH_BATCH_MEMORIES = 8  # what `bench corpus` compares against one by one
+DEFAULT_BATCH_MEMORIES = BENCH_BATCH_MEMORIES
 PEFT_PREFIX = "base_model.model."
 
 
