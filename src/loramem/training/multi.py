@@ -30,10 +30,12 @@ from pathlib import Path
 
 import torch
 from peft import get_peft_model_state_dict, set_peft_model_state_dict
+from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 from loramem.adapters import LoraWeights
 from loramem.adapters.batched import batched_lora
+from loramem.adapters.files import save_thresholds
 from loramem.errors import LoramemError
 from loramem.models import BaseModel
 from loramem.prompts import PromptFormat
@@ -50,11 +52,11 @@ from loramem.training.trainer import TrainResult, _adamw, _lr_factor, _save, att
 # Memories trained together by default: 8, by measurement (`loramem bench corpus`, 16 PhoneBook sectors
 # of 4 entries, SmolLM2-135M, fp32, 2 threads of a 2-core AMD EPYC): 1.34x the memories per hour of one
 # at a time at N = 4, 1.45x and 1.51x at N = 8 (two runs), 1.45x at N = 16 (steps 1.12x, 1.22-1.28x,
-# 1.21x), every memory reading back 100% both ways in the same number of epochs
-# (`benchmarks/corpus-cpu.json`). Earlier, on a 2-core AVX512 Xeon: 1.23-1.27x at N = 2-4 in fp32, and
-# in bf16 1.41x at N = 4 with one memory of 16 stopping at 75% read-back, as its early stop then read
-# back on the bf16 training copy; the stopping rule now reads back on the answering model in both
-# trainers (trainer.answering_recall).
+# 1.21x), every memory reading back 100% both ways in the same number of epochs; 1.53x at N = 8 once
+# `finish` stopped attaching PEFT for every save (`benchmarks/corpus-cpu.json`). Earlier, on a 2-core
+# AVX512 Xeon: 1.23-1.27x at N = 2-4 in fp32, and in bf16 1.41x at N = 4 with one memory of 16 stopping
+# at 75% read-back, as its early stop then read back on the bf16 training copy; the stopping rule now
+# reads back on the answering model in both trainers (trainer.answering_recall).
 # A CPU gains little: one memory's step (~200 tokens) already runs its GEMMs at about half the matmul
 # peak, and past ~400 tokens a GEMM's operands leave the L2 (fp32 576 -> 1536 on 1 thread of the Xeon:
 # 154 GFLOP/s at M <= 418, 107 at M >= 836). On a GPU, where one memory fills a small part of the
@@ -62,6 +64,8 @@ from loramem.training.trainer import TrainResult, _adamw, _lr_factor, _save, att
 BENCH_BATCH_MEMORIES = 8  # what `bench corpus` compares against one by one
 DEFAULT_BATCH_MEMORIES = BENCH_BATCH_MEMORIES
 PEFT_PREFIX = "base_model.model."
+SAFETENSORS = "adapter_model.safetensors"
+PEFT_FILES = ("adapter_config.json", "README.md")  # what save_pretrained writes beside the weights
 
 
 @dataclass
@@ -147,17 +151,37 @@ class _Run:
         self._next_epoch()
         return False
 
-    def finish(self, base: BaseModel) -> TrainResult:
-        """Verify on the answering model (unless the stopping rule did) and save the PEFT folder."""
-        state = {f"{PEFT_PREFIX}{path}.lora_{w}.weight": t.detach().float()
+    def answering_recall(self, base: BaseModel) -> float:
+        """Read-back recall on the model that answers, with this memory's LoRA alone (hooks that tests
+        pin to PEFT's LoRA layers)."""
+        with batched_lora(base.model, [self.weights]) as set_answering:
+            set_answering(torch.tensor(0))
+            return read_back(base.model, self.eval_batches, self.n)[self.knowledge].float().mean().item()
+
+    def finish(self, base: BaseModel, templates: dict[str, dict[str, bytes]]) -> TrainResult:
+        """Verify on the answering model (unless the stopping rule did) and save the PEFT folder.
+
+        The first memory of a LoRA setting is saved through PEFT (attached, loaded, save_pretrained);
+        later ones get the files PEFT wrote beside its weights (`templates`, by `_lora_key`) and their
+        own weights under the same names, which is what save_pretrained writes for them (tested):
+        attaching PEFT cost ~0.6 s a memory on SmolLM2, a tenth of a batched corpus write.
+        """
+        state = {f"{PEFT_PREFIX}{path}.lora_{w}.weight": t.detach().float().contiguous()
                  for path, (a, b) in self.layers.items() for w, t in (("A", a), ("B", b))}
-        with attached_lora(base.model, self.config) as peft_model:
-            set_peft_model_state_dict(peft_model, state)
-            if self.stopping.verified is not None:
-                recall = self.stopping.verified
-            else:
-                recall = read_back(peft_model.get_base_model(), self.eval_batches, self.n)[self.knowledge].float().mean().item()
-            _save(peft_model, self.job.save_to)
+        recall = self.stopping.verified if self.stopping.verified is not None else self.answering_recall(base)
+        key, folder = _lora_key(self.config), self.job.save_to
+        if key in templates:
+            folder.mkdir(parents=True, exist_ok=True)
+            for name, data in templates[key].items():
+                (folder / name).write_bytes(data)
+            save_file(state, str(folder / SAFETENSORS), metadata={"format": "pt"})
+            save_thresholds(folder)
+        else:
+            with attached_lora(base.model, self.config) as peft_model:
+                set_peft_model_state_dict(peft_model, state)
+                _save(peft_model, folder)
+            templates[key] = {f.name: f.read_bytes() for f in folder.iterdir()
+                              if f.is_file() and f.name in PEFT_FILES}
         return TrainResult(
             recall=recall, epochs=self.epoch, steps=self.step, tokens=sum(len(e.ids) for e in self.encoded),
             target_tokens=sum(len(e.ids) - e.n_prompt for e in self.encoded),
@@ -199,6 +223,12 @@ def train_memories(
     return [results[i] for i in range(len(jobs))]
 
 
+def _lora_key(config: TrainConfig) -> str:
+    """The settings PEFT's adapter_config.json depends on (with the model)."""
+    d = asdict(config)
+    return repr([d[k] for k in ("rank", "alpha", "target_modules", "layers")])
+
+
 def _init_key(config: TrainConfig) -> str:
     """The settings PEFT's initial LoRA depends on (with the model): equal keys, equal initial weights."""
     d = asdict(config)
@@ -210,6 +240,7 @@ def _train_group(base: BaseModel, model: torch.nn.Module, waiting: list[tuple[in
     """Train `waiting` on `model` (the base model or its training copy), `limit` at a time."""
     fmt = PromptFormat(base.tokenizer)
     inits: dict[str, dict] = {}  # a corpus usually shares one config: PEFT's init is taken once
+    templates: dict[str, dict[str, bytes]] = {}  # and PEFT's files beside the weights, written once
     waiting = list(waiting)
     active: list[_Run] = []
     frozen = [p for p in model.parameters() if p.requires_grad]
@@ -227,7 +258,7 @@ def _train_group(base: BaseModel, model: torch.nn.Module, waiting: list[tuple[in
             done = _train_until_one_is_done(base, model, active, bar)
             for run in done:
                 active.remove(run)
-                results[run.index] = run.finish(base)
+                results[run.index] = run.finish(base, templates)
                 bar.update(1)
                 if on_done is not None:
                     on_done(run.index, results[run.index])
@@ -247,9 +278,7 @@ def _train_until_one_is_done(base: BaseModel, model: torch.nn.Module, active: li
                 if model is base.model:
                     set_rows(torch.tensor(slot))  # one index: every row of the read-back runs this memory's adapter
                     return read_back(model, run.eval_batches, run.n)[run.knowledge].float().mean().item()
-                with batched_lora(base.model, [run.weights]) as set_answering:
-                    set_answering(torch.tensor(0))
-                    return read_back(base.model, run.eval_batches, run.n)[run.knowledge].float().mean().item()
+                return run.answering_recall(base)
 
             return recall
 
