@@ -55,6 +55,7 @@ def reference(gen):
     from llama_cpp import Llama
 
     llm = Llama(model_path=gen.path, n_ctx=512, logits_all=True, flash_attn=True, verbose=False)
+    eog = [t for t in range(gen.engine.n_vocab) if gen.engine.is_eog(t)]
 
     def check(prompt: str, tokens: list[int]) -> int:
         llm.reset()
@@ -64,7 +65,6 @@ def reference(gen):
             ties += _near_greedy(np.asarray(llm.scores[llm.n_tokens - 1]), [token], f"step {i}")
             llm.eval([token])
         if len(tokens) < gen.max_new_tokens:  # it stopped at an end-of-text token, which is not returned
-            eog = [t for t in range(gen.engine.n_vocab) if gen.engine.is_eog(t)]
             ties += _near_greedy(np.asarray(llm.scores[llm.n_tokens - 1]), eog, "the end")
         return ties
 

@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 
 from loramem.adapters import LoraWeights
 from loramem.adapters.batched import batched_lora
-from loramem.adapters.files import save_thresholds
+from loramem.adapters.files import CONFIG_FILE, WEIGHTS_FILE
 from loramem.errors import LoramemError
 from loramem.models import BaseModel
 from loramem.prompts import PromptFormat
@@ -47,7 +47,7 @@ from loramem.training.multi_batch import Piece, multi_forward
 from loramem.training.precision import training_dtype, training_model
 from loramem.training.readback import counted, read_back
 from loramem.training.stopping import stopping_for
-from loramem.training.trainer import TrainResult, _adamw, _lr_factor, _save, attached_lora
+from loramem.training.trainer import TrainResult, _adamw, _lr_factor, _save, _save_thresholds, attached_lora
 
 # Memories trained together by default: 8, by measurement (`loramem bench corpus`, 16 PhoneBook sectors
 # of 4 entries, SmolLM2-135M, fp32, 2 threads of a 2-core AMD EPYC): 1.34x the memories per hour of one
@@ -64,8 +64,8 @@ from loramem.training.trainer import TrainResult, _adamw, _lr_factor, _save, att
 BENCH_BATCH_MEMORIES = 8  # what `bench corpus` compares against one by one
 DEFAULT_BATCH_MEMORIES = BENCH_BATCH_MEMORIES
 PEFT_PREFIX = "base_model.model."
-SAFETENSORS = "adapter_model.safetensors"
-PEFT_FILES = ("adapter_config.json", "README.md")  # what save_pretrained writes beside the weights
+PEFT_FILES = (CONFIG_FILE, "README.md")  # what save_pretrained writes beside the weights
+LORA_SETTINGS = ("rank", "alpha", "target_modules", "layers")  # TrainConfig fields PEFT's LoraConfig takes
 
 
 @dataclass
@@ -174,8 +174,8 @@ class _Run:
             folder.mkdir(parents=True, exist_ok=True)
             for name, data in templates[key].items():
                 (folder / name).write_bytes(data)
-            save_file(state, str(folder / SAFETENSORS), metadata={"format": "pt"})
-            save_thresholds(folder)
+            save_file(state, str(folder / WEIGHTS_FILE), metadata={"format": "pt"})
+            _save_thresholds(folder)
         else:
             with attached_lora(base.model, self.config) as peft_model:
                 set_peft_model_state_dict(peft_model, state)
@@ -226,13 +226,13 @@ def train_memories(
 def _lora_key(config: TrainConfig) -> str:
     """The settings PEFT's adapter_config.json depends on (with the model)."""
     d = asdict(config)
-    return repr([d[k] for k in ("rank", "alpha", "target_modules", "layers")])
+    return repr([d[k] for k in LORA_SETTINGS])
 
 
 def _init_key(config: TrainConfig) -> str:
     """The settings PEFT's initial LoRA depends on (with the model): equal keys, equal initial weights."""
     d = asdict(config)
-    return repr([d[k] for k in ("rank", "alpha", "target_modules", "layers", "seed")])
+    return repr([d[k] for k in (*LORA_SETTINGS, "seed")])
 
 
 def _train_group(base: BaseModel, model: torch.nn.Module, waiting: list[tuple[int, MemoryJob]], limit: int, bar,

@@ -129,6 +129,11 @@ def _save_checkpoint(path: Path, state: dict) -> None:
 def _save(peft_model, folder: Path) -> None:
     """The PEFT folder, plus the TIES trimming thresholds that make merges cheap later."""
     peft_model.save_pretrained(str(folder))
+    _save_thresholds(folder)
+
+
+def _save_thresholds(folder: Path) -> None:
+    """The TIES trimming thresholds beside a saved adapter, when it is a plain LoRA."""
     try:
         save_thresholds(folder)
     except UnsupportedAdapter:
