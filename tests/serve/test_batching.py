@@ -97,7 +97,8 @@ def test_batched_rows_equal_generate_answer_alone(tiny_base, folders, stacked_ma
         text = tiny_base.tokenizer.decode(tokens, skip_special_tokens=True).strip()
         alone = _alone(tiny_base, folders, question, adapter, n)
         assert (text, len(tokens)) == (alone[0], alone[2]), (question, adapter)
-    assert _hooks(tiny_base.model) == 0  # idle: the model as it was
+    assert _hooks(tiny_base.model) == 0  # idle: the model as it was, its linears' own forward too
+    assert not any("forward" in vars(m) for m in tiny_base.model.modules())
 
 
 def test_rows_stream_and_alone_calls_run_between_steps(tiny_base, folders):

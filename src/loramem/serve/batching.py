@@ -48,6 +48,7 @@ from loramem.modes import MODES, default_mode
 from loramem.prompts import PromptFormat
 from loramem.scope import SCOPE
 from loramem.serve.batch_cache import BatchCache, unbatchable_reason
+from loramem.serve.decode_linear import weight_major_linears
 from loramem.serve.stacked import STACKED_MAX_RANK, stacked_lora, stacked_rank
 
 
@@ -227,6 +228,7 @@ class BatchEngine:
         adapters = list(needed.values())
         form = stacked_lora if stacked_rank(adapters) <= self.stacked_max_rank else batched_lora
         stack = ExitStack()
+        stack.enter_context(weight_major_linears(self.model))
         self._set_rows = stack.enter_context(form(self.model, adapters))
         self._lora, self._slots = stack, {k: j for j, k in enumerate(needed)}
 
