@@ -54,24 +54,34 @@ def _hooks(model: torch.nn.Module) -> int:
     return sum(len(m._forward_hooks) for m in model.modules())
 
 
-def test_stacked_form_equals_the_segment_loop(tiny_base, folders):
-    """The serving form (all adapters' factors stacked, rows masked) computes batched_lora's logits."""
+def _patched(model: torch.nn.Module) -> int:
+    return sum("forward" in vars(m) for m in model.modules())
+
+
+@pytest.mark.parametrize("shape", [(5, 9), (5, 1), (2, 3)], ids=["prefill", "decode", "few-tokens"])
+def test_stacked_form_equals_the_segment_loop(tiny_base, folders, shape):
+    """The serving form (all adapters' factors stacked, rows masked) computes batched_lora's logits,
+    both as `nn.Linear` plus the LoRA part (45 tokens) and weight-major (5 and 6 tokens, fp32 CPU)."""
     weights = [load_lora(f, torch.device("cpu"), torch.float32) for f in folders]
-    ids = torch.randint(5, len(tiny_base.tokenizer), (5, 9), generator=torch.Generator().manual_seed(0))
-    rows = [1, -1, 0, 2, 1]
+    ids = torch.randint(5, len(tiny_base.tokenizer), shape, generator=torch.Generator().manual_seed(0))
+    rows = [1, -1, 0, 2, 1][:shape[0]]
     with torch.no_grad():
         with batched_lora(tiny_base.model, weights) as set_rows:
             set_rows(rows)
             expected = tiny_base.model(input_ids=ids).logits
         with stacked_lora(tiny_base.model, weights) as set_rows:
+            assert _patched(tiny_base.model) == len(weights[0].layers)  # every layer some adapter targets
             set_rows(rows)
             got = tiny_base.model(input_ids=ids).logits
             with pytest.raises(ValueError, match="out of range"):
                 set_rows([3])
+            set_rows(rows + [0])
+            with pytest.raises(ValueError, match="row indices for a batch"):
+                tiny_base.model(input_ids=ids)
         plain = tiny_base.model(input_ids=ids).logits
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(got[1], plain[1])  # the row without an adapter is the base model's
-    assert _hooks(tiny_base.model) == 0
+    torch.testing.assert_close(got[1], plain[1], rtol=1e-5, atol=1e-5)  # the row without an adapter is the base model's
+    assert _hooks(tiny_base.model) == 0 and _patched(tiny_base.model) == 0
 
 
 @pytest.mark.parametrize("stacked_max_rank", [256, 0], ids=["stacked", "segments"])
@@ -98,7 +108,7 @@ def test_batched_rows_equal_generate_answer_alone(tiny_base, folders, stacked_ma
         alone = _alone(tiny_base, folders, question, adapter, n)
         assert (text, len(tokens)) == (alone[0], alone[2]), (question, adapter)
     assert _hooks(tiny_base.model) == 0  # idle: the model as it was, its linears' own forward too
-    assert not any("forward" in vars(m) for m in tiny_base.model.modules())
+    assert _patched(tiny_base.model) == 0
 
 
 def test_rows_stream_and_alone_calls_run_between_steps(tiny_base, folders):

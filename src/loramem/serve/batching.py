@@ -24,9 +24,11 @@ What it buys depends on how much more a step of 8 rows costs than one. SmolLM2-1
 2-core Xeon, 1 thread: a decode step takes 52 ms for 1 row, 113 ms for 8 and also for 16 (MKL's
 GEMMs at M = 8 run far below their M = 16 rate), a 27-token prefill 105 ms alone and 56 ms a row
 for 8 together; so 8 closed-loop clients get at most 8 / 2.2 = 3.6x the requests/s of one, less
-the prefills (`bench serve` measured 3.3x on that Xeon; on a 2-core AMD EPYC 3.1x, with a step of 63 ms
-for 1 row and 131 ms for ~7.4, and prefills 28% of the round: `benchmarks/serve-cpu.json`). A GPU step
-of 8 rows costs about what one does.
+the prefills (`bench serve` measured 3.3x on that Xeon; 3.1x on a 2-core AMD EPYC). Decode steps
+now take their few rows' products weight-major (`loramem.serve.decode_linear`, the LoRA part in
+the same replaced forward: `loramem.serve.stacked`): on the EPYC a step of ~7.4 rows costs 1.7x
+one row instead of 2.1x, and `bench serve` gives 3.5-3.7x (`benchmarks/serve-cpu.json`), prefills
+now a third of the 8-client round. A GPU step of 8 rows costs about what one does.
 """
 
 from __future__ import annotations
@@ -228,8 +230,8 @@ class BatchEngine:
         adapters = list(needed.values())
         form = stacked_lora if stacked_rank(adapters) <= self.stacked_max_rank else batched_lora
         stack = ExitStack()
-        stack.enter_context(weight_major_linears(self.model))
         self._set_rows = stack.enter_context(form(self.model, adapters))
+        stack.enter_context(weight_major_linears(self.model))  # every linear the stacked form did not replace
         self._lora, self._slots = stack, {k: j for j, k in enumerate(needed)}
 
     def _index(self, rows: Sequence[Row]) -> None:

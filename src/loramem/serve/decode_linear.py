@@ -30,14 +30,31 @@ import torch.nn.functional as F
 WEIGHT_MAJOR_MAX_ROWS = 8  # tokens per forward up to which W x^T is used: it won at every M from 2 to 8 (above)
 
 
-def _forward(module: torch.nn.Linear, max_rows: int, x: torch.Tensor) -> torch.Tensor:
+def weight_major_fits(module: torch.nn.Linear, x: torch.Tensor, max_rows: int = WEIGHT_MAJOR_MAX_ROWS) -> bool:
+    """Whether `module(x)` is one the weight-major product speeds up (see above)."""
+    w = module.weight
     tokens = x.numel() // module.in_features
-    if tokens < 2 or tokens > max_rows or torch.is_grad_enabled() or x.dtype != module.weight.dtype:
-        return F.linear(x, module.weight, module.bias)
-    y = torch.mm(module.weight, x.reshape(tokens, module.in_features).t())  # (out, tokens)
+    return (2 <= tokens <= max_rows and w.device.type == "cpu" and w.dtype == x.dtype == torch.float32
+            and not torch.is_grad_enabled())
+
+
+def weight_major(module: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """`module`'s product W x^T + b for x (..., in): (out, tokens), for a caller to add to and transpose."""
+    y = torch.mm(module.weight, x.reshape(-1, module.in_features).t())
     if module.bias is not None:
         y.add_(module.bias[:, None])
-    return y.t().contiguous().view(*x.shape[:-1], module.out_features)
+    return y
+
+
+def rows_major(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """`weight_major`'s (out, tokens) as `nn.Linear` returns it: (..., out), contiguous."""
+    return y.t().contiguous().view(*x.shape[:-1], y.shape[0])
+
+
+def _forward(module: torch.nn.Linear, max_rows: int, x: torch.Tensor) -> torch.Tensor:
+    if not weight_major_fits(module, x, max_rows):
+        return F.linear(x, module.weight, module.bias)
+    return rows_major(weight_major(module, x), x)
 
 
 @contextmanager
@@ -45,7 +62,8 @@ def weight_major_linears(model: torch.nn.Module, max_rows: int = WEIGHT_MAJOR_MA
     """Inside the block, `model`'s fp32 CPU `nn.Linear` layers multiply 2..`max_rows` tokens weight-major.
 
     Yields how many layers changed (0 on a GPU or a half-precision model: nothing to gain there).
-    Forward hooks still run around the layers (the serving batch's LoRA hooks add to their output).
+    Layers whose forward is already replaced (`loramem.serve.stacked`, which takes the same
+    product itself) are left alone; forward hooks still run around the layers.
     """
     changed = [m for m in model.modules() if type(m) is torch.nn.Linear and m.weight.device.type == "cpu"
                and m.weight.dtype == torch.float32 and "forward" not in vars(m)]
