@@ -81,3 +81,61 @@ def test_probe_order_starts_at_the_previous_rank_and_halves_after_a_first_failur
     sheet = datasheet.summarize(probes, 0.9, "fake")
     assert [(r["rank"], r["t_max_entries"], r["saturation_entries"]) for r in sheet["ranks"]] == [
         (1, 2, 4), (2, 0, 1), (4, 16, 32)]
+
+
+def test_probes_together_start_by_rank_and_search_as_one_by_one(tiny_base, monkeypatch):
+    """With batch_memories > 1 each rank's search runs at once, from start x rank / min(rank), each
+    next probe queued when the rank's last one is done; the sizes follow the same doubling and halving."""
+    import loramem.bench.datasheet as datasheet
+    import loramem.training.multi as multi
+
+    capacity = {1: 2, 2: 0, 4: 64}
+    batches = []
+
+    def fake_train_memories(base, jobs, batch_memories, progress, on_done):
+        jobs, waiting = list(jobs), list(range(len(jobs)))
+        batches.append(batch_memories)
+        while waiting:
+            i = waiting.pop(0)
+            job = jobs[i]
+            recall = 1.0 if len(job.examples) <= capacity[job.config.rank] else 0.5
+            for more in on_done(i, SimpleNamespace(recall=recall, epochs=1, seconds=1.0,
+                                                   parameters=job.config.rank * 100)) or []:
+                jobs.append(more)
+                waiting.append(len(jobs) - 1)
+
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(multi, "train_memories", fake_train_memories)
+    probes = datasheet.measure(tiny_base, [4, 1, 2], start=4, max_entries=64, log=lambda m: None, batch_memories=3)
+    assert batches == [3]
+    assert [(p.rank, p.entries) for p in probes] == [
+        (1, 4), (1, 2),  # 4 fails first: halve to a stored size
+        (2, 8), (2, 4), (2, 2), (2, 1),  # starts at 4 x 2: nothing stored, down to one entry
+        (4, 16), (4, 32), (4, 64),  # starts at 4 x 4, up to the cap
+    ]
+    sheet = datasheet.summarize(probes, 0.9, "fake")
+    assert [(r["rank"], r["t_max_entries"], r["saturation_entries"]) for r in sheet["ranks"]] == [
+        (1, 2, 4), (2, 0, 1), (4, 64, None)]
+
+
+def test_probes_trained_together_follow_each_rank_s_search(tiny_base):
+    """Through the real batched trainer: every rank searches from start x rank, each next size chosen by
+    its own last probe. (That a memory trained in a batch is the one trained alone is
+    tests/training/test_multi.py's; on this tiny model long trainings drift apart from 1e-6 in the
+    weights, as any two summation orders do at lr 1e-2, so probes are not compared with one by one.)"""
+    probes = measure(tiny_base, ranks=[2, 1], tau=0.9, start=2, max_entries=8, config=TrainConfig(**FAST_TRAIN),
+                     log=lambda m: None, batch_memories=2)
+    for rank, first in ((1, 2), (2, 4)):
+        ps = [p for p in probes if p.rank == rank]
+        assert ps[0].entries == first
+        for a, b in zip(ps, ps[1:]):
+            stored = a.recall >= 0.9
+            down = b.entries < a.entries
+            assert b.entries == (a.entries // 2 if down else a.entries * 2)
+            assert stored != down  # up after a stored size, down after a failed one
+        last = ps[-1]
+        assert (last.recall < 0.9 or last.entries == 8) if ps[0].recall >= 0.9 else \
+            (last.recall >= 0.9 or last.entries == 1)
+    params = {p.rank: p.parameters for p in probes}
+    assert params[2] == 2 * params[1]

@@ -46,46 +46,108 @@ def entry_tokens(tokenizer, entries) -> int:
                for e in entries)
 
 
+@dataclass
+class _Search:
+    """One rank's sizes: doubling from `first` while stored; when `first` already fails, halving until
+    one is stored (or one entry fails)."""
+
+    rank: int
+    first: int
+    max_entries: int
+    n: int = 0
+    down: bool = False
+
+    def __post_init__(self) -> None:
+        self.n = self.first
+
+    def next(self, stored: bool) -> int | None:
+        """The next size after the probe of `n` (stored or not); None when the search is over."""
+        if stored and not self.down:
+            self.n *= 2
+        elif not stored and (self.down or self.n == self.first):
+            self.down, self.n = True, self.n // 2
+        else:
+            return None
+        return self.n if 1 <= self.n <= self.max_entries else None
+
+
+def _probe_config(config: TrainConfig, rank: int, n: int, tau: float, seed: int, min_steps: int) -> TrainConfig:
+    # An epoch bound alone gives a small probe few optimizer steps (8 entries, batch 8, 25 epochs:
+    # 25 steps), which reads as low capacity; every size gets min_steps.
+    epochs = max(config.epochs, math.ceil(min_steps * config.batch_size / n))
+    return replace(config, rank=rank, target_recall=tau, seed=seed, epochs=epochs)
+
+
 def measure(base, ranks: list[int], tau: float = TAU, start: int = 8, max_entries: int = 512,
             config: TrainConfig | None = None, seed: int = 0, min_steps: int = MIN_STEPS,
-            log: Callable[[str], None] = print) -> list[Probe]:
+            log: Callable[[str], None] = print, batch_memories: int = 1) -> list[Probe]:
     """Probe each rank at doubling PhoneBook sizes until recall drops below `tau`.
 
-    Ranks go in increasing order, and each starts at the largest size the rank before it stored
-    (a larger adapter holds at least as much), so no small size is trained twice. When a rank's
-    first size already fails, the sizes halve until one is stored (or one entry fails), so a small
-    rank still gets its capacity rather than zero.
+    One probe at a time (`batch_memories` 1), ranks go in increasing order, and each starts at the
+    largest size the rank before it stored (a larger adapter holds at least as much), so no small
+    size is trained twice. When a rank's first size already fails, the sizes halve until one is
+    stored (or one entry fails), so a small rank still gets its capacity rather than zero.
+
+    With `batch_memories` > 1 every rank searches at once, its probes trained together with the
+    other ranks' (`train_memories`: each memory as if alone, one base model forward for all), up to
+    `batch_memories` at a time. Rank r then starts at `start` x r / min(ranks) instead of the rank
+    before it's capacity (capacity grows with rank, as DEFAULT_CAPACITY has it); a probe's `seconds`
+    runs from its joining the batch to its save, so they overlap.
     """
     config = config or TrainConfig()
+    if batch_memories > 1:
+        return _measure_together(base, sorted(ranks), tau, start, max_entries, config, seed, min_steps, log,
+                                 batch_memories)
     probes: list[Probe] = []
     floor = 0
     with tempfile.TemporaryDirectory(prefix="loramem-datasheet-") as tmp:
         for rank in sorted(ranks):
-            first = n = min(max(start, floor), max_entries)
-            down = False
-            while 1 <= n <= max_entries:
+            search = _Search(rank, min(max(start, floor), max_entries), max_entries)
+            n: int | None = search.n
+            while n is not None:
                 entries = phonebook(n, seed=seed + n)
                 t = time.perf_counter()
-                # An epoch bound alone gives a small probe few optimizer steps (8 entries, batch 8,
-                # 25 epochs: 25 steps), which reads as low capacity; every size gets min_steps.
-                epochs = max(config.epochs, math.ceil(min_steps * config.batch_size / n))
-                result = train_memory(base, entries, replace(config, rank=rank, target_recall=tau, seed=seed,
-                                                             epochs=epochs),
+                result = train_memory(base, entries, _probe_config(config, rank, n, tau, seed, min_steps),
                                       Path(tmp) / f"r{rank}-{n}", progress=False)
                 probe = Probe(rank, n, entry_tokens(base.tokenizer, entries), result.recall, result.epochs,
                               time.perf_counter() - t, result.parameters)
                 probes.append(probe)
-                log(f"rank {rank}: {n} entries ({probe.tokens} tokens) → recall {probe.recall:.0%} "
-                    f"in {probe.epochs} epochs, {probe.seconds:.0f} s")
-                stored = probe.recall >= tau
-                if stored and not down:
-                    n *= 2
-                elif not stored and (down or n == first):
-                    down, n = True, n // 2
-                else:
-                    break
+                _log_probe(log, probe)
+                n = search.next(probe.recall >= tau)
             floor = max([p.entries for p in probes if p.rank == rank and p.recall >= tau], default=floor)
     return probes
+
+
+def _log_probe(log: Callable[[str], None], probe: Probe) -> None:
+    log(f"rank {probe.rank}: {probe.entries} entries ({probe.tokens} tokens) → recall {probe.recall:.0%} "
+        f"in {probe.epochs} epochs, {probe.seconds:.0f} s")
+
+
+def _measure_together(base, ranks: list[int], tau: float, start: int, max_entries: int, config: TrainConfig,
+                      seed: int, min_steps: int, log: Callable[[str], None], batch_memories: int) -> list[Probe]:
+    from loramem.training.multi import MemoryJob, train_memories
+
+    probes: list[Probe] = []
+    searches = {r: _Search(r, max(1, min(start * r // ranks[0], max_entries)), max_entries) for r in ranks}
+    probed: list[tuple[int, list]] = []  # (rank, entries) of each job, in job order
+    with tempfile.TemporaryDirectory(prefix="loramem-datasheet-") as tmp:
+
+        def job(rank: int, n: int) -> MemoryJob:
+            entries = phonebook(n, seed=seed + n)
+            probed.append((rank, entries))
+            return MemoryJob(entries, _probe_config(config, rank, n, tau, seed, min_steps), Path(tmp) / f"r{rank}-{n}")
+
+        def done(index: int, result) -> list[MemoryJob]:
+            rank, entries = probed[index]
+            probe = Probe(rank, len(entries), entry_tokens(base.tokenizer, entries), result.recall, result.epochs,
+                          result.seconds, result.parameters)
+            probes.append(probe)
+            _log_probe(log, probe)
+            n = searches[rank].next(probe.recall >= tau)
+            return [job(rank, n)] if n is not None else []
+
+        train_memories(base, [job(r, searches[r].n) for r in ranks], batch_memories, progress=False, on_done=done)
+    return sorted(probes, key=lambda p: p.rank)  # each rank's probes in the order it took them
 
 
 def summarize(probes: list[Probe], tau: float, model: str) -> dict:

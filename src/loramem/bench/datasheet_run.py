@@ -36,14 +36,16 @@ def save_datasheet(sheet: dict, fingerprint: str) -> Path:
 
 
 def run_datasheet(model: str | None, device: str | None, out: Path, ranks: list[int] | None = None,
-                  quick: bool = False, tau: float = TAU, log: Callable[[str], None] = print) -> tuple[Path, Path]:
-    """Measure, write `out/datasheet.md` (+ json, plot) and the saved copy; returns both paths."""
+                  quick: bool = False, tau: float = TAU, log: Callable[[str], None] = print,
+                  batch_memories: int = 1) -> tuple[Path, Path]:
+    """Measure, write `out/datasheet.md` (+ json, plot) and the saved copy; returns both paths.
+    `batch_memories` > 1 trains the ranks' probes together (`loramem.bench.datasheet.measure`)."""
     from loramem.models import load_base
 
     sweep = QUICK if quick else FULL
     base = load_base(model, device)
     config = TrainConfig() if sweep.epochs is None else TrainConfig(epochs=sweep.epochs)
     probes = measure(base, list(ranks or sweep.ranks), tau=tau, start=sweep.start, max_entries=sweep.max_entries,
-                     config=config, log=log)
+                     config=config, log=log, batch_memories=batch_memories)
     sheet = summarize(probes, tau, base.name)
     return write_datasheet(sheet, out), save_datasheet(sheet, base.fingerprint)

@@ -341,6 +341,9 @@ def datasheet(
                                f"{QUICK.max_entries} entries, {QUICK.epochs} epochs: under 20 minutes on 2 cores"),
     ranks: str | None = typer.Option(None, "--ranks", help="ranks to measure, e.g. 1,2,4,8,16"),
     tau: float = typer.Option(TAU, "--tau", help="read-back recall an entry count must reach to count as stored"),
+    batch_memories: int = typer.Option(1, "--batch-memories", min=1, help=(
+        "probes trained together: every rank searches at once, rank r from the first size x r / the "
+        "smallest rank (1: one rank after another, each from the last one's capacity)")),
     model: str | None = ModelOpt,
     device: str | None = DeviceOpt,
 ) -> None:
@@ -349,7 +352,8 @@ def datasheet(
     from loramem.training.config import parse_indices
 
     chosen = parse_indices(ranks, "ranks") if ranks else None
-    md, saved = run_datasheet(model, device, out_dir or Path("datasheet"), chosen, quick=quick, tau=tau, log=log)
+    md, saved = run_datasheet(model, device, out_dir or Path("datasheet"), chosen, quick=quick, tau=tau, log=log,
+                              batch_memories=batch_memories)
     print(md.read_text())
     out.print(f"wrote {md} (and {saved}, used by write --rank auto)")
 

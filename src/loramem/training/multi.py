@@ -194,21 +194,24 @@ def train_memories(
     jobs: Sequence[MemoryJob],
     batch_memories: int = BENCH_BATCH_MEMORIES,
     progress: bool = True,
-    on_done: Callable[[int, TrainResult], None] | None = None,
+    on_done: Callable[[int, TrainResult], Sequence[MemoryJob] | None] | None = None,
 ) -> list[TrainResult]:
     """Train every job's memory, up to `batch_memories` at a time in one batch; their TrainResults in order.
 
     Each memory is saved at its job's `save_to` as soon as it is done, and `on_done(index, result)`
     is called then (with the base model free of hooks), so a caller can commit it while the others
-    train. Jobs whose settings train in different precisions run as separate batches, one after
-    the other. `seconds` of a result runs from its memory joining the batch to its save, and its
-    `train_seconds` is its share (by tokens) of the steps it took part in.
+    train. `on_done` may return more jobs (a search's next probe): they are numbered after every
+    job so far, wait for room in the same batch, and their results follow in the list returned; they
+    must train in the precision of the job that made them. Jobs whose settings train in different
+    precisions run as separate batches, one after the other. `seconds` of a result runs from its
+    memory joining the batch to its save, and its `train_seconds` is its share (by tokens) of the
+    steps it took part in.
     """
     if batch_memories < 1:
         raise LoramemError(f"batch_memories must be at least 1, got {batch_memories}")
+    jobs = list(jobs)
     for i, job in enumerate(jobs):
-        if not job.examples:
-            raise LoramemError(f"memory {i} of the batched write has no examples to train on")
+        _check_job(i, job)
     results: dict[int, TrainResult] = {}
     by_dtype: dict[torch.dtype, list[int]] = {}
     for i, job in enumerate(jobs):
@@ -216,11 +219,16 @@ def train_memories(
     bar = tqdm(total=len(jobs), desc="writing", unit="memory", disable=not progress, leave=False)
     try:
         for dtype, indices in by_dtype.items():
-            _train_group(base, training_model(base, dtype), [(i, jobs[i]) for i in indices], batch_memories, bar,
-                         results, on_done)
+            _train_group(base, training_model(base, dtype), dtype, jobs, indices, batch_memories, bar, results,
+                         on_done)
     finally:
         bar.close()
     return [results[i] for i in range(len(jobs))]
+
+
+def _check_job(index: int, job: MemoryJob) -> None:
+    if not job.examples:
+        raise LoramemError(f"memory {index} of the batched write has no examples to train on")
 
 
 def _lora_key(config: TrainConfig) -> str:
@@ -235,13 +243,15 @@ def _init_key(config: TrainConfig) -> str:
     return repr([d[k] for k in (*LORA_SETTINGS, "seed")])
 
 
-def _train_group(base: BaseModel, model: torch.nn.Module, waiting: list[tuple[int, MemoryJob]], limit: int, bar,
-                 results: dict[int, TrainResult], on_done: Callable[[int, TrainResult], None] | None) -> None:
-    """Train `waiting` on `model` (the base model or its training copy), `limit` at a time."""
+def _train_group(base: BaseModel, model: torch.nn.Module, dtype: torch.dtype, jobs: list[MemoryJob],
+                 indices: list[int], limit: int, bar, results: dict[int, TrainResult],
+                 on_done: Callable[[int, TrainResult], Sequence[MemoryJob] | None] | None) -> None:
+    """Train `jobs[i]` for i in `indices` on `model` (the base model or its training copy, in `dtype`),
+    `limit` at a time, and the jobs `on_done` adds (appended to `jobs`)."""
     fmt = PromptFormat(base.tokenizer)
     inits: dict[str, dict] = {}  # a corpus usually shares one config: PEFT's init is taken once
     templates: dict[str, dict[str, bytes]] = {}  # and PEFT's files beside the weights, written once
-    waiting = list(waiting)
+    waiting = [(i, jobs[i]) for i in indices]
     active: list[_Run] = []
     frozen = [p for p in model.parameters() if p.requires_grad]
     was_training = model.training
@@ -260,8 +270,13 @@ def _train_group(base: BaseModel, model: torch.nn.Module, waiting: list[tuple[in
                 active.remove(run)
                 results[run.index] = run.finish(base, templates)
                 bar.update(1)
-                if on_done is not None:
-                    on_done(run.index, results[run.index])
+                for job in (on_done(run.index, results[run.index]) if on_done is not None else None) or []:
+                    _check_job(len(jobs), job)
+                    if training_dtype(job.config.precision, base) != dtype:
+                        raise LoramemError(f"a job added after memory {run.index} trains in another precision")
+                    jobs.append(job)
+                    waiting.append((len(jobs) - 1, job))
+                    bar.total += 1
     finally:
         for p in frozen:
             p.requires_grad_(True)
