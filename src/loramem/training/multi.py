@@ -53,7 +53,8 @@ from loramem.training.trainer import TrainResult, _adamw, _lr_factor, _save, _sa
 # of 4 entries, SmolLM2-135M, fp32, 2 threads of a 2-core AMD EPYC): 1.34x the memories per hour of one
 # at a time at N = 4, 1.45x and 1.51x at N = 8 (two runs), 1.45x at N = 16 (steps 1.12x, 1.22-1.28x,
 # 1.21x), every memory reading back 100% both ways in the same number of epochs; 1.53x and 1.46x at N = 8
-# once `finish` stopped attaching PEFT for every save (`benchmarks/corpus-cpu.json`). Earlier, on a 2-core
+# once `finish` stopped attaching PEFT for every save (`benchmarks/corpus-cpu.json`), then 1.29x (steps
+# 1.02x, the shared machine busy) and 1.51x (steps 1.21x). Earlier, on a 2-core
 # AVX512 Xeon: 1.23-1.27x at N = 2-4 in fp32, and in bf16 1.41x at N = 4 with one memory of 16 stopping
 # at 75% read-back, as its early stop then read back on the bf16 training copy; the stopping rule now
 # reads back on the answering model in both trainers (trainer.answering_recall).
