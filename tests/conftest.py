@@ -101,6 +101,11 @@ def facts_jsonl(tmp_path) -> Path:
 
 
 # Training settings that let the tiny random model memorize a few facts in seconds.
+def replaced_forwards(model) -> int:
+    """Modules whose forward is replaced by an instance attribute (the serving forms do it while in use)."""
+    return sum("forward" in vars(m) for m in model.modules())
+
+
 FAST_TRAIN = dict(rank=8, lr=1e-2, epochs=80, batch_size=4, warmup_steps=2, precision="fp32")
 
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 from transformers import TextIteratorStreamer
 
-from conftest import FAST_TRAIN, random_adapters
+from conftest import FAST_TRAIN, random_adapters, replaced_forwards
 from loramem import Memory
 from loramem.adapters import load_lora
 from loramem.adapters.batched import batched_lora
@@ -54,9 +54,6 @@ def _hooks(model: torch.nn.Module) -> int:
     return sum(len(m._forward_hooks) for m in model.modules())
 
 
-def _patched(model: torch.nn.Module) -> int:
-    return sum("forward" in vars(m) for m in model.modules())
-
 
 @pytest.mark.parametrize("shape", [(5, 9), (5, 1), (2, 3)], ids=["prefill", "decode", "few-tokens"])
 def test_stacked_form_equals_the_segment_loop(tiny_base, folders, shape):
@@ -70,7 +67,7 @@ def test_stacked_form_equals_the_segment_loop(tiny_base, folders, shape):
             set_rows(rows)
             expected = tiny_base.model(input_ids=ids).logits
         with stacked_lora(tiny_base.model, weights) as set_rows:
-            assert _patched(tiny_base.model) == len(weights[0].layers)  # every layer some adapter targets
+            assert replaced_forwards(tiny_base.model) == len(weights[0].layers)  # every layer some adapter targets
             set_rows(rows)
             got = tiny_base.model(input_ids=ids).logits
             with pytest.raises(ValueError, match="out of range"):
@@ -81,7 +78,7 @@ def test_stacked_form_equals_the_segment_loop(tiny_base, folders, shape):
         plain = tiny_base.model(input_ids=ids).logits
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(got[1], plain[1], rtol=1e-5, atol=1e-5)  # the row without an adapter is the base model's
-    assert _hooks(tiny_base.model) == 0 and _patched(tiny_base.model) == 0
+    assert _hooks(tiny_base.model) == 0 and replaced_forwards(tiny_base.model) == 0
 
 
 @pytest.mark.parametrize("stacked_max_rank", [256, 0], ids=["stacked", "segments"])
@@ -108,7 +105,7 @@ def test_batched_rows_equal_generate_answer_alone(tiny_base, folders, stacked_ma
         alone = _alone(tiny_base, folders, question, adapter, n)
         assert (text, len(tokens)) == (alone[0], alone[2]), (question, adapter)
     assert _hooks(tiny_base.model) == 0  # idle: the model as it was, its linears' own forward too
-    assert _patched(tiny_base.model) == 0
+    assert replaced_forwards(tiny_base.model) == 0
 
 
 def test_rows_stream_and_alone_calls_run_between_steps(tiny_base, folders):

@@ -6,11 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from conftest import replaced_forwards
 from loramem.serve.decode_linear import WEIGHT_MAJOR_MAX_ROWS, weight_major_linears
-
-
-def _patched(model: torch.nn.Module) -> int:
-    return sum("forward" in vars(m) for m in model.modules())
 
 
 @pytest.mark.parametrize("lead", [(2,), (3, 1), (1, 5), (2, 4), (8, 1)], ids=str)
@@ -21,7 +18,7 @@ def test_weight_major_equals_linear(lead, bias):
     x = torch.randn(*lead, 48)
     with torch.no_grad(), weight_major_linears(layer) as changed:
         got = layer(x)
-    assert changed == 1 and _patched(layer) == 0
+    assert changed == 1 and replaced_forwards(layer) == 0
     assert got.shape == (*lead, 80) and got.is_contiguous()
     torch.testing.assert_close(got, F.linear(x, layer.weight, layer.bias), rtol=1e-5, atol=1e-5)
 
@@ -45,7 +42,7 @@ def test_rows_it_leaves_to_linear(monkeypatch):
             layer(torch.randn(4, 16))
         assert calls  # the weight-major product
     with weight_major_linears(layer.to(torch.bfloat16)) as changed:
-        assert changed == 0 and _patched(layer) == 0
+        assert changed == 0 and replaced_forwards(layer) == 0
 
 
 def test_decode_logits_of_a_model(tiny_base):
@@ -62,5 +59,5 @@ def test_decode_logits_of_a_model(tiny_base):
             logits.append(model(input_ids=ids[:, -1:], past_key_values=cache, use_cache=True).logits)
         if weight_major:
             assert changed == sum(isinstance(m, torch.nn.Linear) for m in model.modules())
-    assert _patched(model) == 0
+    assert replaced_forwards(model) == 0
     torch.testing.assert_close(logits[1], logits[0], rtol=1e-5, atol=1e-5)

@@ -51,7 +51,6 @@ class _Search:
     """One rank's sizes: doubling from `first` while stored; when `first` already fails, halving until
     one is stored (or one entry fails)."""
 
-    rank: int
     first: int
     max_entries: int
     n: int = 0
@@ -105,7 +104,7 @@ def measure(base, ranks: list[int], tau: float = TAU, start: int = 8, max_entrie
     floor = 0
     with tempfile.TemporaryDirectory(prefix="loramem-datasheet-") as tmp:
         for rank in sorted(ranks):
-            search = _Search(rank, min(max(start, floor), max_entries), max_entries)
+            search = _Search(min(max(start, floor), max_entries), max_entries)
             n: int | None = search.n
             while n is not None:
                 entries = phonebook(n, seed=seed + n)
@@ -131,7 +130,7 @@ def _measure_together(base, ranks: list[int], tau: float, start: int, max_entrie
     from loramem.training.multi import MemoryJob, train_memories
 
     probes: list[Probe] = []
-    searches = {r: _Search(r, max(1, min(start * r // ranks[0], max_entries)), max_entries) for r in ranks}
+    searches = {r: _Search(max(1, min(start * r // ranks[0], max_entries)), max_entries) for r in ranks}
     probed: list[tuple[int, list]] = []  # (rank, entries) of each job, in job order
     with tempfile.TemporaryDirectory(prefix="loramem-datasheet-") as tmp:
 

@@ -93,7 +93,7 @@ def stacked_lora(model: torch.nn.Module, adapters: Sequence[LoraWeights]) -> Ite
 
     def make_forward(module: torch.nn.Linear, a: torch.Tensor, b: torch.Tensor, bt: torch.Tensor, layout: tuple):
         def forward(x: torch.Tensor) -> torch.Tensor:  # x (batch, seq, in)
-            if a.dtype == x.dtype and weight_major_fits(module, x):  # a decode step: (out, tokens) + B (h * m)
+            if weight_major_fits(module, x):  # a decode step (fp32, so are the factors): (out, tokens) + B (h * m)
                 xt = x.reshape(-1, x.shape[-1]).t()
                 h = torch.mm(a, xt).mul_(mask(layout, a.dtype, x.shape[0], x.shape[1]))  # (R, tokens)
                 return rows_major(weight_major(module, x).addmm_(b, h), x)
