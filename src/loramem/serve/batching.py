@@ -50,7 +50,7 @@ from loramem.modes import MODES, default_mode
 from loramem.prompts import PromptFormat
 from loramem.scope import SCOPE
 from loramem.serve.batch_cache import BatchCache, unbatchable_reason
-from loramem.serve.decode_linear import weight_major_linears
+from loramem.serve.decode_linear import decode_linears
 from loramem.serve.stacked import STACKED_MAX_RANK, stacked_lora, stacked_rank
 
 
@@ -231,7 +231,7 @@ class BatchEngine:
         form = stacked_lora if stacked_rank(adapters) <= self.stacked_max_rank else batched_lora
         stack = ExitStack()
         self._set_rows = stack.enter_context(form(self.model, adapters))
-        stack.enter_context(weight_major_linears(self.model))  # every linear the stacked form did not replace
+        stack.enter_context(decode_linears(self.model))  # every linear the stacked form did not replace
         self._lora, self._slots = stack, {k: j for j, k in enumerate(needed)}
 
     def _index(self, rows: Sequence[Row]) -> None:

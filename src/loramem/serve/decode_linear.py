@@ -1,21 +1,26 @@
-"""Decode steps' linear layers on a CPU: a few rows multiplied weight-major, W x^T, instead of x W^T.
+"""Decode steps' linear layers on a CPU: a few tokens against each weight at the speed of reading it.
 
 A decode step multiplies every weight matrix by one token per row. For a few rows, MKL's fp32
-GEMM for x W^T (what `nn.Linear` runs) is far slower than the same product taken the other way
-round, W x^T with x^T a transposed view: with M rows (M from 2 to 16) it is no longer a
-matrix-vector product and the kernel MKL picks for a short, wide x falls well below the speed of
-streaming W once. Whole SmolLM2-135M decode steps, fp32, 2 threads of a 2-core AMD EPYC (median of
-6 steps, best of 3 interleaved repeats; `nn.Linear` vs weight-major, ms):
+GEMM for x W^T (what `nn.Linear` runs) falls far below the speed of streaming W once. Two faster
+products, picked per call:
 
-    rows    1     2     3     4     5     6     7     8    10    12    16
-    x W^T  61    97   120    98    90   132   105    87   100   116   118
-    W x^T  61    49    58    53    58    78    78    73    94   111    90
+* the compiled kernel (`loramem.kernels.few_rows`), for 1 to FEW_ROWS_MAX tokens, once built
+  (`make setup` builds it);
+* without it, the weight-major order W x^T (x^T a transposed view), for 2 to WEIGHT_MAJOR_MAX_ROWS.
 
-The output head alone (49152 x 576), 8 rows: 19.1 ms against 8.9 ms. One row is a matrix-vector
-product either way, so it keeps `nn.Linear`; so do prefills (tens of tokens a row, where the GEMM
-runs at its compute rate), training (autograd records `nn.Linear`), other dtypes and devices (a
-GPU's GEMM has no such gap). The two orders sum the same products in another order: the logits
-differ by ~5e-5 (tests/serve/test_decode_linear.py pins them to `nn.Linear`).
+The linear layers of a SmolLM2-135M decode step alone (30 layers' distinct weights and the output
+head), fp32, 2 threads of a 2-core AMD EPYC, median of 7 (ms; two runs where they differ):
+
+    tokens     1      2      4      8     12     16     20     26     32
+    x W^T     41-46  77-81  80-88  69-91  79-102 99    97-110 113-146 118-134
+    W x^T     42     30-49  31-48  53-57  93     77
+    kernel    22     23-28  24-26  33     47-48  69-72  83-84  110-111 122-127
+
+Whole decode steps before the kernel (`nn.Linear` vs weight-major, ms): 2 rows 97 vs 49, 4 rows
+98 vs 53, 8 rows 87 vs 73, 1 row 61 either way. Prefills (tens of tokens a row) run at MKL's
+compute rate and keep `nn.Linear`, as do training (autograd records `nn.Linear`), other dtypes and
+devices (a GPU's GEMM has no such gap). Each product sums in its own order: the logits differ by
+~5e-5 (tests/serve/test_decode_linear.py pins them to `nn.Linear`).
 """
 
 from __future__ import annotations
@@ -27,48 +32,49 @@ from functools import partial
 import torch
 import torch.nn.functional as F
 
-WEIGHT_MAJOR_MAX_ROWS = 8  # tokens per forward up to which W x^T is used: it won at every M from 2 to 8 (above)
+from loramem.kernels.few_rows import MAX_ROWS as FEW_ROWS_MAX
+from loramem.kernels.few_rows import few_rows, kernel
+
+WEIGHT_MAJOR_MAX_ROWS = 8  # tokens up to which W x^T beats x W^T without the kernel (above)
 
 
-def weight_major_fits(module: torch.nn.Linear, x: torch.Tensor, max_rows: int = WEIGHT_MAJOR_MAX_ROWS) -> bool:
-    """Whether `module(x)` is one the weight-major product speeds up (see above)."""
-    w = module.weight
-    tokens = x.numel() // module.in_features
-    return (2 <= tokens <= max_rows and w.device.type == "cpu" and w.dtype == x.dtype == torch.float32
+def _plain(w: torch.Tensor, x: torch.Tensor) -> bool:
+    return (w.device.type == "cpu" and w.dtype == x.dtype == torch.float32 and w.is_contiguous()
             and not torch.is_grad_enabled())
 
 
-def weight_major(module: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
-    """`module`'s product W x^T + b for x (..., in): (out, tokens), for a caller to add to and transpose."""
-    y = torch.mm(module.weight, x.reshape(-1, module.in_features).t())
+def kernel_fits(w: torch.Tensor, x: torch.Tensor) -> bool:
+    """Whether x (..., in) times w (out, in)^T runs on the compiled kernel: built, few tokens, fp32 CPU, no autograd."""
+    tokens = x.numel() // w.shape[1]
+    return 1 <= tokens <= FEW_ROWS_MAX and _plain(w, x) and kernel() is not None
+
+
+def linear(module: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """`module(x)` (..., out), contiguous, by the fastest product for x's token count (above)."""
+    w, tokens = module.weight, x.numel() // module.in_features
+    if kernel_fits(w, x):
+        y = few_rows(x.reshape(tokens, -1).contiguous(), w)
+    elif 2 <= tokens <= WEIGHT_MAJOR_MAX_ROWS and _plain(w, x):
+        y = torch.mm(w, x.reshape(tokens, -1).t()).t().contiguous()
+    else:
+        return F.linear(x, w, module.bias)
     if module.bias is not None:
-        y.add_(module.bias[:, None])
-    return y
-
-
-def rows_major(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """`weight_major`'s (out, tokens) as `nn.Linear` returns it: (..., out), contiguous."""
-    return y.t().contiguous().view(*x.shape[:-1], y.shape[0])
-
-
-def _forward(module: torch.nn.Linear, max_rows: int, x: torch.Tensor) -> torch.Tensor:
-    if not weight_major_fits(module, x, max_rows):
-        return F.linear(x, module.weight, module.bias)
-    return rows_major(weight_major(module, x), x)
+        y.add_(module.bias)
+    return y.view(*x.shape[:-1], w.shape[0])
 
 
 @contextmanager
-def weight_major_linears(model: torch.nn.Module, max_rows: int = WEIGHT_MAJOR_MAX_ROWS) -> Iterator[int]:
-    """Inside the block, `model`'s fp32 CPU `nn.Linear` layers multiply 2..`max_rows` tokens weight-major.
+def decode_linears(model: torch.nn.Module) -> Iterator[int]:
+    """Inside the block, `model`'s fp32 CPU `nn.Linear` layers take few-token products by `linear`.
 
     Yields how many layers changed (0 on a GPU or a half-precision model: nothing to gain there).
     Layers whose forward is already replaced (`loramem.serve.stacked`, which takes the same
-    product itself) are left alone; forward hooks still run around the layers.
+    products itself) are left alone; forward hooks still run around the layers.
     """
     changed = [m for m in model.modules() if type(m) is torch.nn.Linear and m.weight.device.type == "cpu"
                and m.weight.dtype == torch.float32 and "forward" not in vars(m)]
     for m in changed:
-        m.forward = partial(_forward, m, max_rows)
+        m.forward = partial(linear, m)
     try:
         yield len(changed)
     finally:

@@ -28,11 +28,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import torch
-import torch.nn.functional as F
 
 from loramem.adapters.batched import RowSetter, _checked_factors
 from loramem.adapters.files import LoraWeights, UnsupportedAdapter
-from loramem.serve.decode_linear import rows_major, weight_major, weight_major_fits
+from loramem.kernels.few_rows import few_rows
+from loramem.serve.decode_linear import kernel_fits, linear
 
 STACKED_MAX_RANK = 256  # sum of the batch's ranks up to which one stacked product beats the segment loop
 
@@ -64,7 +64,7 @@ def stacked_lora(model: torch.nn.Module, adapters: Sequence[LoraWeights]) -> Ite
     def stack(factors: list) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple]:
         present = [(j, f) for j, f in enumerate(factors) if f is not None]
         a = torch.cat([f[0] for _, f in present])  # (R, in)
-        b = torch.cat([f[1] for _, f in present], 1)  # (out, R), for the weight-major product
+        b = torch.cat([f[1] for _, f in present], 1)  # (out, R), for the kernel
         bt = b.t().contiguous()  # (R, out)
         layout = tuple((j, f[0].shape[0]) for j, f in present)
         if layout not in layouts:
@@ -74,8 +74,8 @@ def stacked_lora(model: torch.nn.Module, adapters: Sequence[LoraWeights]) -> Ite
         return a, b, bt, layout
 
     def mask(layout: tuple, dtype: torch.dtype, rows: int, seq: int | None = None) -> torch.Tensor:
-        """(rows, R): each row's own adapter's columns at their scale; with `seq`, (R, rows * seq), one
-        column per token (the weight-major form)."""
+        """(rows, R): each row's own adapter's columns at their scale; with `seq`, (rows * seq, R), one
+        row per token (the kernel's form)."""
         key = (layout, seq)
         found = state["masks"].get(key)
         if found is None:
@@ -85,19 +85,22 @@ def stacked_lora(model: torch.nn.Module, adapters: Sequence[LoraWeights]) -> Ite
             owner, scale = layouts[layout]
             found = ((owner[None] == idx.to(owner.device)[:, None]) * scale).to(dtype)
             if seq is not None:
-                found = found.repeat_interleave(seq, 0).t().contiguous()
+                found = found.repeat_interleave(seq, 0)
             state["masks"][key] = found
-        if (found.shape[0] if seq is None else found.shape[1] // seq) != rows:
+        if found.shape[0] // (seq or 1) != rows:
             raise ValueError(f"{state['idx'].numel()} row indices for a batch of {rows} rows")
         return found
 
     def make_forward(module: torch.nn.Linear, a: torch.Tensor, b: torch.Tensor, bt: torch.Tensor, layout: tuple):
         def forward(x: torch.Tensor) -> torch.Tensor:  # x (batch, seq, in)
-            if weight_major_fits(module, x):  # a decode step (fp32, so are the factors): (out, tokens) + B (h * m)
-                xt = x.reshape(-1, x.shape[-1]).t()
-                h = torch.mm(a, xt).mul_(mask(layout, a.dtype, x.shape[0], x.shape[1]))  # (R, tokens)
-                return rows_major(weight_major(module, x).addmm_(b, h), x)
-            output = F.linear(x, module.weight, module.bias)
+            if kernel_fits(module.weight, x):  # a decode step (fp32, so are the factors): x W^T + (h * m) B^T
+                x2 = x.reshape(-1, x.shape[-1]).contiguous()  # (tokens, in)
+                h = few_rows(x2, a).mul_(mask(layout, a.dtype, x.shape[0], x.shape[1]))  # (tokens, R)
+                y = few_rows(x2, module.weight)
+                if module.bias is not None:
+                    y.add_(module.bias)
+                return few_rows(h, b, out=y, accumulate=True).view(*x.shape[:-1], -1)
+            output = linear(module, x)
             m = mask(layout, a.dtype, x.shape[0])
             # fp32 factors on a half-precision model compute in fp32
             h = (x.to(a.dtype) @ a.t()).mul_(m[:, None, :])  # (batch, seq, R): each row's own adapter's columns

@@ -1,0 +1,1 @@
+"""Compiled CPU kernels, built once per machine and optional: every caller has a torch fallback."""

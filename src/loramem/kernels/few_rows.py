@@ -1,0 +1,96 @@
+"""A few rows times a weight matrix on a CPU, by a small compiled kernel (`few_rows.cpp`).
+
+A decode step multiplies every weight matrix by one token per batch row. With 1 to ~24 rows,
+torch's fp32 GEMM (MKL) runs far below the speed of reading the weights once: the linear layers of
+a SmolLM2-135M decode step (30 layers' weights, distinct so none stays in cache, plus the output
+head), fp32, 2 threads of a 2-core AMD EPYC, ms (`x W^T` is what `nn.Linear` runs; `W x^T` the
+weight-major order `loramem.serve.decode_linear` used before this kernel):
+
+    rows      1     2     4     8    16
+    x W^T    41    77    80    69    99
+    W x^T    42    30    31    53    77
+    kernel   22    23    24    33    69
+
+The kernel reads each weight row once and multiplies it into one accumulator per row of x: the
+step's weights stream at ~26 GB/s. It is built once per machine with torch's C++ extension
+builder (`python -m loramem.kernels`, which `make setup` runs; ~40 s) into the user's cache, and
+loaded only once built: callers fall back to torch ops when it is not (no compiler, another OS,
+`LORAMEM_KERNELS=0`), so nothing depends on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import shutil
+import sys
+import threading
+from pathlib import Path
+
+import torch
+
+SOURCE = Path(__file__).with_name("few_rows.cpp")
+NAME = "loramem_few_rows"
+CFLAGS = ("-O3", "-march=native", "-fopenmp")  # the pragmas of torch's parallel_for need OpenMP (torch's own libgomp)
+MAX_ROWS = 24  # rows up to which the kernel beats torch's GEMM: at every count to 26, not at 32 (loramem.serve.decode_linear)
+
+_lock = threading.Lock()
+_loaded: dict[str, object] = {}  # "module" once loaded, "error" once a build failed
+
+
+def build_dir() -> Path:
+    """Where this source, for this torch and machine, is built: one folder per version of all three."""
+    key = "|".join([SOURCE.read_text(), *CFLAGS, torch.__version__, platform.machine(), sys.version])
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "loramem" / "kernels" / f"few_rows-{digest}"
+
+
+def enabled() -> bool:
+    return os.environ.get("LORAMEM_KERNELS", "1") != "0"
+
+
+def kernel(build: bool = False):
+    """The compiled module (`few_rows(x, w, y, accumulate)`), or None: disabled, not built (and `build`
+    False), or its build failed (`build_error()` says why)."""
+    if not enabled():
+        return None
+    with _lock:
+        if "module" in _loaded or "error" in _loaded:
+            return _loaded.get("module")
+        directory = build_dir()
+        if not build and not (directory / f"{NAME}.so").exists():
+            return None
+        try:
+            _loaded["module"] = _load(directory)
+        except Exception as e:  # no compiler, no ninja, another platform: the callers' torch ops serve
+            errors = [line.strip() for line in str(e).splitlines() if "error" in line.lower()]
+            _loaded["error"] = (errors or [f"{type(e).__name__}: {e}"])[-1]
+        return _loaded.get("module")
+
+
+def build_error() -> str | None:
+    """Why the last build failed, if it did."""
+    return _loaded.get("error")
+
+
+def _load(directory: Path):
+    from torch.utils.cpp_extension import load
+
+    if shutil.which("ninja") is None:  # the pip package's ninja sits beside this Python, maybe off PATH
+        os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    directory.mkdir(parents=True, exist_ok=True)
+    return load(name=NAME, sources=[str(SOURCE)], build_directory=str(directory), extra_cflags=list(CFLAGS),
+                extra_ldflags=["-fopenmp"], verbose=False)
+
+
+def few_rows(x: torch.Tensor, w: torch.Tensor, out: torch.Tensor | None = None,
+             accumulate: bool = False) -> torch.Tensor:
+    """x (N, K) times w (O, K)^T: (N, O), into `out` if given (added to it with `accumulate`).
+
+    Contiguous fp32 CPU tensors; the kernel must be loaded (`kernel()` is not None).
+    """
+    y = torch.empty(x.shape[0], w.shape[0], dtype=x.dtype) if out is None else out
+    _loaded["module"].few_rows(x, w, y, accumulate)
+    return y
