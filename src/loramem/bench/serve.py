@@ -25,6 +25,7 @@ import httpx
 from loramem.bench import hardware
 from loramem.bench.datasets.phonebook import phonebook
 from loramem.bench.rows import qa_rows
+from loramem.kernels.few_rows import kernel
 
 MEMORIES = 8
 
@@ -90,7 +91,8 @@ def run_serve_bench(store: Path | None = None, model: str | None = None, device:
         with ServerThread(app) as url:
             _round(url, entries, 1, 1)  # warm-up: adapters into the cache
             results: dict = {"model": mem.base.name, "device": str(mem.base.device),
-                             "hardware": hardware(mem.base.device), "memories": MEMORIES}
+                             "hardware": hardware(mem.base.device), "memories": MEMORIES,
+                             "decode_kernel": kernel() is not None}  # loramem.kernels: built, or torch ops
             for clients in (1, 8):
                 log(f"{clients} client(s), {per_client * (MEMORIES // clients)} requests each ...")
                 before = dict(engine.stats)
