@@ -118,7 +118,7 @@ def few_rows_kernel(monkeypatch):
 
 @pytest.fixture(params=["kernel", "weight-major"])
 def decode_product(request, monkeypatch) -> str:
-    """Each of the decode steps' fast products (`loramem.serve.decode_linear`): the compiled kernel,
+    """Each of the decode steps' fast products (`loramem.kernels.decode_linear`): the compiled kernel,
     or the weight-major fallback where it is not built."""
     if request.param == "kernel":
         request.getfixturevalue("few_rows_kernel")

@@ -10,6 +10,7 @@ import torch
 
 from loramem.adapters import AdapterCache, UnsupportedAdapter, check_adapter_files, hooked
 from loramem.errors import LoramemError
+from loramem.kernels.decode_linear import decode_linears
 from loramem.merges import MERGES, Merge, MergeMethod, check_merge
 from loramem.models import BaseModel
 from loramem.prompts import PromptFormat
@@ -113,7 +114,7 @@ def generate_answer(
         window = getattr(base.model.config, "max_position_embeddings", 2048)
         context = truncate_context(fmt, context, max(0, window - max_new_tokens - 256))
     ids = torch.tensor([fmt.prompt_ids(question, context)], device=base.device)
-    with active_adapters(base.model, list(adapters), cache, merge) as model:
+    with active_adapters(base.model, list(adapters), cache, merge) as model, decode_linears(base.model):
         out = model.generate(
             input_ids=ids,
             attention_mask=torch.ones_like(ids),

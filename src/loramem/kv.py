@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from loramem.errors import LoramemError
+from loramem.kernels.decode_linear import decode_linears
 from loramem.options import option
 
 PRESSES = {  # name → kvpress class name (those that exist in the installed kvpress are offered)
@@ -194,7 +195,8 @@ def decode_many(base, prefilled: Prefilled, questions: list[str], adapters: list
                              device=device)
     new: list[list[int]] = [[] for _ in rests]
     live = [True] * rows
-    with active_adapters(model, adapters, cache, merge) if settings.adapter_phase != "none" else nullcontext():
+    with (active_adapters(model, adapters, cache, merge) if settings.adapter_phase != "none" else nullcontext(),
+          decode_linears(model)):
         for _ in range(max_new_tokens):
             logits = model(input_ids=ids, attention_mask=mask, past_key_values=kv, position_ids=positions,
                            use_cache=True, logits_to_keep=1).logits

@@ -4,7 +4,7 @@ A decode step multiplies every weight matrix by one token per batch row. With 1 
 torch's fp32 GEMM (MKL) runs far below the speed of reading the weights once: the linear layers of
 a SmolLM2-135M decode step (30 layers' weights, distinct so none stays in cache, plus the output
 head), fp32, 2 threads of a 2-core AMD EPYC, ms (`x W^T` is what `nn.Linear` runs; `W x^T` the
-weight-major order `loramem.serve.decode_linear` used before this kernel):
+weight-major order `loramem.kernels.decode_linear` used before this kernel):
 
     rows      1     2     4     8    16
     x W^T    41    77    80    69    99
@@ -33,7 +33,7 @@ import torch
 SOURCE = Path(__file__).with_name("few_rows.cpp")
 NAME = "loramem_few_rows"
 CFLAGS = ("-O3", "-march=native", "-fopenmp")  # the pragmas of torch's parallel_for need OpenMP (torch's own libgomp)
-MAX_ROWS = 24  # rows up to which the kernel beats torch's GEMM: at every count to 26, not at 32 (loramem.serve.decode_linear)
+MAX_ROWS = 24  # rows up to which the kernel beats torch's GEMM: at every count to 26, not at 32 (loramem.kernels.decode_linear)
 
 _lock = threading.Lock()
 _loaded: dict[str, object] = {}  # "module" once loaded, "error" once a build failed

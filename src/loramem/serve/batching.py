@@ -25,10 +25,11 @@ What it buys depends on how much more a step of 8 rows costs than one. SmolLM2-1
 GEMMs at M = 8 run far below their M = 16 rate), a 27-token prefill 105 ms alone and 56 ms a row
 for 8 together; so 8 closed-loop clients get at most 8 / 2.2 = 3.6x the requests/s of one, less
 the prefills (`bench serve` measured 3.3x on that Xeon; 3.1x on a 2-core AMD EPYC). Decode steps
-now take their few rows' products weight-major (`loramem.serve.decode_linear`, the LoRA part in
-the same replaced forward: `loramem.serve.stacked`): on the EPYC a step of ~7.4 rows costs 1.7x
-one row instead of 2.1x, and `bench serve` gives 3.5-3.7x (`benchmarks/serve-cpu.json`), prefills
-now a third of the 8-client round. A GPU step of 8 rows costs about what one does.
+then took their few rows' products weight-major (3.5-3.7x), and now run them on a compiled kernel
+that reads each weight once for all rows (`loramem.kernels`): on the EPYC a step costs 56 ms for 1
+row and 90 ms for ~7.4 (68 and 115 ms weight-major), so both rounds got faster: 1.18 and 3.99
+requests/s (0.99 and 3.67), 3.4x (`benchmarks/serve-cpu.json`), prefills now ~40% of the 8-client
+round. A GPU step of 8 rows costs about what one does.
 """
 
 from __future__ import annotations
@@ -46,11 +47,11 @@ import torch
 
 from loramem.adapters import AdapterCache, LoraWeights, UnsupportedAdapter
 from loramem.adapters.batched import batched_lora
+from loramem.kernels.decode_linear import decode_linears
 from loramem.modes import MODES, default_mode
 from loramem.prompts import PromptFormat
 from loramem.scope import SCOPE
 from loramem.serve.batch_cache import BatchCache, unbatchable_reason
-from loramem.serve.decode_linear import decode_linears
 from loramem.serve.stacked import STACKED_MAX_RANK, stacked_lora, stacked_rank
 
 

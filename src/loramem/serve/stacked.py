@@ -15,11 +15,13 @@ R columns per row instead of r_j, so the engine uses this form while R stays sma
 (`STACKED_MAX_RANK`) and the segment loop beyond. Forward only: the serving engine's form, no
 autograd recorded.
 
-A decode step's few rows take the base product weight-major (`loramem.serve.decode_linear`), and
-so does the LoRA part here, in one replaced forward: (W x^T + B ((A x^T) * m^T))^T. On the 2-core
-AMD EPYC, 2 threads, 8 rows with 8 rank-8 adapters (median steps, three repeats): 73-80 ms without
-adapters, 103-112 ms with the LoRA part added by a forward hook to the layer's output, 91-100 ms
-with it in the replaced forward.
+A decode step's few rows take base and LoRA products in one replaced forward, by the compiled
+kernel (`loramem.kernels`): x W^T + ((x A^T) * m) B^T, each factor read once. On the 2-core AMD
+EPYC, 2 threads, 8 rows with 8 rank-8 adapters, SmolLM2-135M (median steps, three repeats): 73-80
+ms without adapters and weight-major products, 103-112 ms with the LoRA part added by a forward
+hook, 91-100 ms weight-major in the replaced forward, 71-74 ms on the kernel (1 row: 50 ms, against
+79-83). Without the kernel built, the base product is weight-major and the LoRA part is added
+rows-major (`loramem.kernels.decode_linear`).
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ import torch
 
 from loramem.adapters.batched import RowSetter, _checked_factors
 from loramem.adapters.files import LoraWeights, UnsupportedAdapter
+from loramem.kernels.decode_linear import kernel_fits, linear
 from loramem.kernels.few_rows import few_rows
-from loramem.serve.decode_linear import kernel_fits, linear
 
 STACKED_MAX_RANK = 256  # sum of the batch's ranks up to which one stacked product beats the segment loop
 
@@ -53,7 +55,7 @@ def stacked_lora(model: torch.nn.Module, adapters: Sequence[LoraWeights]) -> Ite
     The same contract as `batched_lora` for whole rows (a position in `adapters`, -1 for none;
     it holds until set again), with the factors copied into one stack per layer on entry. Each
     target linear layer's forward is replaced (not hooked) while inside: a decode step's few rows
-    then take base and LoRA products weight-major in one go (`loramem.serve.decode_linear`),
+    then take base and LoRA products weight-major in one go (`loramem.kernels.decode_linear`),
     at about half the cost of a hook adding the LoRA part to `nn.Linear`'s output (above).
     """
     modules = dict(model.named_modules())

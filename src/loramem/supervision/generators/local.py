@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
+from loramem.kernels.decode_linear import decode_linears
 from loramem.prompts import PromptFormat
 from loramem.supervision.generators.base import GENERATORS, Generator
 
@@ -26,11 +27,12 @@ class LocalGenerator(Generator):
 
     @torch.no_grad()
     def _generate(self, ids: torch.Tensor, fmt: PromptFormat, n: int, sample: bool) -> list[str]:
-        out = self.base.model.generate(
-            ids, attention_mask=torch.ones_like(ids), max_new_tokens=self.max_new_tokens,
-            do_sample=sample, temperature=self.temperature if sample else None, top_p=0.95 if sample else None,
-            top_k=None, num_return_sequences=n, eos_token_id=fmt.stop_ids, pad_token_id=fmt.end_id,
-        )
+        with decode_linears(self.base.model):  # few rows a step: the CPU kernel (loramem.kernels)
+            out = self.base.model.generate(
+                ids, attention_mask=torch.ones_like(ids), max_new_tokens=self.max_new_tokens,
+                do_sample=sample, temperature=self.temperature if sample else None, top_p=0.95 if sample else None,
+                top_k=None, num_return_sequences=n, eos_token_id=fmt.stop_ids, pad_token_id=fmt.end_id,
+            )
         return self.base.tokenizer.batch_decode(out[:, ids.shape[1]:], skip_special_tokens=True)
 
     def complete(self, prompt: str, n: int = 1, seed: int = 0, sample: bool = False) -> list[str]:

@@ -16,8 +16,12 @@ head), fp32, 2 threads of a 2-core AMD EPYC, median of 7 (ms; two runs where the
     W x^T     42     30-49  31-48  53-57  93     77
     kernel    22     23-28  24-26  33     47-48  69-72  83-84  110-111 122-127
 
-Whole decode steps before the kernel (`nn.Linear` vs weight-major, ms): 2 rows 97 vs 49, 4 rows
-98 vs 53, 8 rows 87 vs 73, 1 row 61 either way. Prefills (tens of tokens a row) run at MKL's
+Whole decode steps (`nn.Linear` vs weight-major, ms): 2 rows 97 vs 49, 4 rows 98 vs 53, 8 rows 87
+vs 73, 1 row 61 either way; with 8 rank-8 adapters stacked (`loramem.serve.stacked`), weight-major
+vs kernel: 1 row 79-83 vs 49-51, 8 rows 118-138 vs 71-74. Greedy `generate` of 48 tokens alone:
+2.97-3.12 s with `nn.Linear`, 2.20-2.62 s with the kernel, the same tokens. So every greedy
+decode runs inside `decode_linears`: answers (`loramem.answering`), kv mode's loop, the base model
+writing supervision, and the serving engine. Prefills (tens of tokens a row) run at MKL's
 compute rate and keep `nn.Linear`, as do training (autograd records `nn.Linear`), other dtypes and
 devices (a GPU's GEMM has no such gap). Each product sums in its own order: the logits differ by
 ~5e-5 (tests/serve/test_decode_linear.py pins them to `nn.Linear`).
