@@ -103,15 +103,19 @@ def facts_jsonl(tmp_path) -> Path:
 # Training settings that let the tiny random model memorize a few facts in seconds.
 @pytest.fixture
 def few_rows_kernel(monkeypatch):
-    """The compiled decode kernel, built here if `make setup` has not; skipped only where no C++ compiler is."""
-    import shutil
+    """The compiled decode kernel, built here if `make setup` has not. In CI it must build; elsewhere
+    (a GPU machine without a compiler or Python's headers, or LORAMEM_KERNELS=0 as the GPU script
+    sets) the tests that need it are skipped."""
+    import os
 
     from loramem.kernels import few_rows
 
+    if not few_rows.enabled() and os.environ.get("CI") != "true":
+        pytest.skip("LORAMEM_KERNELS=0: loramem's kernel is off")
     monkeypatch.delenv("LORAMEM_KERNELS", raising=False)
-    if shutil.which("c++") is None:
-        pytest.skip("no C++ compiler to build loramem's kernel")
     module = few_rows.kernel(build=True)
+    if module is None and os.environ.get("CI") != "true":
+        pytest.skip(f"loramem's kernel did not build here: {few_rows.build_error()}")
     assert module is not None, few_rows.build_error()
     return module
 

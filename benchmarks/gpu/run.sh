@@ -125,8 +125,9 @@ if [ "$DEVICE_OK" = 1 ] && grep -q $'^setup\tok' "$STEPS"; then
   if [ "$SMOKE" = 1 ]; then
     step tests 60 - "$PY" -m pytest -q --collect-only -p no:cacheprovider tests/test_options.py
   else
-    step tests 150 - "$PY" -m pytest -q -p no:cacheprovider -m "not real_model and not real_generator and not browser" \
-      --ignore=tests/test_gpu_script.py tests  # that one runs this script
+    # LORAMEM_KERNELS=0: the CPU decode kernel's ~40 s build does not fit this step; its tests skip here
+    step tests 150 - env LORAMEM_KERNELS=0 "$PY" -m pytest -q -p no:cacheprovider \
+      -m "not real_model and not real_generator and not browser" --ignore=tests/test_gpu_script.py tests
   fi
   step perf 130 "@$RES/perf.json" "${LM[@]}" perf --device "$DEVICE" --baseline-budget 90 --out "$RES/perf.json" \
     ${M[@]+"${M[@]}"}
