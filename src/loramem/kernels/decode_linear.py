@@ -21,10 +21,10 @@ vs 73, 1 row 61 either way; with 8 rank-8 adapters stacked (`loramem.serve.stack
 vs kernel: 1 row 79-83 vs 49-51, 8 rows 118-138 vs 71-74. Greedy `generate` of 48 tokens alone:
 2.97-3.12 s with `nn.Linear`, 2.20-2.62 s with the kernel, the same tokens. So every greedy
 decode runs inside `decode_linears`: answers (`loramem.answering`), kv mode's loop, the base model
-writing supervision, and the serving engine. Prefills (tens of tokens a row) run at MKL's
-compute rate and keep `nn.Linear`, as do training (autograd records `nn.Linear`), other dtypes and
-devices (a GPU's GEMM has no such gap). Each product sums in its own order: the logits differ by
-~5e-5 (tests/serve/test_decode_linear.py pins them to `nn.Linear`).
+writing supervision, and the serving engine. Products of more tokens (prefills of longer prompts
+or of several rows) run at MKL's compute rate and keep `nn.Linear`, as do training (autograd
+records `nn.Linear`), other dtypes and devices (a GPU's GEMM has no such gap). Each product sums
+in its own order: the logits differ by ~5e-5 (tests/test_kernels.py pins them to `nn.Linear`).
 """
 
 from __future__ import annotations

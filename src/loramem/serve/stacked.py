@@ -55,8 +55,8 @@ def stacked_lora(model: torch.nn.Module, adapters: Sequence[LoraWeights]) -> Ite
     The same contract as `batched_lora` for whole rows (a position in `adapters`, -1 for none;
     it holds until set again), with the factors copied into one stack per layer on entry. Each
     target linear layer's forward is replaced (not hooked) while inside: a decode step's few rows
-    then take base and LoRA products weight-major in one go (`loramem.kernels.decode_linear`),
-    at about half the cost of a hook adding the LoRA part to `nn.Linear`'s output (above).
+    then take base and LoRA products on the compiled kernel in one go (`loramem.kernels`), at
+    about half the cost of a hook adding the LoRA part to `nn.Linear`'s output (above).
     """
     modules = dict(model.named_modules())
     per_module = _checked_factors(modules, adapters)
