@@ -54,6 +54,13 @@ def test_not_built_means_none_and_no_build(monkeypatch, tmp_path):
     assert not any(tmp_path.iterdir())  # nothing compiled, nothing written
 
 
+def test_a_built_kernel_is_imported_not_rebuilt(monkeypatch, few_rows_kernel):
+    """Once built (by any checkout of the same source), loading never runs the compiler."""
+    monkeypatch.setattr(few_rows, "_loaded", {})
+    monkeypatch.setattr(few_rows, "_build", lambda directory: pytest.fail("built again"))
+    assert few_rows.kernel() is not None and few_rows.kernel(build=True) is not None
+
+
 def test_disabled(monkeypatch, few_rows_kernel):
     monkeypatch.setenv("LORAMEM_KERNELS", "0")
     assert few_rows.kernel() is None and few_rows.kernel(build=True) is None

@@ -21,6 +21,7 @@ loaded only once built: callers fall back to torch ops when it is not (no compil
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import platform
 import shutil
@@ -60,10 +61,11 @@ def kernel(build: bool = False):
         if "module" in _loaded or "error" in _loaded:
             return _loaded.get("module")
         directory = build_dir()
-        if not build and not (directory / f"{NAME}.so").exists():
+        built = directory / f"{NAME}.so"
+        if not build and not built.exists():
             return None
-        try:
-            _loaded["module"] = _load(directory)
+        try:  # a built one is imported as it is: torch's loader would rebuild it for another checkout's path
+            _loaded["module"] = _import(built) if built.exists() else _build(directory)
         except Exception as e:  # no compiler, no ninja, another platform: the callers' torch ops serve
             errors = [line.strip() for line in str(e).splitlines() if "error" in line.lower()]
             _loaded["error"] = (errors or [f"{type(e).__name__}: {e}"])[-1]
@@ -75,7 +77,14 @@ def build_error() -> str | None:
     return _loaded.get("error")
 
 
-def _load(directory: Path):
+def _import(path: Path):
+    spec = importlib.util.spec_from_file_location(NAME, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _build(directory: Path):
     from torch.utils.cpp_extension import load
 
     if shutil.which("ninja") is None:  # the pip package's ninja sits beside this Python, maybe off PATH
