@@ -16,7 +16,7 @@ $(BIN)/.installed: pyproject.toml Makefile
 
 # The CPU decode kernel (loramem.kernels), compiled once into the user's cache (~40 s); without a
 # compiler it says so and loramem uses torch ops instead
-$(BIN)/.kernels: $(BIN)/.installed src/loramem/kernels/few_rows.cpp
+$(BIN)/.kernels: $(BIN)/.installed src/loramem/kernels/few_rows.cpp src/loramem/kernels/few_rows.py
 	$(BIN)/python -m loramem.kernels
 	touch $@
 

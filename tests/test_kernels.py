@@ -47,7 +47,7 @@ def test_refuses_what_it_cannot_take(few_rows_kernel, case):
 
 def test_not_built_means_none_and_no_build(monkeypatch, tmp_path):
     monkeypatch.setattr(few_rows, "_loaded", {})
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("LORAMEM_CACHE", str(tmp_path))
     monkeypatch.delenv("LORAMEM_KERNELS", raising=False)
     assert few_rows.build_dir().is_relative_to(tmp_path)
     assert few_rows.kernel() is None

@@ -13,7 +13,7 @@ weight-major order `loramem.kernels.decode_linear` used before this kernel):
 
 The kernel reads each weight row once and multiplies it into one accumulator per row of x: the
 step's weights stream at ~26 GB/s. It is built once per machine with torch's C++ extension
-builder (`python -m loramem.kernels`, which `make setup` runs; ~40 s) into the user's cache, and
+builder (`python -m loramem.kernels`, which `make setup` runs; ~40 s) into loramem's cache, and
 loaded only once built: callers fall back to torch ops when it is not (no compiler, another OS,
 `LORAMEM_KERNELS=0`), so nothing depends on it.
 """
@@ -41,11 +41,20 @@ _loaded: dict[str, object] = {}  # "module" once loaded, "error" once a build fa
 
 
 def build_dir() -> Path:
-    """Where this source, for this torch and machine, is built: one folder per version of all three."""
-    key = "|".join([SOURCE.read_text(), *CFLAGS, torch.__version__, platform.machine(), sys.version])
+    """Where this source is built for this torch, Python and CPU (`-march=native`: a cache shared with
+    another CPU must not hand it instructions it lacks), under loramem's cache folder."""
+    from loramem.models.default import cache_root
+
+    key = "|".join([SOURCE.read_text(), *CFLAGS, torch.__version__, sys.version, platform.machine(), _cpu_flags()])
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "loramem" / "kernels" / f"few_rows-{digest}"
+    return cache_root() / "kernels" / f"few_rows-{digest}"
+
+
+def _cpu_flags() -> str:
+    try:
+        return next((line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")), "")
+    except OSError:  # not Linux
+        return platform.processor()
 
 
 def enabled() -> bool:
