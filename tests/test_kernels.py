@@ -50,7 +50,7 @@ def test_not_built_means_none_and_no_build(monkeypatch, tmp_path):
     monkeypatch.setenv("LORAMEM_CACHE", str(tmp_path))
     monkeypatch.delenv("LORAMEM_KERNELS", raising=False)
     assert few_rows.build_dir().is_relative_to(tmp_path)
-    assert few_rows.kernel() is None
+    assert few_rows.kernel() is None and few_rows.status().startswith("off: not built")
     assert not any(tmp_path.iterdir())  # nothing compiled, nothing written
 
 
@@ -64,6 +64,7 @@ def test_a_built_kernel_is_imported_not_rebuilt(monkeypatch, few_rows_kernel):
 def test_disabled(monkeypatch, few_rows_kernel):
     monkeypatch.setenv("LORAMEM_KERNELS", "0")
     assert few_rows.kernel() is None and few_rows.kernel(build=True) is None
+    assert few_rows.status() == "off (LORAMEM_KERNELS=0)"
 
 
 @pytest.mark.parametrize("lead", [(1,), (2,), (3, 1), (1, 5), (2, 4), (8, 1), (3, 7)], ids=str)

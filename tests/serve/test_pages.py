@@ -155,3 +155,12 @@ def test_studies_and_datasheet(served, monkeypatch, tmp_path):
     assert gone["data"] == [] and "no benchmarks folder found" in gone["message"]
     assert get(root, "/v1/loramem/studies/kv-paperqa/README.md").status_code == 404
     assert get(root, "/v1/loramem/datasheet").json()["committed"] == []
+
+
+def test_info_says_whether_decoding_runs_on_the_kernel(served):
+    from loramem.kernels.few_rows import status
+
+    root, mem = served
+    info = get(root, "/v1/loramem/info").json()
+    assert info["base_model"] == mem.base.name and info["decode_kernel"] == status()
+    assert info["decode_kernel"] == "on" or info["decode_kernel"].startswith("off")

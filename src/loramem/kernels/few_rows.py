@@ -81,6 +81,16 @@ def kernel(build: bool = False):
         return _loaded.get("module")
 
 
+def status() -> str:
+    """In a few words, for people: whether decoding runs on the kernel here, and if not why."""
+    if kernel() is not None:
+        return "on"
+    if not enabled():
+        return "off (LORAMEM_KERNELS=0)"
+    error = build_error()
+    return f"off: its build failed ({error})" if error else "off: not built (python -m loramem.kernels builds it)"
+
+
 def build_error() -> str | None:
     """Why the last build failed, if it did."""
     return _loaded.get("error")

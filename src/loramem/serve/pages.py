@@ -97,6 +97,7 @@ def add_page_routes(app: FastAPI, server, max_upload_bytes: int) -> None:
 
     @app.get("/v1/loramem/info")
     def info():
+        from loramem.kernels.few_rows import status
         from loramem.supervision.formats import ALIASES, FORMATS
         from loramem.supervision.sources import DOCUMENT_SUFFIXES, RECORD_SUFFIXES
         from loramem.training import TrainConfig
@@ -105,7 +106,8 @@ def add_page_routes(app: FastAPI, server, max_upload_bytes: int) -> None:
         return {"object": "loramem.info", "base_model": server.base.name, "fingerprint": server.base.fingerprint,
                 "store": str(store.path), "max_upload_bytes": max_upload_bytes,
                 "documents": sorted(DOCUMENT_SUFFIXES), "records": sorted(RECORD_SUFFIXES),
-                "formats": [*ALIASES, *FORMATS.names()], "rank": defaults.rank, "epochs": defaults.epochs}
+                "formats": [*ALIASES, *FORMATS.names()], "rank": defaults.rank, "epochs": defaults.epochs,
+                "decode_kernel": status()}  # loramem.kernels: on, or why not
 
     @app.get("/v1/loramem/modes")
     def modes():
