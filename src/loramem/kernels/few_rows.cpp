@@ -1,7 +1,7 @@
 // y (N, O) (+)= x (N, K) . w (O, K)^T for a few rows N: each weight row read once, against every row of x.
 //
 // A decode step multiplies each weight by one token per batch row. BLAS GEMMs are tuned for large
-// operands; for N = 1..16 they fall well short of streaming the weight once (see few_rows.py for
+// operands; for N up to ~24 they fall well short of streaming the weight once (see few_rows.py for
 // the measurements). Here each weight row is loaded once, 8 floats at a time, and multiplied into
 // up to 8 accumulators, one per row of x (which stays in L1); rows past 8 take a second pass over
 // the same weight row while it is still in cache. Portable GCC/Clang vector extensions: the
