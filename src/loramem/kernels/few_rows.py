@@ -66,6 +66,8 @@ def kernel(build: bool = False):
     False), or its build failed (`build_error()` says why)."""
     if not enabled():
         return None
+    if "module" in _loaded or "error" in _loaded:  # every decode step asks, for each layer: no lock then
+        return _loaded.get("module")
     with _lock:
         if "module" in _loaded or "error" in _loaded:
             return _loaded.get("module")
