@@ -100,7 +100,6 @@ def facts_jsonl(tmp_path) -> Path:
     return path
 
 
-# Training settings that let the tiny random model memorize a few facts in seconds.
 @pytest.fixture
 def few_rows_kernel(monkeypatch):
     """The compiled decode kernel, built here if `make setup` has not. In CI it must build; elsewhere
@@ -136,6 +135,7 @@ def replaced_forwards(model) -> int:
     return sum("forward" in vars(m) for m in model.modules())
 
 
+# Training settings that let the tiny random model memorize a few facts in seconds.
 FAST_TRAIN = dict(rank=8, lr=1e-2, epochs=80, batch_size=4, warmup_steps=2, precision="fp32")
 
 
