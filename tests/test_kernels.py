@@ -52,6 +52,8 @@ def test_not_built_means_none_and_no_build(monkeypatch, tmp_path):
     assert few_rows.build_dir().is_relative_to(tmp_path)
     assert few_rows.kernel() is None and few_rows.status().startswith("off: not built")
     assert not any(tmp_path.iterdir())  # nothing compiled, nothing written
+    monkeypatch.setattr(few_rows, "build_dir", lambda: pytest.fail("looked again"))
+    assert few_rows.kernel() is None  # decode steps ask per layer: the answer is kept
 
 
 def test_a_built_kernel_is_imported_not_rebuilt(monkeypatch, few_rows_kernel):

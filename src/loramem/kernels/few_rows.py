@@ -66,21 +66,27 @@ def kernel(build: bool = False):
     False), or its build failed (`build_error()` says why)."""
     if not enabled():
         return None
-    if "module" in _loaded or "error" in _loaded:  # every decode step asks, for each layer: no lock then
+    if _settled(build):  # every decode step asks, for each layer: answered without the lock or a file
         return _loaded.get("module")
     with _lock:
-        if "module" in _loaded or "error" in _loaded:
+        if _settled(build):
             return _loaded.get("module")
         directory = build_dir()
         built = directory / f"{NAME}.so"
         if not build and not built.exists():
+            _loaded["absent"] = True  # looked once: a kernel built later is for the next process
             return None
+        _loaded.pop("absent", None)
         try:  # a built one is imported as it is: torch's loader would rebuild it for another checkout's path
             _loaded["module"] = _import(built) if built.exists() else _build(directory)
         except Exception as e:  # no compiler, no ninja, another platform: the callers' torch ops serve
             errors = [line.strip() for line in str(e).splitlines() if "error" in line.lower()]
             _loaded["error"] = (errors or [f"{type(e).__name__}: {e}"])[-1]
         return _loaded.get("module")
+
+
+def _settled(build: bool) -> bool:
+    return "module" in _loaded or "error" in _loaded or ("absent" in _loaded and not build)
 
 
 def status() -> str:
