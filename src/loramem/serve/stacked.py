@@ -98,10 +98,9 @@ def stacked_lora(model: torch.nn.Module, adapters: Sequence[LoraWeights]) -> Ite
             if kernel_fits(module.weight, x):  # a decode step (fp32, so are the factors): x W^T + (h * m) B^T
                 x2 = x.reshape(-1, x.shape[-1]).contiguous()  # (tokens, in)
                 h = few_rows(x2, a).mul_(mask(layout, a.dtype, x.shape[0], x.shape[1]))  # (tokens, R)
-                y = few_rows(x2, module.weight)
-                if module.bias is not None:
-                    y.add_(module.bias)
-                return few_rows(h, b, out=y, accumulate=True).view(*x.shape[:-1], -1)
+                y = linear(module, x)  # on the kernel too, contiguous
+                few_rows(h, b, out=y.view(-1, y.shape[-1]), accumulate=True)
+                return y
             output = linear(module, x)
             m = mask(layout, a.dtype, x.shape[0])
             # fp32 factors on a half-precision model compute in fp32
