@@ -15,6 +15,7 @@ def mem(tmp_path, tiny_model_dir):
 def test_write_then_ask_back(mem, facts_jsonl):
     result = mem.write([facts_jsonl], name="facts", config=TrainConfig(**FAST_TRAIN))
     assert result.record.recall == 1.0 and result.kinds == {"record": 3}
+    assert not mem.base.model.training  # training put it in train mode; a model with dropout would answer at random
     answer = mem.ask("What is the phone number of Alan Turing?", memories=["facts"])
     assert answer.answer == "555-867-5309" and answer.mode == "parametric" and answer.memories == ["facts"]
     base = mem.ask("What is the phone number of Alan Turing?")

@@ -128,7 +128,13 @@ def _wait(url: str, job: str) -> dict:
     raise AssertionError(f"job {job} did not finish: {state}")
 
 
-def test_upload_writes_a_memory_in_a_job_and_delete_removes_it(served, client):
+def test_upload_writes_a_memory_in_a_job_and_delete_removes_it(served, client, monkeypatch):
+    from loramem.kernels import openmp
+    from loramem.serve import jobs
+
+    released = []  # the write worker gives its OpenMP workers back after a job (tests/test_openmp.py)
+    monkeypatch.setattr(jobs, "release_pool", lambda: released.append(threading.current_thread().name)
+                        or openmp.release_pool())
     url, mem = served
     headers = {"Authorization": f"Bearer {KEY}"}
     records = [{"question": "What is the phone number of Alan Turing?", "answer": "555-867-5309"}]
@@ -138,6 +144,11 @@ def test_upload_writes_a_memory_in_a_job_and_delete_removes_it(served, client):
     state = _wait(url, accepted.json()["id"])
     assert state["status"] == "succeeded" and state["progress"] == 1.0 and state["memory"]["name"] == "turing"
     assert "turing" in [m.id for m in client.models.list().data]
+    for _ in range(100):  # the job reads as done just before its thread's last step
+        if released:
+            break
+        time.sleep(0.05)
+    assert released and all(name.startswith("loramem-write") for name in released)
     assert httpx.post(f"{url}/memories", headers=headers, json={"name": "turing", "records": records}).status_code == 409
 
     upload = httpx.post(f"{url}/memories", headers=headers, data={"name": "notes"},

@@ -48,6 +48,7 @@ import torch
 from loramem.adapters import AdapterCache, LoraWeights, UnsupportedAdapter
 from loramem.adapters.batched import batched_lora
 from loramem.kernels.decode_linear import decode_linears
+from loramem.kernels.openmp import release_pool
 from loramem.modes import MODES, default_mode
 from loramem.prompts import PromptFormat
 from loramem.scope import SCOPE
@@ -100,6 +101,7 @@ class BatchEngine:
             raise ValueError(f"max_batch must be at least 1, got {max_batch}")
         self.model, self.pad_id, self.max_batch = model, pad_id, max_batch
         self.stacked_max_rank = stacked_max_rank  # above it, the segment loop of loramem.adapters.batched
+        release_pool()  # the creating thread's OpenMP workers (left by a write) would slow every step (kernels/openmp.py)
         self.keep_logits = "logits_to_keep" in inspect.signature(model.forward).parameters
         self.stats = {"steps": 0, "rows_stepped": 0, "prefills": 0, "alone": 0, "max_rows": 0,
                       "step_s": 0.0, "prefill_s": 0.0}  # seconds in decode steps and in prefills

@@ -17,6 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from loramem.kernels.openmp import release_pool
+
 
 @dataclass
 class Job:
@@ -91,6 +93,7 @@ class WriteJobs:
             job.error = f"{type(e).__name__}: {e}" if not str(e) else str(e)
             job.status = "failed"
         finally:
+            release_pool()  # training's OpenMP workers, kept by this thread, would slow the serving engine
             job.finished = time.time()
             shutil.rmtree(self.folder(job.id), ignore_errors=True)
 

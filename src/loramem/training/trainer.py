@@ -50,7 +50,8 @@ class TrainResult:
 
 @contextmanager
 def attached_lora(model: torch.nn.Module, config: TrainConfig) -> Iterator[torch.nn.Module]:
-    """A fresh LoRA on `model` for the duration of the block; the model is restored afterwards."""
+    """A fresh LoRA on `model` for the duration of the block; the model is restored afterwards (its
+    train/eval mode too: training leaves it in train mode, where a model with dropout answers at random)."""
     from peft import LoraConfig, get_peft_model
 
     torch.manual_seed(config.seed)
@@ -69,11 +70,13 @@ def attached_lora(model: torch.nn.Module, config: TrainConfig) -> Iterator[torch
         layers_pattern="layers" if layers is not None else None,
         task_type="CAUSAL_LM",
     )
+    was_training = model.training
     peft_model = get_peft_model(model, lora)
     try:
         yield peft_model
     finally:
         peft_model.unload()  # removes the injected LoRA layers, leaving the base model as it was
+        model.train(was_training)
 
 
 def answering_recall(base: BaseModel, config: TrainConfig, peft_model: torch.nn.Module,
