@@ -28,8 +28,10 @@ the prefills (`bench serve` measured 3.3x on that Xeon; 3.1x on a 2-core AMD EPY
 then took their few rows' products weight-major (3.5-3.7x), and now run them on a compiled kernel
 that reads each weight once for all rows (`loramem.kernels`): on the EPYC a step costs 55 ms for 1
 row and 87-90 ms for ~7.4 (68 and 115 ms weight-major), so both rounds got faster: 1.18-1.19 and
-3.99-4.15 requests/s (0.99 and 3.67), 3.4-3.5x (`benchmarks/serve-cpu.json`), prefills now ~40%
-of the 8-client round. A GPU step of 8 rows costs about what one does.
+3.99-4.15 requests/s (0.99 and 3.67), 3.4-3.5x, prefills then ~40% of the 8-client round. With
+prefills on each row's own adapter only (`loramem.serve.stacked`) and no OpenMP workers left over
+from a write (`loramem.kernels.openmp`): 1.38 and 4.98 requests/s, 3.6x (`benchmarks/serve-cpu.json`).
+A GPU step of 8 rows costs about what one does.
 """
 
 from __future__ import annotations
