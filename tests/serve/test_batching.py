@@ -21,6 +21,7 @@ from loramem.answering import generate_answer
 from loramem.prompts import PromptFormat
 from loramem.serve import ServerThread, create_app
 from loramem.serve.batching import BatchEngine, Row
+from loramem.serve.prefix_cache import HeadCache, shared_head
 from loramem.serve.stacked import stacked_lora
 from loramem.training import TrainConfig
 
@@ -87,9 +88,12 @@ def test_batched_rows_equal_generate_answer_alone(tiny_base, folders, stacked_ma
     """Three adapters and the base model in one batch, prompts of different lengths, different
     max_new_tokens; three more rows join mid-decode (one longer than the running cache, so the batch
     is left-padded, and two shorter); greedy answers and token counts equal each answered alone,
-    in both forms of the per-row LoRA."""
-    engine = BatchEngine(tiny_base.model, PromptFormat(tiny_base.tokenizer).end_id, thread=False,
-                         stacked_max_rank=stacked_max_rank)
+    in both forms of the per-row LoRA. Each prompt's template head comes from its adapter's cached
+    head (prefilled once per adapter), the rest is prefilled after it."""
+    fmt = PromptFormat(tiny_base.tokenizer)
+    head = shared_head(fmt.prompt_ids)
+    assert 0 < len(head) < len(fmt.prompt_ids("q"))
+    engine = BatchEngine(tiny_base.model, fmt.end_id, thread=False, stacked_max_rank=stacked_max_rank, head=head)
     first = [(QUESTIONS[0], -1, 12), (QUESTIONS[1], 0, 7), (QUESTIONS[2], 1, 20), (QUESTIONS[3], 2, 3)]
     later = [(QUESTIONS[3] + " Longer still, to pass the cache.", 1, 9), ("x", 0, 15), (QUESTIONS[0], -1, 5)]
     rows = [(engine.submit(_row(tiny_base, folders, *spec)), spec) for spec in first]
@@ -99,6 +103,7 @@ def test_batched_rows_equal_generate_answer_alone(tiny_base, folders, stacked_ma
     while not all(f.done() for f, _ in rows):
         engine.run_once()
     assert engine.stats["max_rows"] == 6 and engine.stats["prefills"] == 2
+    assert engine.stats["heads"] == 4  # the base model's and three adapters': the later rows reuse them
     assert engine.stats["steps"] < sum(n for _, _, n in first + later) / 2  # rows shared their steps
     for future, (question, adapter, n) in rows:
         tokens = future.result()
@@ -107,6 +112,30 @@ def test_batched_rows_equal_generate_answer_alone(tiny_base, folders, stacked_ma
         assert (text, len(tokens)) == (alone[0], alone[2]), (question, adapter)
     assert _hooks(tiny_base.model) == 0  # idle: the model as it was, its linears' own forward too
     assert replaced_forwards(tiny_base.model) == 0
+
+
+def test_head_cache_takes_prompts_that_start_with_the_head_and_keeps_the_latest_adapters(tiny_base, folders):
+    fmt = PromptFormat(tiny_base.tokenizer)
+    heads = HeadCache(shared_head(fmt.prompt_ids), capacity=2)
+    rows = [_row(tiny_base, folders, QUESTIONS[0], j, 4) for j in (-1, 0, 1)]
+    assert heads.fits(rows)
+    assert not heads.fits([*rows, Row(prompt=heads.head)])  # nothing after the head: prefilled whole
+    assert not heads.fits([Row(prompt=[heads.head[0] + 1, *heads.head[1:], 7])])
+    assert not HeadCache([]).fits(rows)
+    engine = BatchEngine(tiny_base.model, fmt.end_id, thread=False, head=heads.head)
+    engine.heads = heads
+    for row in rows:  # one at a time: each adapter's head is prefilled once, the oldest dropped past capacity
+        engine.submit(row)
+        while not row.result.done():
+            engine.run_once()
+    assert engine.stats["heads"] == 3 and len(heads) == 2 and heads.missing(rows) == [rows[0]]
+    again = _row(tiny_base, folders, QUESTIONS[2], 1, 4)
+    engine.submit(again)
+    while not again.result.done():
+        engine.run_once()
+    assert engine.stats["heads"] == 3  # cached
+    answer = tiny_base.tokenizer.decode(again.result.result(), skip_special_tokens=True).strip()
+    assert answer == _alone(tiny_base, folders, QUESTIONS[2], 1, 4)[0]
 
 
 def test_rows_stream_and_alone_calls_run_between_steps(tiny_base, folders):

@@ -7,7 +7,8 @@ its own LoRA product, from `loramem.serve.stacked` (one product over all the bat
 while their ranks sum to at most STACKED_MAX_RANK) or else `loramem.adapters.batched`.
 
 Continuous batching. One engine thread owns the model. Between decode steps it admits waiting
-requests: their prompts are prefilled together (left-padded, each row its own adapter), and their
+requests: their prompts are prefilled together (left-padded, each row its own adapter, from its
+adapter's cached template head when the prompt starts with it: `loramem.serve.prefix_cache`), and their
 KV cache is left-padded to the running batch's length and joined to it; the attention mask hides
 the padding and each row carries its own position ids, so a row computes what it would alone.
 Every step decodes one greedy token for every row; a row stops at an end token or its
@@ -20,18 +21,14 @@ while a batch decodes. A request's memory is resolved once, when it arrives: a n
 written while it decodes does not change its answer, and weights are cached by adapter folder
 (one per version).
 
-What it buys depends on how much more a step of 8 rows costs than one. SmolLM2-135M fp32 on the
-2-core Xeon, 1 thread: a decode step takes 52 ms for 1 row, 113 ms for 8 and also for 16 (MKL's
-GEMMs at M = 8 run far below their M = 16 rate), a 27-token prefill 105 ms alone and 56 ms a row
-for 8 together; so 8 closed-loop clients get at most 8 / 2.2 = 3.6x the requests/s of one, less
-the prefills (`bench serve` measured 3.3x on that Xeon; 3.1x on a 2-core AMD EPYC). Decode steps
-then took their few rows' products weight-major (3.5-3.7x), and now run them on a compiled kernel
-that reads each weight once for all rows (`loramem.kernels`): on the EPYC a step costs 55 ms for 1
-row and 87-90 ms for ~7.4 (68 and 115 ms weight-major), so both rounds got faster: 1.18-1.19 and
-3.99-4.15 requests/s (0.99 and 3.67), 3.4-3.5x, prefills then ~40% of the 8-client round. With
-prefills on each row's own adapter only (`loramem.serve.stacked`) and no OpenMP workers left over
-from a write (`loramem.kernels.openmp`): 1.38 and 4.98 requests/s, 3.6x (`benchmarks/serve-cpu.json`).
-A GPU step of 8 rows costs about what one does.
+What it buys depends on how much more a step of 8 rows costs than one. SmolLM2-135M fp32, 2-core
+AMD EPYC: MKL's GEMMs at M = 8 run far below their rate at M = 16, so a step of 8 rows cost 2.2x
+one (3.1x the requests/s with 8 clients); decode steps now run their few rows on a compiled
+kernel that reads each weight once for all rows (`loramem.kernels`), 46 ms for 1 row and 72 ms
+for ~7.4. With prefills on each row's own adapter only (`loramem.serve.stacked`), no OpenMP
+workers left over from a write (`loramem.kernels.openmp`) and cached heads: 1.49 and 5.12
+requests/s with 1 and 8 clients, 3.45x (`benchmarks/serve-cpu.json`; 3.6x at 1.38 and 4.98 without
+the heads: the one-client round gains most). A GPU step of 8 rows costs about what one does.
 """
 
 from __future__ import annotations
@@ -55,6 +52,7 @@ from loramem.modes import MODES, default_mode
 from loramem.prompts import PromptFormat
 from loramem.scope import SCOPE
 from loramem.serve.batch_cache import BatchCache, unbatchable_reason
+from loramem.serve.prefix_cache import HeadCache, shared_head
 from loramem.serve.stacked import STACKED_MAX_RANK, stacked_lora, stacked_rank
 
 
@@ -96,7 +94,7 @@ class BatchEngine:
     """
 
     def __init__(self, model: torch.nn.Module, pad_id: int, max_batch: int = 16, thread: bool = True,
-                 stacked_max_rank: int = STACKED_MAX_RANK) -> None:
+                 stacked_max_rank: int = STACKED_MAX_RANK, head: Sequence[int] = ()) -> None:
         import inspect
 
         if max_batch < 1:
@@ -105,7 +103,8 @@ class BatchEngine:
         self.stacked_max_rank = stacked_max_rank  # above it, the segment loop of loramem.adapters.batched
         release_pool()  # the creating thread's OpenMP workers (left by a write) would slow every step (kernels/openmp.py)
         self.keep_logits = "logits_to_keep" in inspect.signature(model.forward).parameters
-        self.stats = {"steps": 0, "rows_stepped": 0, "prefills": 0, "alone": 0, "max_rows": 0,
+        self.heads = HeadCache(head)  # the prompts' shared head, prefilled once per adapter (prefix_cache.py)
+        self.stats = {"steps": 0, "rows_stepped": 0, "prefills": 0, "alone": 0, "max_rows": 0, "heads": 0,
                       "step_s": 0.0, "prefill_s": 0.0}  # seconds in decode steps and in prefills
         self._queue: deque[Row | _Alone] = deque()
         self._wake = threading.Condition()
@@ -254,18 +253,20 @@ class BatchEngine:
             self._use_adapters(self._rows)
             return
         device = next(self.model.parameters()).device
-        width = max(len(r.prompt) for r in rows)
-        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, r in enumerate(rows):
-            ids[i, width - len(r.prompt):] = torch.tensor(r.prompt)
-            mask[i, width - len(r.prompt):] = 1
-        ids, mask = ids.to(device), mask.to(device)
-        positions = (mask.cumsum(-1) - 1).clamp_(min=0)  # each row counts from its first token, as alone
-        cache = DynamicCache(config=self.model.config)
-        self._index(rows)
         extra = {"logits_to_keep": 1} if self.keep_logits else {}
+        lead = len(self.heads.head) if self.heads.fits(rows) else 0  # tokens the rows' adapters' heads hold
         try:
+            cache = self._heads(rows, device, extra) if lead else DynamicCache(config=self.model.config)
+            width = max(len(r.prompt) for r in rows) - lead
+            ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+            mask = torch.zeros((len(rows), lead + width), dtype=torch.long)
+            mask[:, :lead] = 1
+            for i, r in enumerate(rows):
+                ids[i, width - len(r.prompt) + lead:] = torch.tensor(r.prompt[lead:])
+                mask[i, lead + width - len(r.prompt) + lead:] = 1
+            ids, mask = ids.to(device), mask.to(device)
+            positions = (mask.cumsum(-1) - 1).clamp_(min=0)[:, lead:]  # each row counts from its first token, as alone
+            self._index(rows)
             logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache,
                                 use_cache=True, **extra).logits[:, -1]
         except Exception as e:
@@ -280,6 +281,20 @@ class BatchEngine:
             self._kv.join(cache, mask, [i for i, r in enumerate(rows) if r in survivors])
             self._rows.extend(survivors)
         self.stats["max_rows"] = max(self.stats["max_rows"], len(self._rows))
+
+    def _heads(self, rows: list[Row], device, extra: dict):
+        """A cache holding each row's adapter's head, prefilling the heads not cached yet (one batch)."""
+        from transformers import DynamicCache
+
+        missing = self.heads.missing(rows)
+        if missing:
+            cache = DynamicCache(config=self.model.config)
+            self._index(missing)
+            ids = torch.tensor([self.heads.head] * len(missing), device=device)
+            self.model(input_ids=ids, past_key_values=cache, use_cache=True, **extra)
+            self.heads.store(missing, cache)
+            self.stats["heads"] += len(missing)
+        return self.heads.batch(rows, self.model.config)
 
     def _step(self) -> None:
         """One greedy token for every row of the batch."""
@@ -335,7 +350,8 @@ class Batcher:
         self.base = memory.base
         self.format = PromptFormat(self.base.tokenizer)
         self.unbatchable = unbatchable_reason(self.base.model)
-        self.engine = BatchEngine(self.base.model, self.format.end_id, max_batch)
+        self.engine = BatchEngine(self.base.model, self.format.end_id, max_batch,
+                                  head=shared_head(self.format.prompt_ids))
         self.adapters: AdapterCache = memory.adapters
 
     def close(self) -> None:
