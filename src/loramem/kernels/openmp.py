@@ -7,8 +7,8 @@ team: an idle worker spins ~100 times instead of ~300,000 before it sleeps on a 
 a decode step's ~2,000 small ops waits for its workers to be woken. One write on the main thread
 (its training leaves a pool there) before the server's engine thread starts decoding was enough:
 on the 2-core AMD EPYC, 1-client serving went from 1.46 requests/s and 44 ms a decode step to
-1.09-1.16 and 57-60 ms, with ~15,000 voluntary context switches a second in the engine's team
-instead of ~70 (`getrusage`). `release_pool()` in the thread that trained (the server's write
+1.09-1.16 and 57-60 ms, the engine's team making ~13,000 voluntary context switches a second
+instead of ~70 in a whole 12 s round (`getrusage`). `release_pool()` in the thread that trained (the server's write
 worker after each job, the thread that builds the serving engine) frees that pool
 (`omp_pause_resource_all`, OpenMP 5.0) and the engine's team spins again: 1.39-1.46 requests/s.
 """
