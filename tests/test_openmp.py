@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 
@@ -16,17 +15,31 @@ pytestmark = pytest.mark.skipif(
     or torch.get_num_threads() < 2, reason="counts the OpenMP workers of a Linux process with torch on 2+ threads")
 
 
-def os_threads() -> int:
-    return len(os.listdir("/proc/self/task"))
+def pool_threads(name: str) -> int:
+    """Threads named `name`: a thread that named itself and the OpenMP workers it started (a new
+    thread takes its creator's name), whatever other threads come and go meanwhile."""
+    count = 0
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            count += (task / "comm").read_text().strip() == name
+        except OSError:  # a thread that ended while we looked
+            pass
+    return count
 
 
 def parallel_op() -> None:
     torch.ones(1 << 22).mul_(2.0)  # an elementwise op over 4M floats: an OpenMP team of get_num_threads()
 
 
-def in_thread(fn):
+def in_thread(fn, name: str):
+    """`fn()` on a new thread named `name` (its OpenMP workers inherit the name)."""
     out = []
-    t = threading.Thread(target=lambda: out.append(fn()))
+
+    def run() -> None:
+        Path(f"/proc/self/task/{threading.get_native_id()}/comm").write_text(name)
+        out.append(fn())
+
+    t = threading.Thread(target=run)
     t.start()
     t.join()
     return out[0]
@@ -34,18 +47,18 @@ def in_thread(fn):
 
 def test_release_pool_frees_the_calling_threads_workers():
     def work() -> tuple[int, int, bool, int]:
-        before = os_threads()
+        before = pool_threads("omp-work")
         parallel_op()
-        with_pool = os_threads()
+        with_pool = pool_threads("omp-work")
         released = release_pool()
-        after = os_threads()
+        after = pool_threads("omp-work")
         parallel_op()  # still works: a new team starts
         return before, with_pool, released, after
 
-    before, with_pool, released, after = in_thread(work)
-    assert with_pool == before + torch.get_num_threads() - 1  # the team's workers stay after the op
-    assert released and after == before
-    assert in_thread(release_pool)  # a thread that has no pool: nothing to free
+    before, with_pool, released, after = in_thread(work, "omp-work")
+    assert before == 1 and with_pool == torch.get_num_threads()  # the team's workers stay after the op
+    assert released and after == 1
+    assert in_thread(release_pool, "omp-idle")  # a thread that has no pool: nothing to free
 
 
 def test_release_pool_leaves_other_threads_pools_alone():
@@ -54,19 +67,19 @@ def test_release_pool_leaves_other_threads_pools_alone():
 
     def engine() -> None:  # keeps its pool while another thread releases its own
         parallel_op()
+        counts["before"] = pool_threads("omp-engine")
         ready.set()
         done.wait(30)
-        counts["engine"] = os_threads()
+        counts["after"] = pool_threads("omp-engine")
         parallel_op()
 
-    t = threading.Thread(target=engine)
+    t = threading.Thread(target=lambda: in_thread(engine, "omp-engine"))
     t.start()
     ready.wait(30)
-    with_engine_pool = os_threads()
-    assert in_thread(lambda: (parallel_op(), release_pool())[1])
+    assert in_thread(lambda: (parallel_op(), release_pool())[1], "omp-other")
     done.set()
     t.join()
-    assert counts["engine"] == with_engine_pool
+    assert counts["before"] == counts["after"] == torch.get_num_threads()
 
 
 def test_the_serving_engine_frees_the_pool_of_the_thread_that_builds_it(tiny_base):
@@ -75,9 +88,9 @@ def test_the_serving_engine_frees_the_pool_of_the_thread_that_builds_it(tiny_bas
 
     def build() -> tuple[int, int]:
         parallel_op()  # as training leaves it
-        with_pool = os_threads()
+        with_pool = pool_threads("omp-build")
         BatchEngine(tiny_base.model, pad_id=0, thread=False).close()
-        return with_pool, os_threads()
+        return with_pool, pool_threads("omp-build")
 
-    with_pool, after = in_thread(build)
-    assert after == with_pool - (torch.get_num_threads() - 1)
+    with_pool, after = in_thread(build, "omp-build")
+    assert with_pool == torch.get_num_threads() and after == 1
