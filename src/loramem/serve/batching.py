@@ -22,13 +22,11 @@ written while it decodes does not change its answer, and weights are cached by a
 (one per version).
 
 What it buys depends on how much more a step of 8 rows costs than one. SmolLM2-135M fp32, 2-core
-AMD EPYC: MKL's GEMMs at M = 8 run far below their rate at M = 16, so a step of 8 rows cost 2.2x
-one (3.1x the requests/s with 8 clients); decode steps now run their few rows on a compiled
-kernel that reads each weight once for all rows (`loramem.kernels`), 46 ms for 1 row and 72 ms
-for ~7.4. With prefills on each row's own adapter only (`loramem.serve.stacked`), no OpenMP
-workers left over from a write (`loramem.kernels.openmp`) and cached heads: 1.49 and 5.12
-requests/s with 1 and 8 clients, 3.45x (`benchmarks/serve-cpu.json`; 3.6x at 1.38 and 4.98 without
-the heads: the one-client round gains most). A GPU step of 8 rows costs about what one does.
+AMD EPYC, decode steps on a compiled kernel that reads each weight once for all rows
+(`loramem.kernels`), prefills on each row's own adapter from cached heads: 1.49 and 5.12 requests/s
+with 1 and 8 clients, 3.45x (`benchmarks/serve-cpu.json`). What 8 clients do not share is compute
+(each prefill's GEMMs, each row's share of a step), so a faster one-request path lowers the ratio.
+A GPU step of 8 rows costs about what one does.
 """
 
 from __future__ import annotations
