@@ -101,25 +101,24 @@ def stacked_lora(model: torch.nn.Module, adapters: Sequence[LoraWeights]) -> Ite
 
     def mask(layout: tuple, dtype: torch.dtype, rows: int, seq: int) -> torch.Tensor:
         """(rows * seq, R): each token's own adapter's columns at their scale (the kernel's form)."""
+        idx = idx_for(rows)
         key = ("mask", layout, seq)
         found = state["cached"].get(key)
         if found is None:
             owner, scale = layouts[layout]
-            idx = idx_for(rows).to(owner.device)
-            found = ((owner[None] == idx[:, None]) * scale).to(dtype).repeat_interleave(seq, 0)
+            found = ((owner[None] == idx.to(owner.device)[:, None]) * scale).to(dtype).repeat_interleave(seq, 0)
             state["cached"][key] = found
-        elif found.shape[0] != rows * seq:
-            idx_for(rows)  # raises
         return found
 
     def picks(layout: tuple, dtype: torch.dtype, device: torch.device, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(rows,) each row's adapter's block in the layer's per-adapter factors and (rows,) its scale
         (0 for a row without an adapter here)."""
+        idx = idx_for(rows)
         key = ("picks", layout)
         found = state["cached"].get(key)
-        if found is None or found[0].numel() != rows:
+        if found is None:
             blocks = {j: (k, s) for k, (j, _rank, s) in enumerate(layout)}
-            chosen = [blocks.get(int(i), (0, 0.0)) for i in idx_for(rows)]
+            chosen = [blocks.get(int(i), (0, 0.0)) for i in idx]
             found = (torch.tensor([k for k, _ in chosen], device=device),
                      torch.tensor([s for _, s in chosen], dtype=dtype, device=device))
             state["cached"][key] = found
