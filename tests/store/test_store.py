@@ -1,11 +1,12 @@
 import os
 import sqlite3
+import time
 
 import pytest
 
 from loramem.errors import LoramemError, UnknownMemoryError
 from loramem.store import MemoryRecord, MemoryStore, validate_name
-from loramem.store import store as store_module
+from loramem.store import folders
 
 
 def record(name: str) -> MemoryRecord:
@@ -79,20 +80,30 @@ def test_good_names():
         assert validate_name(name) == name
 
 
-def test_leftovers_of_killed_writes_are_collected(tmp_path, monkeypatch):
-    MemoryStore(tmp_path)  # makes the store folders
+def test_leftovers_of_killed_writes_are_collected_and_unknown_folders_kept(tmp_path):
+    store = MemoryStore(tmp_path)  # makes the store folders
+    _, folder = staged_adapter(store)
+    store.commit(folder, record("facts"))
     dead_staging = tmp_path / ".staging" / "999999999-abc"
     dead_staging.mkdir()
     live_staging = tmp_path / ".staging" / f"{os.getpid()}-abc"
     live_staging.mkdir()
-    orphan = tmp_path / "adapters" / "orphan"
-    orphan.mkdir()
+    unknown = tmp_path / "adapters" / "unknown"  # never pinned nor listed: not ours to delete
+    unknown.mkdir()
+    old = time.time() - 7200
+    os.utime(unknown, (old, old))
+    killed = tmp_path / "adapters" / "killed"  # a commit pinned it, renamed it in, and died
+    killed.mkdir()
+    live = tmp_path / "adapters" / "live"  # a commit under way in this (live) process
+    live.mkdir()
+    with sqlite3.connect(tmp_path / "catalogue.sqlite") as db:
+        db.execute("INSERT INTO pins VALUES ('t1', 'adapters/killed', '999999999:1', 0)")
+        db.execute("INSERT INTO pins VALUES ('t2', 'adapters/live', ?, 0)", (folders.this_process(),))
+    db.close()
     MemoryStore(tmp_path)
     assert not dead_staging.exists() and live_staging.exists()
-    assert orphan.exists()  # too young: a commit may be between its rename and its transaction
-    monkeypatch.setattr(store_module, "ORPHAN_AGE_S", -1)
-    MemoryStore(tmp_path)
-    assert not orphan.exists()
+    assert unknown.exists() and live.exists() and not killed.exists()
+    assert [r.name for r in MemoryStore(tmp_path).list()] == ["facts"]
 
 
 def test_unwritable_store(tmp_path):

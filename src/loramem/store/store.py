@@ -1,10 +1,16 @@
 """A folder holding `catalogue.sqlite` and `adapters/<content hash>/` PEFT folders.
 
-Crash safety: an adapter is saved into `.staging/`, renamed into `adapters/` (atomic on one
-file system), and only then listed by a committed SQLite transaction. A write killed at any
-moment leaves at worst an unlisted folder, which the next open removes. Every write and update
-adds a version (see `versions.py`); the folders of older versions stay until `gc`, and a
+Crash safety: an adapter is saved into `.staging/`, pinned in the catalogue, renamed into
+`adapters/` (atomic on one file system), and only then listed by a committed SQLite transaction.
+A write killed at any moment leaves at worst a pinned, unlisted folder, which the next open
+removes (`folders.py` orders commits and deletions under the catalogue's lock). Every write and
+update adds a version (see `versions.py`); the folders of older versions stay until `gc`, and a
 removed memory is unlisted first and its folders deleted after.
+
+Nothing the catalogue never knew is deleted, and a store whose `adapters/` holds folders but
+whose catalogue is missing, empty or new is refused rather than opened as an empty store:
+`loramem recover` rebuilds the catalogue from the folders (`recover.py`). A store in a folder
+this process cannot write opens read-only: it can be listed and asked, not changed.
 """
 
 from __future__ import annotations
@@ -14,7 +20,6 @@ import os
 import re
 import shutil
 import sqlite3
-import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -24,12 +29,13 @@ from pathlib import Path
 import numpy as np
 
 from loramem.errors import LoramemError, UnknownMemoryError
+from loramem.store import folders as f_
 from loramem.store import versions as v
 from loramem.store.records import MemoryRecord
+from loramem.store.recover import refuse_lost_catalogue
 from loramem.store.versions import Version, split_pinned
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-ORPHAN_AGE_S = 600
 _COLUMNS = [f.name for f in fields(MemoryRecord)]
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS memories (
@@ -54,16 +60,6 @@ def _embedding_row(name: str, embedding: np.ndarray) -> tuple:
     return name, vectors.shape[0], vectors.shape[1], vectors.tobytes()
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def default_store_path() -> Path:
     env = os.environ.get("LORAMEM_STORE")
     if env:
@@ -85,24 +81,30 @@ def validate_name(name: str) -> str:
 class MemoryStore:
     """The catalogue and adapter folders of one store directory."""
 
-    def __init__(self, path: str | Path | None = None) -> None:
+    def __init__(self, path: str | Path | None = None, *, check: bool = True) -> None:
+        """Open (or create) the store at `path`; `check=False` skips the lost-catalogue check (for `recover`)."""
         self.path = Path(path) if path is not None else default_store_path()
+        self.readonly = self.path.is_dir() and not os.access(self.path, os.W_OK)
+        if check:
+            refuse_lost_catalogue(self.path)
+        if self.readonly:
+            if not (self.path / "catalogue.sqlite").is_file():
+                raise LoramemError(f"store {self.path} is read-only and has no catalogue; choose another with --store")
+            return
         try:
             (self.path / "adapters").mkdir(parents=True, exist_ok=True)
             (self.path / ".staging").mkdir(exist_ok=True)
         except OSError as e:
             raise LoramemError(f"cannot create store at {self.path}: {e.strerror}") from None
-        if not os.access(self.path, os.W_OK):
-            raise LoramemError(f"store {self.path} is not writable; choose another with --store")
         try:
-            with self._db() as db:
+            with self._write() as db:
                 db.executescript(_SCHEMA)
                 present = {row[1] for row in db.execute("PRAGMA table_info(memories)")}
                 for column in _COLUMNS:  # a store made by an older version gains the new columns
                     if column not in present:
                         db.execute(f"ALTER TABLE memories ADD COLUMN {column}")
                         db.execute(f"UPDATE memories SET {column} = ?", (MemoryRecord.column_default(column),))
-                db.executescript(v.SCHEMA)
+                db.executescript(v.SCHEMA + f_.SCHEMA)
                 v.migrate(db)
         except sqlite3.DatabaseError as e:
             raise LoramemError(f"cannot open catalogue in {self.path}: {e}") from None
@@ -110,7 +112,11 @@ class MemoryStore:
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path / "catalogue.sqlite", timeout=30)
+        catalogue = self.path / "catalogue.sqlite"
+        if self.readonly:
+            db = sqlite3.connect(f"{catalogue.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+        else:
+            db = sqlite3.connect(catalogue, timeout=30)
         db.row_factory = sqlite3.Row
         try:
             with db:  # one transaction: committed on success, rolled back on error
@@ -118,22 +124,38 @@ class MemoryStore:
         finally:
             db.close()
 
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A transaction that holds the catalogue's write lock from its first statement.
+
+        A deferred transaction that reads before it writes can fail to upgrade its lock when
+        another writer got there first; BEGIN IMMEDIATE waits (up to the timeout) instead.
+        """
+        if self.readonly:
+            raise LoramemError(f"store {self.path} is read-only (this user cannot write its folder): it can be "
+                               "listed and asked, not changed; choose another with --store")
+        with self._db() as db:
+            db.execute("BEGIN IMMEDIATE")
+            yield db
+
     def _collect_garbage(self) -> None:
-        """Remove what killed writes left: staging folders of dead processes, unlisted adapters.
+        """Remove what killed writes left: staging folders of dead processes, folders their pins held.
 
         Another process may be writing right now, so a staging folder is removed only when the
-        process named in it is gone, and an unlisted adapter folder only once it is old enough
-        that no commit can still be between its rename and its transaction.
+        process named in it is gone, and an adapter folder only when no version lists it and no
+        live commit pins it (see `folders.py`). A folder the catalogue never knew stays.
         """
         for entry in (self.path / ".staging").iterdir():
             pid = entry.name.split("-", 1)[0]
-            if not (pid.isdigit() and _alive(int(pid))):
+            if not (pid.isdigit() and f_.owner_alive(pid)):
                 shutil.rmtree(entry, ignore_errors=True)
-        listed = self._listed_folders()
-        now = time.time()
-        for entry in (self.path / "adapters").iterdir():
-            if f"adapters/{entry.name}" not in listed and now - entry.stat().st_mtime > ORPHAN_AGE_S:
-                shutil.rmtree(entry, ignore_errors=True)
+        with self._db() as db:
+            pins = db.execute("SELECT owner FROM pins").fetchall()
+            queued = db.execute("SELECT 1 FROM collect LIMIT 1").fetchone()
+        if queued or any(not f_.owner_alive(row[0]) for row in pins):
+            f_.collect(self.path, self._write)
+        else:
+            f_.empty_trash(self.path)
 
     # -- reading -----------------------------------------------------------------------------
     def list(self) -> list[MemoryRecord]:
@@ -222,19 +244,6 @@ class MemoryStore:
     def adapter_path(self, record: MemoryRecord) -> Path:
         return self.path / record.folder
 
-    def _listed_folders(self) -> set[str]:
-        """Adapter folders that some kept version (or an index-only entry) names."""
-        with self._db() as db:
-            return ({row[0] for row in db.execute("SELECT folder FROM memories")}
-                    | {json.loads(row[0])["folder"] for row in db.execute("SELECT record FROM versions")})
-
-    def _remove_unlisted(self, folders: set[str]) -> int:
-        listed = self._listed_folders()
-        gone = [f for f in folders if f and f not in listed]
-        for folder in gone:
-            shutil.rmtree(self.path / folder, ignore_errors=True)
-        return len(gone)
-
     # -- writing -----------------------------------------------------------------------------
     def check_writable_name(self, name: str, replace: bool) -> None:
         validate_name(name)
@@ -264,15 +273,12 @@ class MemoryStore:
             if not (staged / required).is_file():
                 raise LoramemError(f"adapter folder is missing {required}; nothing was stored")
         folder = f"adapters/{v.content_hash(staged)}"
-        if (self.path / folder).exists():
-            shutil.rmtree(staged, ignore_errors=True)  # the same content: one folder serves both versions
-            os.utime(self.path / folder)  # young again, so an open store does not take it for an orphan
-        else:
-            os.rename(staged, self.path / folder)
-        record.folder = folder
-        existed_before = folder in self._listed_folders()
+        with self._write() as db:  # pinned first: no gc or rm can take the folder from here on
+            token = f_.pin(db, folder)
         try:
-            with self._db() as db:
+            self._place(staged, self.path / folder)
+            record.folder = folder
+            with self._write() as db:
                 row = db.execute("SELECT version FROM memories WHERE name = ?", (record.name,)).fetchone()
                 if parent is not None:
                     if row is None or row["version"] != parent:
@@ -288,28 +294,51 @@ class MemoryStore:
                 db.execute("DELETE FROM embeddings WHERE name = ?", (record.name,))
                 if emb is not None:
                     db.execute(_INSERT_EMBEDDING, emb)
-                db.execute(_INSERT, [record.to_row()[c] for c in _COLUMNS])
-                v.insert_version(db, record, parent, {"kind": kind, **(change or {})}, emb)
+                row = record.to_row()
+                db.execute(_INSERT, [row[c] for c in _COLUMNS])
+                change = {"kind": kind, **(change or {})}
+                v.insert_version(db, record, parent, change, emb)
                 db.execute(_BUMP)
+                db.execute("DELETE FROM pins WHERE token = ?", (token,))
         except BaseException:
-            if not existed_before:
-                shutil.rmtree(self.path / folder, ignore_errors=True)
+            with self._write() as db:  # unpinned and queued: deleted unless another version lists it
+                db.execute("DELETE FROM pins WHERE token = ?", (token,))
+                f_.queue(db, {folder})
+            f_.collect(self.path, self._write)
             raise
+        f_.note(self.path / folder, f_.listing(row, parent, change, emb))
         return record
+
+    @staticmethod
+    def _place(staged: Path, target: Path) -> None:
+        """Rename `staged` to `target`, or drop it when `target` (the same content) is already there."""
+        if target.exists():
+            shutil.rmtree(staged, ignore_errors=True)  # the same content: one folder serves both versions
+            return
+        try:
+            os.rename(staged, target)
+        except OSError:
+            if not target.exists():  # not another commit of the same content winning the race
+                raise
+            shutil.rmtree(staged, ignore_errors=True)
 
     def rollback(self, name: str, number: int) -> MemoryRecord:
         """Make version `number` of memory `name` its current version again (no version is deleted)."""
         target = self.version(name, number)
         record = target.record
-        with self._db() as db:
+        with self._write() as db:
             row = db.execute("SELECT emb_rows, emb_dim, emb_vectors FROM versions WHERE name = ? AND version = ?",
                              (name, number)).fetchone()
+            if row is None:
+                raise v.unknown_version(name, number, [])
             db.execute("DELETE FROM memories WHERE name = ?", (name,))
             db.execute("DELETE FROM embeddings WHERE name = ?", (name,))
             if row["emb_vectors"] is not None:
                 db.execute(_INSERT_EMBEDDING, (name, row["emb_rows"], row["emb_dim"], row["emb_vectors"]))
             db.execute(_INSERT, [record.to_row()[c] for c in _COLUMNS])
             db.execute(_BUMP)
+        if (self.path / record.folder).is_dir():
+            f_.note(self.path / record.folder, {"event": "current", "name": name, "version": number})
         return record
 
     def gc(self, name: str | None = None, keep: int = 0) -> tuple[int, int]:
@@ -318,17 +347,23 @@ class MemoryStore:
         if keep < 0:
             raise LoramemError(f"gc --keep takes a number of versions >= 0, got {keep}")
         names = [self.get(name).name] if name is not None else self.names()
-        dropped, folders = 0, set()
-        with self._db() as db:
+        dropped: list[tuple[str, int, str]] = []
+        with self._write() as db:
             for n in names:
-                current = db.execute("SELECT version FROM memories WHERE name = ?", (n,)).fetchone()["version"]
+                current = db.execute("SELECT version FROM memories WHERE name = ?", (n,)).fetchone()
+                if current is None:  # removed since `names` was read
+                    continue
                 rows = db.execute("SELECT version, record FROM versions WHERE name = ? AND version != ? "
-                                  "ORDER BY version DESC", (n, current)).fetchall()
+                                  "ORDER BY version DESC", (n, current["version"])).fetchall()
                 for row in rows[keep:]:
                     db.execute("DELETE FROM versions WHERE name = ? AND version = ?", (n, row["version"]))
-                    folders.add(json.loads(row["record"])["folder"])
-                    dropped += 1
-        return dropped, self._remove_unlisted(folders)
+                    dropped.append((n, row["version"], json.loads(row["record"])["folder"]))
+            f_.queue(db, {folder for _, _, folder in dropped})
+        removed = f_.collect(self.path, self._write)
+        for n, number, folder in dropped:
+            if (self.path / folder).is_dir():  # still used by a kept version: recover must not bring this one back
+                f_.note(self.path / folder, {"event": "dropped", "name": n, "version": number})
+        return len(dropped), removed
 
     def add_index_only(self, entries: Sequence[tuple[MemoryRecord, np.ndarray | None]]) -> None:
         """List memories that have no adapter folder, with their routing embeddings, in one transaction.
@@ -336,7 +371,7 @@ class MemoryStore:
         Routers read only the catalogue, so router benchmarks index many memories this way in seconds
         instead of training each; asking such a memory fails, as its adapter is absent.
         """
-        with self._db() as db:
+        with self._write() as db:
             db.executemany(_INSERT, [[record.to_row()[c] for c in _COLUMNS] for record, _ in entries])
             embeddings = {record.name: _embedding_row(record.name, e) for record, e in entries if e is not None}
             db.executemany(_INSERT_EMBEDDING, list(embeddings.values()))
@@ -347,12 +382,16 @@ class MemoryStore:
     def remove(self, name: str) -> MemoryRecord:
         """Unlist memory `name` with all its versions, then delete the folders no other memory uses."""
         record = self.get(name)
-        with self._db() as db:
+        with self._write() as db:
             folders = {json.loads(r[0])["folder"] for r in db.execute("SELECT record FROM versions WHERE name = ?",
                                                                       (name,))} | {record.folder}
             db.execute("DELETE FROM memories WHERE name = ?", (name,))
             db.execute("DELETE FROM embeddings WHERE name = ?", (name,))
             db.execute("DELETE FROM versions WHERE name = ?", (name,))
             db.execute(_BUMP)
-        self._remove_unlisted(folders)
+            f_.queue(db, folders)
+        f_.collect(self.path, self._write)
+        for folder in folders:
+            if folder and (self.path / folder).is_dir():  # shared with another memory
+                f_.note(self.path / folder, {"event": "removed", "name": name})
         return record

@@ -1,0 +1,190 @@
+"""A lost catalogue: refusing to open the store as empty, and rebuilding it from the folders.
+
+A store whose `adapters/` holds folders but whose `catalogue.sqlite` is missing, empty or new
+(never listed anything, pins nothing) is refused by every command: opened as it was, it would
+look empty, and a later write would list new memories over folders nothing names. `loramem
+recover` rebuilds the catalogue from each folder's `listings.jsonl` (written at every commit,
+removal, rollback and gc; see `folders.py`): every version whose line is its latest word and that
+no later removal or gc dropped comes back with its record and routing embedding, and a memory's
+latest rollback (or else its newest version) is current again. A folder written before folders
+kept listings comes back as `recovered-<hash>`, rebuilt from its adapter config, supervision and
+documents.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from loramem.errors import LoramemError
+from loramem.store.folders import LISTINGS_FILE
+from loramem.store.records import MemoryRecord
+
+CATALOGUE = "catalogue.sqlite"
+
+
+def _adapter_folders(path: Path) -> list[Path]:
+    adapters = path / "adapters"
+    return sorted(p for p in adapters.iterdir() if p.is_dir()) if adapters.is_dir() else []
+
+
+def catalogue_state(path: Path) -> str | None:
+    """Why the catalogue at `path` cannot account for any folder ('missing', 'empty', 'new'), or None."""
+    catalogue = path / CATALOGUE
+    if not catalogue.is_file():
+        return "missing"
+    if catalogue.stat().st_size == 0:
+        return "empty"
+    try:
+        db = sqlite3.connect(f"{catalogue.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+        try:
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if "memories" not in tables:
+                return "empty"
+            used = [db.execute(f"SELECT 1 FROM {t} LIMIT 1").fetchone() for t in ("memories", "versions", "pins")
+                    if t in tables]
+            generation = db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone() \
+                if "meta" in tables else None
+        finally:
+            db.close()
+    except sqlite3.DatabaseError:
+        return None  # not ours to judge: opening it says what is wrong
+    return None if any(used) or (generation and generation[0]) else "new"
+
+
+def refuse_lost_catalogue(path: Path) -> None:
+    """Raise unless `path`'s catalogue can account for the adapter folders it holds."""
+    folders = _adapter_folders(path)
+    state = catalogue_state(path) if folders else None
+    if state is not None:
+        raise LoramemError(f"store {path} holds {len(folders)} adapter folders but its catalogue is {state}; "
+                           f"nothing was changed: run `loramem recover --store {path}` to rebuild it from them")
+
+
+@dataclass
+class Recovered:
+    """What `recover` listed again."""
+
+    memories: list[str] = field(default_factory=list)
+    versions: int = 0
+    legacy: list[str] = field(default_factory=list)  # folders without listings, listed as recovered-<hash>
+    set_aside: str | None = None  # where an unreadable old catalogue was moved
+
+
+def _read_listings(folder: Path) -> list[dict]:
+    try:
+        lines = (folder / LISTINGS_FILE).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    entries = []
+    for line in lines:
+        try:
+            entries.append(json.loads(line))
+        except ValueError:
+            continue  # a line cut short by a crash
+    return entries
+
+
+def _legacy_record(folder: Path) -> MemoryRecord:
+    """A record for a folder from before listings, from what the folder holds."""
+    from loramem.supervision.stored import load_documents, load_supervision
+
+    config = json.loads((folder / "adapter_config.json").read_text())
+    stored = load_supervision(folder) if (folder / "supervision.jsonl").is_file() else []
+    documents = load_documents(folder)
+    return MemoryRecord(
+        name=f"recovered-{folder.name[:12]}", folder=f"adapters/{folder.name}", source_hash="",
+        sources=sorted(documents) or sorted({s.origin for s in stored}), base_model=config.get("base_model_name_or_path") or "",
+        base_fingerprint="", rank=int(config.get("r", 0)), formats=sorted({s.example.kind for s in stored}),
+        examples=len(stored), tokens=0, parameters=0, recall=0.0,
+        created=datetime.now(UTC).isoformat(timespec="seconds"), document="\n\n".join(documents.values()),
+        config={"recovered": "from the adapter folder alone; rewrite it to measure its recall"})
+
+
+def _survivors(entries: list[dict]) -> tuple[dict[tuple[str, int], dict], dict[str, int]]:
+    """The listed versions that no later removal or gc dropped, and each memory's latest rollback."""
+    listed: dict[tuple[str, int], dict] = {}
+    removed: dict[str, float] = {}
+    dropped: dict[tuple[str, int], float] = {}
+    current: dict[str, tuple[float, int]] = {}
+    for e in entries:
+        key, at = (e.get("name"), e.get("version")), e.get("at", 0.0)
+        if e.get("event") == "listed" and at >= listed.get(key, {}).get("at", -1.0):
+            listed[key] = e
+        elif e.get("event") == "removed":
+            removed[e["name"]] = max(at, removed.get(e["name"], 0.0))
+        elif e.get("event") == "dropped":
+            dropped[key] = max(at, dropped.get(key, 0.0))
+        elif e.get("event") == "current" and at >= current.get(e["name"], (-1.0, 0))[0]:
+            current[e["name"]] = (at, e["version"])
+    alive = {k: e for k, e in listed.items() if e["at"] > max(removed.get(k[0], -1.0), dropped.get(k, -1.0))}
+    newest = {}
+    for (name, number), e in alive.items():
+        if number > newest.get(name, (0, -1.0))[0]:
+            newest[name] = (number, e["at"])
+    chosen = {}
+    for name, (number, at) in newest.items():
+        rolled = current.get(name)
+        chosen[name] = rolled[1] if rolled and rolled[0] > at and (name, rolled[1]) in alive else number
+    return alive, chosen
+
+
+def recover(store_path: Path) -> Recovered:
+    """Rebuild the catalogue of `store_path` from its folders' listings (see the module note).
+
+    A missing, empty or new catalogue is rebuilt whole; an unreadable one is set aside first. A
+    readable catalogue keeps what it lists and gains the versions of folders it does not know.
+    """
+    from loramem.store import versions as v
+    from loramem.store.store import MemoryStore
+
+    report = Recovered()
+    catalogue = store_path / CATALOGUE
+    if catalogue.is_file() and catalogue.stat().st_size and catalogue_state(store_path) is None:
+        try:
+            MemoryStore(store_path, check=False).list()
+        except LoramemError:
+            report.set_aside = str(catalogue.with_name(f"{CATALOGUE}.unreadable-{int(time.time())}"))
+            catalogue.rename(report.set_aside)
+    store = MemoryStore(store_path, check=False)
+    with store._write() as db:
+        known = {json.loads(r[0])["folder"] for r in db.execute("SELECT record FROM versions")}
+        taken = {r[0] for r in db.execute("SELECT name FROM memories")}
+        entries, legacy = [], []
+        for folder in _adapter_folders(store_path):
+            if f"adapters/{folder.name}" in known:
+                continue
+            lines = _read_listings(folder)
+            entries += lines
+            if not any(e.get("event") == "listed" for e in lines) and (folder / "adapter_config.json").is_file():
+                legacy.append(_legacy_record(folder))
+        alive, chosen = _survivors(entries)
+        for (name, number), e in sorted(alive.items()):
+            if name in taken or db.execute("SELECT 1 FROM versions WHERE name = ? AND version = ?",
+                                           (name, number)).fetchone():
+                continue  # the catalogue already has this memory: what it says stands
+            record = MemoryRecord.from_row(e["record"])
+            emb = e.get("embedding")
+            emb_row = (name, emb["rows"], emb["dim"], base64.b64decode(emb["float16"])) if emb else None
+            v.insert_version(db, record, e.get("parent"), {**(e.get("change") or {}), "recovered": True}, emb_row)
+            report.versions += 1
+            if chosen.get(name) == number:
+                db.execute("DELETE FROM embeddings WHERE name = ?", (name,))
+                if emb_row is not None:
+                    db.execute("INSERT INTO embeddings VALUES (?, ?, ?, ?)", emb_row)
+                db.execute(f"INSERT INTO memories ({', '.join(e['record'])}) VALUES ({', '.join('?' * len(e['record']))})",
+                           list(e["record"].values()))
+                report.memories.append(name)
+        for record in legacy:
+            if record.name in taken:
+                continue
+            row = record.to_row()
+            db.execute(f"INSERT INTO memories ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
+            v.insert_version(db, record, None, {"kind": "write", "recovered": True}, None)
+            report.legacy.append(record.name)
+        db.execute("UPDATE meta SET value = value + 1 WHERE key = 'generation'")
+    return report
