@@ -223,7 +223,8 @@ class Memory:
     # -- read --------------------------------------------------------------------------------
     def _check_base(self, records: list[MemoryRecord]) -> None:
         for r in records:
-            if r.base_fingerprint != self.base.fingerprint:
+            # '' for a folder that `recover` found without its record
+            if r.base_fingerprint and r.base_fingerprint != self.base.fingerprint:
                 raise BaseModelMismatchError(
                     f"memory {r.name!r} was written on base model {r.base_model} "
                     f"(fingerprint {r.base_fingerprint}), not on {self.base.name} "

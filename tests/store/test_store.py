@@ -5,8 +5,7 @@ import time
 import pytest
 
 from loramem.errors import LoramemError, UnknownMemoryError
-from loramem.store import MemoryRecord, MemoryStore, validate_name
-from loramem.store import folders
+from loramem.store import MemoryRecord, MemoryStore, folders, validate_name
 
 
 def record(name: str) -> MemoryRecord:

@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+
 from loramem.errors import LoramemError
 from loramem.store.folders import LISTINGS_FILE
 from loramem.store.records import MemoryRecord
