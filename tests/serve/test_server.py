@@ -106,7 +106,8 @@ def test_errors_come_back_in_the_openai_schema(served, client):
         client.chat.completions.create(model="base", messages=[{"role": "user", "content": QUESTION}],
                                        extra_body={"route": "bm25", "top_k": 99})
     headers = {"Authorization": f"Bearer {KEY}"}
-    bad = httpx.post(f"{url}/chat/completions", content=b"{not json", headers=headers)
+    bad = httpx.post(f"{url}/chat/completions", content=b"{not json",
+                     headers={**headers, "Content-Type": "application/json"})
     assert bad.status_code == 400 and "not valid JSON" in bad.json()["error"]["message"]
     missing = httpx.post(f"{url}/chat/completions", json={"model": "m1"}, headers=headers)
     assert missing.status_code == 400 and missing.json()["error"]["param"] == "messages"

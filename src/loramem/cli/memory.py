@@ -303,33 +303,24 @@ def gc(
 
 
 @app.command()
-def recover(store: Path | None = StoreOpt) -> None:
-    """Rebuild a lost or damaged catalogue from the adapter folders (their listings); nothing is deleted."""
-    from loramem.store import default_store_path
-    from loramem.store.recover import recover as rebuild
-
-    report = rebuild(store or default_store_path())
-    if report.set_aside:
-        out.print(f"the unreadable catalogue was moved to {report.set_aside}")
-    out.print(f"listed again: {len(report.memories)} memories ({report.versions} versions)"
-              + (f": {', '.join(report.memories)}" if report.memories else ""))
-    if report.legacy:
-        out.print(f"{len(report.legacy)} folders from before listings, as {', '.join(report.legacy)}: "
-                  "rename them by writing again")
-
-
-@app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="address to bind (default: loopback only)"),
     port: int = typer.Option(8000, "--port"),
     api_key: str | None = typer.Option(None, "--api-key", envvar="LORAMEM_API_KEY",
                                        help="every request must send Authorization: Bearer KEY"),
     max_upload_mb: float = typer.Option(16, "--max-upload-mb", help="largest request body accepted"),
+    allowed_host: list[str] = typer.Option([], "--allowed-host", help=(
+        "a name clients may reach the server by, besides loopback names, --host and the addresses it is "
+        "reached on (repeatable; * allows any): e.g. this machine's LAN name, or a reverse proxy's")),
     store: Path | None = StoreOpt,
     model: str | None = ModelOpt,
     device: str | None = DeviceOpt,
 ) -> None:
-    """Serve the store behind an OpenAI-compatible API; `"model": "<memory>"` picks a memory."""
+    """Serve the store behind an OpenAI-compatible API; `"model": "<memory>"` picks a memory.
+
+    Requests under other Host names, state-changing requests from other sites' pages and bodies
+    that are not JSON are refused, key or no key (loramem.serve.origin).
+    """
     from loramem.serve import serve as run
 
     if host not in ("127.0.0.1", "localhost", "::1") and api_key is None:
@@ -338,7 +329,8 @@ def serve(
     mem = open_memory(store, model, device)
     err_console.print(f"loramem: {mem.base.name} with {mem.store.count()} memories from {mem.store.path}; "
                       f"OpenAI base URL http://{host}:{port}/v1")
-    run(mem, host=host, port=port, api_key=api_key, max_upload_bytes=int(max_upload_mb * 2**20))
+    run(mem, host=host, port=port, api_key=api_key, max_upload_bytes=int(max_upload_mb * 2**20),
+        allowed_hosts=allowed_host)
 
 
 @app.command()

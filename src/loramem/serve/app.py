@@ -4,8 +4,10 @@ One base model answers every request. Concurrent requests that use one memory (o
 decoded in one batch, each row with its own adapter (`loramem.serve.batching`); merges, kv and
 the other modes run alone between its steps. Either way a request sees only the memories it
 asked for, whatever else runs at the same time. Errors come back in the OpenAI error schema, so
-clients raise their usual exceptions (404 unknown memory, 400 bad request, 401 bad key, 413
-oversized body, 500 for a memory whose adapter file is corrupt).
+clients raise their usual exceptions (404 unknown memory, 400 bad request or a question past the
+model's window, 401 bad key, 403 a cross-site request, 413 oversized body, 415 a body that is not JSON,
+500 for a memory whose adapter file is corrupt). Cross-site requests are refused before the key is
+checked, whether or not there is one (`loramem.serve.origin`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import hmac
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -28,11 +30,13 @@ from loramem.serve import openai_schema as oa
 from loramem.serve.errors import APIError, api_error
 from loramem.serve.jobs import WriteJobs
 from loramem.serve.limits import BodyLimit
+from loramem.serve.origin import CrossSiteGuard
 from loramem.serve.pages import add_page_routes, is_public
 from loramem.serve.uploads import add_memory_routes
 
 MAX_UPLOAD_BYTES = 16 * 2**20
 BASE_ALIASES = ("base", "loramem")
+UPLOAD_PATHS = ("/v1/memories",)  # the routes that take multipart/form-data (uploads.py)
 
 
 def _sse(obj: dict | str) -> str:
@@ -149,9 +153,11 @@ async def _parse(request: Request, model: type[oa.BaseModel]):
 
 
 def create_app(memory, api_key: str | None = None, max_upload_bytes: int = MAX_UPLOAD_BYTES,
-               max_new_tokens: int = 256, max_batch: int = 16) -> FastAPI:
+               max_new_tokens: int = 256, max_batch: int = 16, allowed_hosts: Sequence[str] = ()) -> FastAPI:
     """The FastAPI app serving `memory` (a `loramem.Memory`); `api_key` makes every request carry it;
-    at most `max_batch` requests decode in one batch."""
+    at most `max_batch` requests decode in one batch. Requests must name this server in their Host
+    (loopback names and the address they arrive at, plus `allowed_hosts`; "*": any), and cross-site
+    ones are refused (`loramem.serve.origin`)."""
     server = Server(memory, max_new_tokens, max_batch)
 
     @asynccontextmanager
@@ -172,6 +178,9 @@ def create_app(memory, api_key: str | None = None, max_upload_bytes: int = MAX_U
                 return APIError(401, "missing or wrong API key: send Authorization: Bearer KEY",
                                 code="invalid_api_key").response()
         return await call_next(request)
+
+    # added last, so it runs first: a cross-site request is refused before the key or the body is read
+    app.add_middleware(CrossSiteGuard, allowed_hosts=allowed_hosts, uploads=UPLOAD_PATHS)
 
     @app.exception_handler(APIError)
     @app.exception_handler(LoramemError)  # its subclasses too: unknown memory 404, unreadable adapter 500
@@ -217,10 +226,13 @@ def create_app(memory, api_key: str | None = None, max_upload_bytes: int = MAX_U
 
 
 def serve(memory, host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None,
-          max_upload_bytes: int = MAX_UPLOAD_BYTES) -> None:
+          max_upload_bytes: int = MAX_UPLOAD_BYTES, allowed_hosts: Sequence[str] = ()) -> None:
+    """Run the server on `host`:`port` until interrupted; `host` itself is an allowed Host name, as are
+    `allowed_hosts` ("*": any)."""
     import uvicorn
 
-    uvicorn.run(create_app(memory, api_key, max_upload_bytes), host=host, port=port, log_level="info")
+    app = create_app(memory, api_key, max_upload_bytes, allowed_hosts=(host, *allowed_hosts))
+    uvicorn.run(app, host=host, port=port, log_level="info")
 
 
 class ServerThread:
