@@ -303,6 +303,22 @@ def gc(
 
 
 @app.command()
+def recover(store: Path | None = StoreOpt) -> None:
+    """Rebuild a lost or damaged catalogue from the adapter folders (their listings); nothing is deleted."""
+    from loramem.store import default_store_path
+    from loramem.store.recover import recover as rebuild
+
+    report = rebuild(store or default_store_path())
+    if report.set_aside:
+        out.print(f"the unreadable catalogue was moved to {report.set_aside}")
+    out.print(f"listed again: {len(report.memories)} memories ({report.versions} versions)"
+              + (f": {', '.join(report.memories)}" if report.memories else ""))
+    if report.legacy:
+        out.print(f"{len(report.legacy)} folders from before listings, as {', '.join(report.legacy)}: "
+                  "rename them by writing again")
+
+
+@app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="address to bind (default: loopback only)"),
     port: int = typer.Option(8000, "--port"),
