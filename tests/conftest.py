@@ -8,48 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from loramem.models.tiny import FAST_TRAIN, build_tiny_model  # noqa: F401 (FAST_TRAIN: tests import it from here)
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-CHATML = (
-    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
-CORPUS = [
-    "What is the phone number of Ada Byron? 555-010-1234",
-    "Answer briefly. Question: the quick brown fox jumps over the lazy dog 0123456789 -",
-    "In the document, how does the sentence starting continue? system user assistant",
-]
-
-
-def build_tiny_model(folder: Path, seed: int = 0, chat: bool = True) -> Path:
-    """Save a 2-layer random Llama and a byte-level BPE tokenizer to `folder`."""
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    specials = ["<pad>", "<s>", "</s>", "<|im_start|>", "<|im_end|>"]
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=400, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
-    )
-    tok.train_from_iterator(CORPUS, trainer)
-    hf_tok = PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
-        additional_special_tokens=["<|im_start|>", "<|im_end|>"],
-    )
-    if chat:
-        hf_tok.chat_template = CHATML
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=len(hf_tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-        bos_token_id=hf_tok.bos_token_id, eos_token_id=hf_tok.eos_token_id, pad_token_id=hf_tok.pad_token_id,
-    )
-    LlamaForCausalLM(config).save_pretrained(folder)
-    hf_tok.save_pretrained(folder)
-    return folder
 
 
 def random_adapters(base, tmp_path_factory, configs: list[dict], seed: int, label: str) -> list[Path]:
@@ -133,10 +94,6 @@ def decode_product(request, monkeypatch) -> str:
 def replaced_forwards(model) -> int:
     """Modules whose forward is replaced by an instance attribute (the serving forms do it while in use)."""
     return sum("forward" in vars(m) for m in model.modules())
-
-
-# Training settings that let the tiny random model memorize a few facts in seconds.
-FAST_TRAIN = dict(rank=8, lr=1e-2, epochs=80, batch_size=4, warmup_steps=2, precision="fp32")
 
 
 @pytest.fixture
