@@ -6,8 +6,10 @@ import json
 import os
 import signal
 import sqlite3
+import stat
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -64,6 +66,9 @@ def _bad_inputs(tmp_path, facts_jsonl):
     (tmp_path / "noqa.csv").write_text("name,phone\nx,y\n")
     (tmp_path / "noqa.jsonl").write_text('{"q": 1}\n')
     (tmp_path / "doc.md").write_text("The Velmont Observatory opened in 1887 on the northern ridge.")
+    (tmp_path / "wide.csv").write_text("question,answer\nWho?," + "z" * 200_000 + "\n")
+    (tmp_path / "deep.jsonl").write_text('{"question": "q", "answer": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
+    (tmp_path / "long.jsonl").write_text(json.dumps({"question": "Who?", "answer": "x " * 10**5}) + "\n")
     f = str(facts_jsonl)
     return [
         (["write", str(tmp_path / "missing.txt")], "no such file"),
@@ -75,6 +80,12 @@ def _bad_inputs(tmp_path, facts_jsonl):
         (["write", f, "--rank", "0"], "rank must be a positive"),
         (["write", f, "--name", "../etc"], "invalid memory name"),
         (["write", f, "--name", "a/b"], "invalid memory name"),
+        (["write", f, "--name", ""], "invalid memory name ''"),
+        (["write", f, "--collection", ""], "invalid memory name ''"),
+        (["write", str(tmp_path / "wide.csv")], "wide.csv:2: cannot read this CSV row (field larger than field limit"),
+        (["write", str(tmp_path / "deep.jsonl")], "deep.jsonl:1: JSON nested too deeply to read"),
+        (["write", str(tmp_path / "long.jsonl")], "long.jsonl:1: the record is too long"),
+        (["write", str(tmp_path / "long.jsonl"), "--max-record-tokens", "20000"], "tokens, over the limit of 20,000 tokens"),
         (["write", str(tmp_path / "doc.md"), "--format", "qa:40,sumary:8"], "unknown format 'sumary'"),
         (["synth", str(tmp_path / "doc.md"), "--format", "raw:2"], "raw takes no count"),
         (["write", str(tmp_path / "doc.md"), "--layers", "middle"], "cannot parse layers"),
@@ -200,3 +211,89 @@ def test_write_says_which_generator_wrote_the_supervision_and_records_it(cli, tm
     assert config["generator"].endswith("(the base model)") and config["generator_spec"] == "local"
     code, _, err = cli("synth", str(doc), "--format", "qa:1", "--generator", "embedded", "--generator-model", "m")
     assert code == 1 and "--generator-model and --generator-key are for URLs" in " ".join(err.split())
+
+
+def test_a_50_mb_record_is_refused_at_once_in_little_memory(tmp_path, tiny_model_dir):
+    """One 50 MB answer once grew `write` past 6 GB in 44 s; it is refused before a model loads."""
+    big = tmp_path / "big.jsonl"
+    with big.open("w") as f:
+        f.write('{"question": "What is in the archive?", "answer": "')
+        f.write("word " * 10 * 2**20)
+        f.write('"}\n')
+    start = time.perf_counter()
+    with (tmp_path / "err.txt").open("w") as stderr:
+        proc = subprocess.Popen([sys.executable, "-W", "ignore", "-m", "loramem.cli", "write", str(big), "--store",
+                                 str(tmp_path / "s"), "--model", str(tiny_model_dir)], stdout=subprocess.DEVNULL, stderr=stderr)
+    timer = threading.Timer(120, proc.kill)  # before the bound, it ran for minutes
+    timer.start()
+    _, status, usage = os.wait4(proc.pid, 0)  # the child's own peak memory, unlike communicate()
+    timer.cancel()
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+    seconds, err = time.perf_counter() - start, (tmp_path / "err.txt").read_text()
+    assert proc.returncode == 1 and err.startswith("error: ") and len(err.splitlines()) == 1, err
+    assert "big.jsonl:1: the record is too long: 52,428,8" in err and "--max-record-tokens" in err
+    assert usage.ru_maxrss < 1536 * 1024, usage.ru_maxrss  # KiB: torch's import and the file, nothing more
+    assert seconds < 60, seconds  # a few seconds, most of them importing torch
+
+
+def one_line(err: str) -> str:
+    err = err.rsplit("\r", 1)[-1]  # what a terminal shows: progress bars redraw with carriage returns
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    return err.strip()
+
+
+def _dev_full() -> bool:
+    return os.path.exists("/dev/full") and stat.S_ISCHR(os.stat("/dev/full").st_mode)
+
+
+@pytest.mark.skipif(not _dev_full(), reason="needs /dev/full, where every write fails with ENOSPC")
+def test_a_full_disk_during_write_is_one_line_and_lists_nothing(cli, tmp_path, facts_jsonl):
+    """The epoch checkpoint is the first file a write puts on disk: there it meets a full disk."""
+    checkpoints = tmp_path / "store" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    (checkpoints / "facts.tmp").symlink_to("/dev/full")  # where the checkpoint is written before its rename
+    code, out, err = cli("write", str(facts_jsonl), "--name", "facts", "--epochs", "2")
+    assert code == 1 and one_line(err).startswith(f"error: the disk is full (writing {checkpoints / 'facts.pt'}): ")
+    assert "free some space and run the command again; the store keeps its last committed state" in err
+    assert not (checkpoints / "facts.tmp").exists() and json.loads(cli("ls", "--json")[1]) == []
+
+
+def _full_sqlite_error() -> sqlite3.OperationalError:
+    """The error SQLite raises when a write finds no room: a database capped at its own size."""
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE t (x)")
+    db.execute(f"PRAGMA max_page_count = {db.execute('PRAGMA page_count').fetchone()[0]}")
+    try:
+        db.execute("INSERT INTO t VALUES (?)", ("x" * 100_000,))
+    except sqlite3.OperationalError as e:
+        return e
+    raise AssertionError("SQLite found room")
+
+
+@pytest.mark.parametrize("command, error", [
+    (["update", "facts", "more.jsonl"], OSError(28, "No space left on device", "/store/.staging/x/adapter.bin")),
+    (["rollback", "facts", "1"], _full_sqlite_error()),
+    (["update", "facts", "more.jsonl"], RuntimeError("Error while serializing: I/O error: No space left on device (os "
+                                                     "error 28)")),
+], ids=["update-oserror", "rollback-sqlite", "update-safetensors"])
+def test_a_full_disk_during_update_or_rollback_is_one_line(capsys, monkeypatch, command, error):
+    class FullDisk:
+        def update(self, *args, **kwargs):
+            raise error
+
+        rollback = update
+
+    monkeypatch.setattr("loramem.cli.memory.open_memory", lambda *a, **k: FullDisk())
+    code, _, err = run(capsys, *command)
+    assert code == 1 and one_line(err).startswith("error: the disk is full")
+    assert ("(writing /store/.staging/x/adapter.bin)" in err) == isinstance(error, OSError)
+
+
+def test_other_errors_are_not_taken_for_a_full_disk(capsys, monkeypatch):
+    class Broken:
+        def rollback(self, *args):
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598")
+
+    monkeypatch.setattr("loramem.cli.memory.open_memory", lambda *a, **k: Broken())
+    with pytest.raises(RuntimeError, match="unexpected pos"):
+        run(capsys, "rollback", "facts", "1")

@@ -27,6 +27,7 @@ from loramem.supervision import (
     read_sources,
 )
 from loramem.supervision.generators import Generator, check_generator, make_generator
+from loramem.supervision.limits import InputLimits
 from loramem.training import TrainConfig
 from loramem.training.multi import DEFAULT_BATCH_MEMORIES
 from loramem.writing import WriteResult, default_name, plan_write, write_planned
@@ -110,20 +111,33 @@ class Memory:
         generator_options: dict | None = None,
         records: Sequence[dict] | None = None,
         documents: Mapping[str, str] | None = None,
+        limits: InputLimits | None = None,
     ) -> Supervision:
         """The examples a write of these inputs trains on: records as they are, documents through `format`.
 
         Generated examples are cached in the store, so asking again (or writing) costs nothing.
+        `limits` (default: InputLimits()) bounds what one record and one document may hold.
         """
-        return self._build(read_sources(paths, records, documents), format, generator, seed, chunking,
-                           generator_options)
+        return self._build(read_sources(paths, records, documents, limits), format, generator, seed, chunking,
+                           generator_options, limits=limits)
 
     def _build(self, sources: list[Source], format: str, generator: str, seed: int,
-               chunking: ChunkSettings | None, generator_options: dict | None, isolate: bool = True) -> Supervision:
-        """The supervision; with `isolate`, llama.cpp generation runs in a child process (supervision/isolated.py)."""
+               chunking: ChunkSettings | None, generator_options: dict | None, isolate: bool = True,
+               limits: InputLimits | None = None) -> Supervision:
+        """The supervision; with `isolate`, llama.cpp generation runs in a child process (supervision/isolated.py).
+
+        Every record and document is first counted in the model's tokens against `limits`.
+        """
         from loramem.supervision.isolated import CacheOnly, NeedsGeneration, build_in_child, runs_llama_cpp
 
         spec = parse_format(format)
+        tok = self.base.tokenizer
+
+        def count_tokens(text: str) -> int:
+            return len(tok(text, add_special_tokens=False)["input_ids"])
+
+        window = getattr(self.base.model.config, "max_position_embeddings", 2048)
+        (limits or InputLimits()).check_tokens(sources, count_tokens, window, self.base.name)
         factory = self._generator(generator, generator_options)
         if isolate:
             inner = factory
@@ -132,10 +146,9 @@ class Memory:
                 gen = inner()
                 return CacheOnly(gen) if runs_llama_cpp(gen) else gen
 
-        tok = self.base.tokenizer
         try:
             return build_supervision(
-                sources, spec, factory, count_tokens=lambda t: len(tok(t, add_special_tokens=False)["input_ids"]),
+                sources, spec, factory, count_tokens=count_tokens,
                 cache=SupervisionCache(self.store.path / "cache" / "supervision"), chunking=chunking, seed=seed,
                 progress=self.progress,
             )
@@ -159,6 +172,7 @@ class Memory:
         on_epoch: Callable[[int, float], None] | None = None,
         records: Sequence[dict] | None = None,
         documents: Mapping[str, str] | None = None,
+        limits: InputLimits | None = None,
         **settings,
     ) -> WriteResult:
         """Write the files at `paths`, and data given in memory, into one memory.
@@ -166,7 +180,8 @@ class Memory:
         `settings` are TrainConfig fields, applied on top of `config` when one is given. `records`
         are question-answer dicts, as the rows of a .jsonl file; `documents` map a label
         (standing for a file name, e.g. `notes.md`) to a document's text. Both are checked as files
-        are, so a caller holding data need not write temporary files.
+        are, so a caller holding data need not write temporary files. `limits` (default:
+        InputLimits()) bounds what one record and one document may hold, in tokens.
 
         `rank="auto"` picks the rank from this base model's datasheet (`loramem datasheet`), or
         built-in defaults when none was measured. Progress is checkpointed after every epoch;
@@ -176,7 +191,7 @@ class Memory:
         return write_planned(self, plan_write(
             self, paths, name, replace=replace, format=format, generator=generator, config=config, resume=resume,
             chunking=chunking, generator_options=generator_options, rank=rank, collection=collection,
-            on_epoch=on_epoch, records=records, documents=documents, **settings))
+            on_epoch=on_epoch, records=records, documents=documents, limits=limits, **settings))
 
     def write_collection(
         self, paths: Sequence[str | Path], collection: str, split: str | int = "per-document",
@@ -195,7 +210,7 @@ class Memory:
         from loramem.write_many import write_many
 
         validate_name(collection)
-        sources = read_sources(list(paths))
+        sources = read_sources(list(paths), limits=write_args.get("limits"))
         if split == "per-document":
             return write_many(self, [dict(paths=[s.path], name=f"{collection}-{default_name([s.path])}"[:128],
                                           collection=collection, **write_args) for s in sources], batch_memories)

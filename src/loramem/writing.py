@@ -21,6 +21,7 @@ from loramem.routing.embedding import memory_embedding
 from loramem.store import MemoryRecord, validate_name
 from loramem.supervision import ChunkSettings, Source, Supervision, parse_format, read_sources
 from loramem.supervision.generators import check_generator
+from loramem.supervision.limits import InputLimits
 from loramem.supervision.stored import Stored, save_supervision
 from loramem.training import TrainConfig, TrainResult, train_memory
 from loramem.training.config import parse_layers
@@ -91,6 +92,7 @@ def plan_write(
     on_epoch: Callable[[int, float], None] | None = None,
     records: Sequence[dict] | None = None,
     documents: Mapping[str, str] | None = None,
+    limits: InputLimits | None = None,
     **settings,
 ) -> PlannedWrite:
     """Check a write and build its supervision (see `Memory.write`); every bad request fails here."""
@@ -100,14 +102,14 @@ def plan_write(
         config = dataclasses.replace(config, rank=rank)
     elif rank not in (None, "auto"):
         raise LoramemError(f"rank must be a positive integer or 'auto', got {rank!r}")
-    if not name and not paths:
+    if name is None and not paths:
         raise LoramemError("give a name for a memory written from records or documents in memory")
-    name = validate_name(name or default_name(paths))
+    name = validate_name(default_name(paths) if name is None else name)  # a name given empty is refused
     mem.store.check_writable_name(name, replace)
     parse_format(format)
     check_generator(generator)
-    sources = read_sources(paths, records, documents)
-    sup = mem._build(sources, format, generator, config.seed, chunking, generator_options)
+    sources = read_sources(paths, records, documents, limits)
+    sup = mem._build(sources, format, generator, config.seed, chunking, generator_options, limits=limits)
     notes = list(sup.notes)
     if rank == "auto":
         from loramem.bench.datasheet import load_saved, recommend

@@ -19,6 +19,7 @@ from loramem.modes import MODES, mode_options
 from loramem.options import user_options
 from loramem.routing import ROUTERS
 from loramem.supervision import FORMATS
+from loramem.supervision.limits import InputLimits
 from loramem.training import TrainConfig
 
 COMMAND = typer.main.get_command(app)
@@ -95,6 +96,14 @@ def test_training_flags_default_to_train_config(path):
             expected = updates_study.ANCHORS  # the stream's memory keeps the base model's answers elsewhere
         assert param.default == expected, (path, name)
         assert param.help.startswith(declared[name].help) or name == "rank"
+
+
+@pytest.mark.parametrize("command", ["write", "synth"])
+def test_input_limit_flags_default_to_input_limits(command):
+    found = params(command)
+    for option in user_options(InputLimits):
+        assert found[option.name].default == option.default and found[option.name].help == option.help
+        assert found[option.name].opts == [option.flag]
 
 
 def test_mode_option_colliding_with_a_command_option_is_refused():

@@ -24,6 +24,8 @@ from loramem.cli.options import (
     chunking,
     err_console,
     generator_options,
+    input_limits,
+    limit_option,
     log,
     merge_names,
     mode_names,
@@ -63,6 +65,8 @@ def write(
     layers: str = train_option("layers"),
     anchors: int = train_option("anchors"),
     chunk_tokens: int = ChunkOpt,
+    max_record_tokens: int = limit_option("max_record_tokens"),
+    max_document_tokens: int = limit_option("max_document_tokens"),
     replace: bool = typer.Option(False, "--replace", help="overwrite a memory of the same name"),
     resume: bool = typer.Option(False, "--resume", help="continue an interrupted write of this name from its checkpoint"),
     collection: str | None = typer.Option(None, "--collection", help="write several memories grouped under this name"),
@@ -87,13 +91,14 @@ def write(
                          target_modules=target_modules, layers=layers, anchors=anchors)
     args = dict(replace=replace, format=format, generator=generator, config=config, resume=resume,
                 rank="auto" if rank == "auto" else None, chunking=chunking(chunk_tokens),
-                generator_options=generator_options(generator_model, generator_key))
+                generator_options=generator_options(generator_model, generator_key),
+                limits=input_limits(max_record_tokens, max_document_tokens))
     if ray:
         _write_with_ray(paths, name, collection, split, address, cpus_per_task, store, model, device, args)
         return
     mem = open_memory(store, model, device)
-    if collection:
-        if name:
+    if collection is not None:
+        if name is not None:
             raise LoramemError("--name and --collection do not go together: memories of a collection are named after it")
         for result in mem.write_collection(paths, collection, split, batch_memories=batch_memories, **args):
             _print_write(result)
@@ -107,7 +112,7 @@ def _write_with_ray(paths, name, collection, split, address, cpus_per_task, stor
     from loramem.scale import write_with_ray
     from loramem.store import default_store_path
 
-    if name or split != "per-document":
+    if name is not None or split != "per-document":
         raise LoramemError("--ray writes one memory per file, named after it: drop --name and --split")
     with Progress(console=err_console, transient=True) as bar:
         job = bar.add_task("writing with Ray", total=len(paths))
@@ -147,6 +152,8 @@ def synth(
     generator_model: str | None = GeneratorModelOpt,
     generator_key: str | None = GeneratorKeyOpt,
     chunk_tokens: int = ChunkOpt,
+    max_record_tokens: int = limit_option("max_record_tokens"),
+    max_document_tokens: int = limit_option("max_document_tokens"),
     seed: int = typer.Option(0, "--seed"),
     as_json: bool = typer.Option(False, "--json", help="one JSON object per line: kind, prompt, target, chunk"),
     store: Path | None = StoreOpt,
@@ -157,6 +164,7 @@ def synth(
     sup = open_memory(store, model, device).supervision(
         paths, format=format, generator=generator, seed=seed, chunking=chunking(chunk_tokens),
         generator_options=generator_options(generator_model, generator_key),
+        limits=input_limits(max_record_tokens, max_document_tokens),
     )
     _print_notes(sup.notes, sup.generator)
     for ex in sup.examples:

@@ -89,6 +89,21 @@ def train_option(name: str, default: object = _UNSET, help: str | None = None):
     return typer.Option(opt.default if default is _UNSET else default, opt.flag, help=help or opt.help)
 
 
+def limit_option(name: str):
+    """The `--flag` of InputLimits field `name` (what one record or document may hold), from the dataclass."""
+    from loramem.supervision.limits import InputLimits
+
+    opt = user_option(InputLimits, name)
+    return typer.Option(opt.default, opt.flag, help=opt.help)
+
+
+def input_limits(max_record_tokens: int, max_document_tokens: int):
+    """InputLimits from --max-record-tokens and --max-document-tokens."""
+    from loramem.supervision.limits import InputLimits
+
+    return InputLimits(max_record_tokens=max_record_tokens, max_document_tokens=max_document_tokens)
+
+
 def default_of(function: Callable, name: str) -> object:
     """The default of parameter `name` of a library function: the CLI repeats no study's defaults."""
     return inspect.signature(function).parameters[name].default

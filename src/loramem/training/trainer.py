@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import os
@@ -124,8 +125,16 @@ def _run_key(encoded: list[Encoded], config: TrainConfig, init_adapter: Path | N
 
 def _save_checkpoint(path: Path, state: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Serialized in memory, then written as plain bytes: a full disk is then an OSError with errno
+    # ENOSPC (one line from the CLI), where torch's own file writer says only "unexpected pos".
+    data = io.BytesIO()
+    torch.save(state, data)
     tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
+    try:
+        tmp.write_bytes(data.getbuffer())
+    except OSError as e:
+        tmp.unlink(missing_ok=True)  # give the space back
+        raise OSError(e.errno, e.strerror, str(path)) from e  # a failed write names no file
     os.replace(tmp, path)  # a kill mid-save leaves the previous checkpoint intact
 
 
