@@ -15,7 +15,13 @@ from loramem.merges import MERGES, Merge, MergeMethod, check_merge
 from loramem.models import BaseModel
 from loramem.prompts import PromptFormat
 
-__all__ = ["Merge", "active_adapters", "check_merge", "generate_answer", "truncate_context"]
+__all__ = ["Merge", "active_adapters", "check_merge", "generate_answer", "model_window", "truncate_context"]
+
+
+def model_window(model: torch.nn.Module) -> int:
+    """The positions `model` was trained on (its config's max_position_embeddings; 2048 if it has none):
+    a prompt and its answer must fit in them."""
+    return int(getattr(model.config, "max_position_embeddings", None) or 2048)
 
 
 @contextmanager
@@ -110,9 +116,9 @@ def generate_answer(
     `streamer` (a transformers streamer) receives the answer's tokens as they are made.
     """
     fmt = PromptFormat(base.tokenizer)
-    if context:
-        window = getattr(base.model.config, "max_position_embeddings", 2048)
-        context = truncate_context(fmt, context, max(0, window - max_new_tokens - 256))
+    if context:  # what the question and the answer leave of the window (the question's share at least 256)
+        asked = len(fmt.prompt_ids(question)) + 32  # and the words around the context
+        context = truncate_context(fmt, context, max(0, model_window(base.model) - max_new_tokens - max(256, asked)))
     ids = torch.tensor([fmt.prompt_ids(question, context)], device=base.device)
     with active_adapters(base.model, list(adapters), cache, merge) as model, decode_linears(base.model):
         out = model.generate(

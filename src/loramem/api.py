@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from loramem.adapters import AdapterCache
-from loramem.answering import Merge, check_merge, generate_answer
+from loramem.answering import Merge, check_merge, generate_answer, model_window
 from loramem.errors import BaseModelMismatchError, LoramemError
 from loramem.models import BaseModel, load_base
 from loramem.modes import MODES, default_mode
+from loramem.prompts import PromptFormat, check_question
 from loramem.routing import ROUTERS, Route
 from loramem.scope import SCOPE, ScopeGate
 from loramem.store import MemoryRecord, MemoryStore, validate_name
@@ -281,10 +282,12 @@ class Memory:
         (a transformers streamer) receives the answer's tokens as they are made. `mode_options` are
         the mode's settings: `rag_top_k` and `retriever` for the rag modes; `press`, `compression`
         and `adapter_phase` for kv. A fact-table memory's adapter stays off for a question outside
-        its scope, cosine `scope` to its nearest record (`loramem.scope`; 0: always on).
+        its scope, cosine `scope` to its nearest record (`loramem.scope`; 0: always on). A question whose
+        prompt and answer do not fit in the model's window raises QuestionTooLong, before any routing.
         """
         if not question.strip():
             raise LoramemError("the question is empty")
+        check_question(PromptFormat(self.base.tokenizer), question, model_window(self.base.model), max_new_tokens)
         merge = merge if isinstance(merge, Merge) else Merge(check_merge(merge))
         routes: list[Route] = []
         if route is not None:

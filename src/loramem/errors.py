@@ -18,3 +18,7 @@ class AdapterFileError(LoramemError):
 
     Not the caller's input but the store's state, so the server answers it with a 500.
     """
+
+
+class QuestionTooLong(LoramemError):
+    """A question (or a chat's messages) whose prompt and answer do not fit in the model's window."""

@@ -3,11 +3,15 @@
 Training and answering share this one format, so a memory is read back with exactly the prompt
 it was written with. Chat models use their own template with a one-line system prompt (the
 default SmolLM2 system prompt costs ~15 tokens per example, all of them wasted on training).
+`check_question` refuses a question whose prompt and answer would not fit in the model's window.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from weakref import WeakKeyDictionary
+
+from loramem.errors import LoramemError, QuestionTooLong
 
 SYSTEM_PROMPT = "Answer briefly."
 _SENTINEL = "LORAMEM_SENTINEL_ANSWER"
@@ -89,3 +93,41 @@ class PromptFormat:
         if self.tokenizer.eos_token_id is not None:
             ids.add(self.tokenizer.eos_token_id)
         return sorted(ids)
+
+
+_LONGEST: WeakKeyDictionary = WeakKeyDictionary()  # tokenizer -> characters in its longest token
+
+
+def longest_token(tokenizer) -> int:
+    """The most characters one token of `tokenizer` stands for: no text longer than N tokens times it
+    can fit in N tokens (byte-level tokens spell a byte as one character, so this over-counts)."""
+    if tokenizer not in _LONGEST:
+        _LONGEST[tokenizer] = max((len(t) for t in tokenizer.get_vocab()), default=1) or 1
+    return _LONGEST[tokenizer]
+
+
+def check_question(fmt: PromptFormat, question: str, window: int, max_new_tokens: int,
+                   what: str = "the question") -> list[int]:
+    """The prompt ids of `question`, once they and `max_new_tokens` of answer are known to fit in a
+    model of `window` positions; else QuestionTooLong naming the limit (`what` names the text).
+
+    The characters are counted first, so a text that cannot fit is refused without tokenizing it.
+    """
+    try:
+        question.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise LoramemError(f"{what} is not valid Unicode text: it holds the lone surrogate "
+                           f"{question[e.start]!r} at character {e.start}; send UTF-8 text") from None
+    overhead = len(fmt.prompt_ids(""))
+    budget = window - max_new_tokens - overhead  # the tokens left for the text itself
+    if budget < 1:
+        raise QuestionTooLong(f"an answer of up to {max_new_tokens:,} tokens leaves no room for a question in "
+                              f"the model's {window:,}-token window: ask for at most {window - overhead - 1:,}")
+    limit = (f"at most {budget:,} tokens fit beside an answer of up to {max_new_tokens:,} tokens in the model's "
+             f"{window:,}-token window; shorten it, or ask for a shorter answer (max_tokens, --max-new-tokens)")
+    if len(question) > budget * longest_token(fmt.tokenizer):
+        raise QuestionTooLong(f"{what} is too long ({len(question):,} characters): {limit}")
+    ids = fmt.prompt_ids(question)
+    if len(ids) + max_new_tokens > window:
+        raise QuestionTooLong(f"{what} is too long ({len(ids) - overhead:,} tokens): {limit}")
+    return ids

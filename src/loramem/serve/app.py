@@ -21,12 +21,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
-from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from loramem.errors import LoramemError
 from loramem.serve import openai_schema as oa
+from loramem.serve.bodies import parse
 from loramem.serve.errors import APIError, api_error
 from loramem.serve.jobs import WriteJobs
 from loramem.serve.limits import BodyLimit
@@ -79,14 +79,30 @@ class Server:
             raise APIError(400, str(e), param="prompt") from None
         if not question.strip():
             raise APIError(400, "no question: the request has no user message text", param="messages")
+        max_new_tokens = req.limit(self.max_new_tokens)
+        self.check_length(req, question, max_new_tokens)
         check_merge(req.merge)
         if req.mode is not None:
             MODES.get(req.mode)(**req.mode_options())
         if req.route is not None and req.route != "auto":
             ROUTERS.get(req.route)
         return dict(question=question, memories=names, mode=req.mode, route=req.route, top_k=req.top_k,
-                    merge=req.merge, collection=req.collection, max_new_tokens=req.limit(self.max_new_tokens),
+                    merge=req.merge, collection=req.collection, max_new_tokens=max_new_tokens,
                     mode_options=req.mode_options(), scope=req.scope)
+
+    def check_length(self, req: oa._Request, question: str, max_new_tokens: int) -> None:
+        """Refuse a question, or a chat's messages all together, that would not fit in the model's window
+        beside the answer (QuestionTooLong, a 400): characters are counted before any tokenizing."""
+        from loramem.answering import model_window
+        from loramem.prompts import check_question
+
+        window = model_window(self.base.model)
+        texts = [m.text() for m in req.messages] if isinstance(req, oa.ChatRequest) else [question]
+        if len(texts) > 1:
+            check_question(self.batcher.format, "\n\n".join(texts), window, max_new_tokens,
+                           what=f"the chat ({len(texts)} messages)")
+        else:
+            check_question(self.batcher.format, question, window, max_new_tokens)
 
     def answer(self, args: dict):
         return self.batcher.answer(args)
@@ -137,19 +153,6 @@ class Server:
             data.append({"id": r.name, "object": "model", "created": 0, "owned_by": "loramem",
                          "parent": self.base.name, "root": r.base_model})
         return {"object": "list", "data": data}
-
-
-async def _parse(request: Request, model: type[oa.BaseModel]):
-    try:
-        body = json.loads(await request.body())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise APIError(400, f"the request body is not valid JSON: {e}") from None
-    try:
-        return model.model_validate(body)
-    except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise APIError(400, f"invalid request: {where}: {first['msg']}", param=where) from None
 
 
 def create_app(memory, api_key: str | None = None, max_upload_bytes: int = MAX_UPLOAD_BYTES,
@@ -204,7 +207,7 @@ def create_app(memory, api_key: str | None = None, max_upload_bytes: int = MAX_U
         return server.models()
 
     async def _complete(request: Request, schema, chat: bool):
-        req = await _parse(request, schema)
+        req = await parse(request, schema)
         args = await run_in_threadpool(server.resolve, req)
         if req.stream:
             return StreamingResponse(server.stream(args, req.model, chat), media_type="text/event-stream")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi.responses import JSONResponse
 
-from loramem.errors import AdapterFileError, LoramemError, UnknownMemoryError
+from loramem.errors import AdapterFileError, LoramemError, QuestionTooLong, UnknownMemoryError
 from loramem.serve import openai_schema as oa
 
 
@@ -17,6 +17,8 @@ class APIError(Exception):
 
     def __init__(self, status: int, message: str, type: str = "invalid_request_error",
                  code: str | None = None, param: str | None = None) -> None:
+        # one line, and text that encodes as UTF-8 whatever input the message quotes (a lone surrogate)
+        message = " ".join(message.splitlines()).encode("utf-8", "backslashreplace").decode("utf-8")
         super().__init__(message)
         self.status, self.message, self.type, self.code, self.param = status, message, type, code, param
 
@@ -33,6 +35,8 @@ def api_error(e: Exception) -> APIError:
         return e
     if isinstance(e, UnknownMemoryError):
         return APIError(404, str(e), code="memory_not_found")
+    if isinstance(e, QuestionTooLong):  # OpenAI's answer to a prompt past the model's context
+        return APIError(400, str(e), code="context_length_exceeded", param="messages")
     if isinstance(e, AdapterFileError):  # the store's state, not the request: other memories still answer
         return APIError(500, str(e), type="server_error", code="adapter_file_error")
     if isinstance(e, LoramemError):

@@ -9,15 +9,15 @@ the `MODES` registry (`GET /v1/loramem/modes`), so a new mode shows up on the pa
 from __future__ import annotations
 
 import inspect
-import json
 import sys
 from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from loramem.serve.bodies import parse, validated
 from loramem.serve.errors import APIError
 from loramem.serve.reports import add_report_routes
 
@@ -169,14 +169,7 @@ def add_page_routes(app: FastAPI, server, max_upload_bytes: int) -> None:
 async def _ask_request(request: Request) -> AskRequest:
     from loramem.modes import MODES
 
-    try:
-        req = AskRequest.model_validate(json.loads(await request.body()))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise APIError(400, f"the request body is not valid JSON: {e}") from None
-    except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise APIError(400, f"invalid request: {where}: {first['msg']}", param=where) from None
+    req = await parse(request, AskRequest)
     MODES.get(req.mode)(**req.options)  # an unknown mode or option is refused by name
     return req
 
@@ -187,8 +180,4 @@ def _chat_request(server, req: AskRequest):
     body = {"model": server.base.name, "messages": [{"role": "user", "content": req.question}],
             "memories": req.memories or None, "route": req.route, "top_k": req.top_k, "merge": req.merge,
             "mode": req.mode, "collection": req.collection, "max_tokens": req.max_tokens, **req.options}
-    try:
-        return ChatRequest.model_validate(body)
-    except ValidationError as e:
-        first = e.errors()[0]
-        raise APIError(400, f"invalid request: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+    return validated(ChatRequest, body)

@@ -13,6 +13,7 @@ streams in, so a form is parsed as it arrives, not after the whole body has been
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -20,16 +21,21 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from loramem.errors import LoramemError
+from loramem.serve.bodies import RollbackRequest, json_object, validated
 from loramem.serve.errors import APIError
 from loramem.store import validate_name
 from loramem.supervision.sources import DOCUMENT_SUFFIXES, RECORD_SUFFIXES
 
+MAX_FILENAME_BYTES = 200  # a file system takes 255 per name; the rest is room for what the store adds
+
 
 def _write_args(fields: dict) -> dict:
+    from loramem.supervision import parse_format
     from loramem.training import TrainConfig
 
     args: dict = {"format": str(fields.get("format") or "auto"), "replace": str(fields.get("replace", "")).lower()
                   in ("1", "true", "yes")}
+    parse_format(args["format"])  # an unknown format is refused now, not in the job
     settings = {}
     for key, cast in (("rank", int), ("epochs", int)):
         value = fields.get(key)
@@ -49,11 +55,25 @@ def _write_args(fields: dict) -> dict:
     return args
 
 
-def _safe_filename(name: str) -> str:
-    base = Path(name or "").name
+def _safe_filename(name: object) -> str:
+    """The name an upload is saved under in its job folder: its last part, refused (400, never an OSError
+    that would show the folder) when it holds a control character, is not UTF-8 or is too long."""
+    if not isinstance(name, str):
+        raise LoramemError(f"a file name must be a string, got {type(name).__name__}")
+    base = Path(name).name
+    shown = repr(base if len(base) <= 60 else base[:40] + "..." + base[-12:])
+    if any(ord(c) < 32 or ord(c) == 127 for c in base):
+        raise LoramemError(f"upload {shown}: the file name holds a control character; rename the file")
+    try:
+        size = len(base.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise LoramemError(f"upload {shown}: the file name is not valid UTF-8; rename the file") from None
+    if size > MAX_FILENAME_BYTES:
+        raise LoramemError(f"upload {shown}: the file name takes {size} bytes, more than the {MAX_FILENAME_BYTES} "
+                           "a name may; rename the file")
     if Path(base).suffix.lower() not in DOCUMENT_SUFFIXES | RECORD_SUFFIXES:
         valid = ", ".join(sorted(DOCUMENT_SUFFIXES | RECORD_SUFFIXES))
-        raise LoramemError(f"upload {name!r}: unsupported file type; use one of {valid}")
+        raise LoramemError(f"upload {shown}: unsupported file type; use one of {valid}")
     return base
 
 
@@ -70,19 +90,23 @@ async def _receive(request: Request, folder: Path) -> dict:
             (folder / _safe_filename(f.filename)).write_bytes(await f.read())
         fields.setdefault("name", Path(files[0].filename).stem)
         return fields
-    fields = await _json_body(request)
+    fields = await json_object(request)
     _save_inputs(fields, folder)
     return fields
 
 
-async def _json_body(request: Request) -> dict:
+def _utf8(text: str, what: str) -> bytes:
     try:
-        fields = json.loads(await request.body())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise APIError(400, f"the request body is not valid JSON: {e}") from None
-    if not isinstance(fields, dict):
-        raise LoramemError("the body must be a JSON object")
-    return fields
+        return text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise LoramemError(f"{what} is not valid Unicode text: it holds the lone surrogate {text[e.start]!r}; "
+                           "send UTF-8 text") from None
+
+
+def _hide_folder(e: BaseException, folder: Path) -> None:
+    """Name the upload, not where the server keeps it, in the message of an error it caused."""
+    if isinstance(e, LoramemError) and e.args and isinstance(e.args[0], str):
+        e.args = (e.args[0].replace(f"{folder}{os.sep}", "").replace(str(folder), "the upload"), *e.args[1:])
 
 
 def _save_inputs(fields: dict, folder: Path) -> None:
@@ -94,9 +118,10 @@ def _save_inputs(fields: dict, folder: Path) -> None:
     if records is not None:
         if not isinstance(records, list) or not records:
             raise LoramemError("records must be a non-empty list of {question, answer} objects")
-        (folder / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+        lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+        (folder / "records.jsonl").write_bytes(_utf8(lines, "records"))
     else:
-        (folder / _safe_filename(fields.get("filename") or "document.md")).write_text(str(text))
+        (folder / _safe_filename(fields.get("filename") or "document.md")).write_bytes(_utf8(str(text), "text"))
 
 
 def add_memory_routes(app: FastAPI, server) -> None:
@@ -129,10 +154,7 @@ def add_memory_routes(app: FastAPI, server) -> None:
 
     @app.post("/v1/memories/{name}/rollback")
     async def rollback(name: str, request: Request):
-        fields = await _json_body(request)
-        version = fields.get("version")
-        if not isinstance(version, int) or isinstance(version, bool):
-            raise APIError(400, "give the version to roll back to as an integer", param="version")
+        version = validated(RollbackRequest, await json_object(request)).version
         return server.memory.rollback(name, version).summary()
 
     @app.post("/v1/memories/{name}/versions", status_code=202)
@@ -144,7 +166,7 @@ def add_memory_routes(app: FastAPI, server) -> None:
         job_id = server.jobs.new_id()
         folder = server.jobs.folder(job_id)
         try:
-            fields = await _json_body(request)
+            fields = await json_object(request)
             removals = fields.get("remove")
             if removals is not None and (not isinstance(removals, list) or not removals):
                 raise LoramemError("remove must be a non-empty list of {question, answer} objects")
@@ -157,8 +179,9 @@ def add_memory_routes(app: FastAPI, server) -> None:
                 UPDATES.get(str(fields["method"]))
             files = sorted(folder.iterdir()) if folder.exists() else []
             prepare_update(server.memory, name, files, names, remove_records=removals)  # bad updates fail now
-        except BaseException:
+        except BaseException as e:
             shutil.rmtree(folder, ignore_errors=True)
+            _hide_folder(e, folder)
             raise
         args = {"remove": names, "remove_records": removals, "method": fields.get("method")}
         job = server.jobs.submit(job_id, name, files, args, update=True)
@@ -176,13 +199,17 @@ def add_memory_routes(app: FastAPI, server) -> None:
             if name is None:
                 raise LoramemError("give the memory a name")
             args = _write_args(fields)
+            hidden = getattr(server.base.model.config, "hidden_size", None)
+            if hidden and args.get("rank") != "auto" and args["config"].rank > hidden:  # refused now, not in the job
+                raise LoramemError(f"rank {args['config'].rank} is larger than the model's hidden size: use at most {hidden}")
             if store.exists(name) and not args["replace"]:
                 raise APIError(409, f"a memory named {name!r} already exists; send replace=true to overwrite it",
                                code="memory_exists", param="name")
             files = sorted(folder.iterdir())
             read_sources(files)  # unreadable records fail now, not in the job
-        except BaseException:
+        except BaseException as e:
             shutil.rmtree(folder, ignore_errors=True)
+            _hide_folder(e, folder)
             raise
         job = server.jobs.submit(job_id, name, files, args)
         return JSONResponse(job.to_dict(), status_code=202)

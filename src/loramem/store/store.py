@@ -186,7 +186,9 @@ class MemoryStore:
     def version(self, name: str, number: int) -> Version:
         current = self.get(name).version
         with self._db() as db:
-            row = db.execute("SELECT * FROM versions WHERE name = ? AND version = ?", (name, number)).fetchone()
+            row = None
+            if abs(number) <= v.MAX_VERSION:  # a larger number is no version (and an OverflowError to SQLite)
+                row = db.execute("SELECT * FROM versions WHERE name = ? AND version = ?", (name, number)).fetchone()
             if row is None:
                 known = [r[0] for r in db.execute("SELECT version FROM versions WHERE name = ? ORDER BY version",
                                                   (name,))]
@@ -196,6 +198,8 @@ class MemoryStore:
     def exists(self, name: str) -> bool:
         """Whether memory `name` (or, for `name@N`, that version of it) is in the store."""
         name, pinned = split_pinned(name)
+        if pinned is not None and pinned > v.MAX_VERSION:
+            return False
         with self._db() as db:
             if pinned is not None:
                 return db.execute("SELECT 1 FROM versions WHERE name = ? AND version = ? AND "

@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS versions (
 );
 """
 _PINNED = re.compile(r"^(?P<name>.+)@(?P<version>\d+)$")
+MAX_VERSION = 2**63 - 1  # SQLite's largest integer: no version number is larger
 SUPERVISION_FILE = "supervision.jsonl"  # the examples a version was trained on, one JSON object a line
 
 
