@@ -344,6 +344,8 @@ class Memory:
         documents: Mapping[str, str] | None = None,
         remove_records: Sequence[dict] | None = None,
         method: str | None = None,
+        epochs: int | None = None,
+        accept_below_target: bool = False,
     ) -> UpdateResult:
         """Change memory `name` into its next version, verified as a write is.
 
@@ -352,10 +354,16 @@ class Memory:
         lists record files whose questions go, or names of documents to remove; `remove_records`
         are records given in memory. Removed answers are trained out, towards the base model's own
         answer. `method` is one of `loramem.updates.UPDATES` (default: the benchmark's pick).
+
+        The next version must read back what a write of the memory stops on (every record of a fact
+        table); one that falls short within `epochs` a round (default: the memory's own limit) is not
+        committed and BelowTargetError says why, the current version staying as it is, unless
+        `accept_below_target` (then it is committed and made current, marked in its log).
         """
         from loramem.updates.apply import update_memory
 
-        return update_memory(self, name, paths, remove, records, documents, remove_records, method)
+        return update_memory(self, name, paths, remove, records, documents, remove_records, method, epochs,
+                             accept_below_target)
 
     def log(self, name: str) -> list[Version]:
         """Every kept version of memory `name`, oldest first."""

@@ -20,5 +20,10 @@ class AdapterFileError(LoramemError):
     """
 
 
+class BelowTargetError(LoramemError):
+    """An update whose next version did not read back the memory's target: nothing was committed,
+    the previous version stays current."""
+
+
 class QuestionTooLong(LoramemError):
     """A question (or a chat's messages) whose prompt and answer do not fit in the model's window."""

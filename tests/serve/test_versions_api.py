@@ -64,3 +64,20 @@ def test_update_pin_list_and_roll_back_over_http(served):
     assert [v.version for v in mem.log("facts")] == [1, 2]  # the refused updates changed nothing
     with pytest.raises(openai.NotFoundError):
         ask("facts@7")
+
+
+def test_an_update_short_of_its_target_fails_its_job_and_changes_nothing(served):
+    url, mem = served
+    change = {"records": [{"question": "What is the phone number of Edsger Dijkstra?", "answer": "555-314-1592"},
+                          {"question": ADA, "answer": "555-777-0001"}]}
+    for bad in (0, "many", True):
+        refused = httpx.post(f"{url}/memories/facts/versions", json={**change, "epochs": bad})
+        assert refused.status_code == 400 and "epochs must be a positive integer" in refused.json()["error"]["message"]
+    assert httpx.post(f"{url}/memories/facts/versions", json={**change, "accept_below_target": "yes"}).status_code == 400
+    accepted = httpx.post(f"{url}/memories/facts/versions", json={**change, "epochs": 1})
+    assert accepted.status_code == 202
+    state = _wait(url, accepted.json()["id"])
+    assert state["status"] == "failed" and state["error"].startswith("update of 'facts' not committed: ")
+    assert "version 1 stays current" in state["error"]
+    listed = httpx.get(f"{url}/memories/facts/versions").json()["data"]
+    assert [(v["version"], v["current"]) for v in listed] == [(1, True)]

@@ -6,7 +6,15 @@ from loramem.errors import LoramemError
 from loramem.supervision.examples import Example
 from loramem.supervision.stored import ANCHOR, FORGET, RECORD
 from loramem.training import TrainConfig
-from loramem.training.stopping import DOCUMENT_PATIENCE, DOCUMENT_TARGET, Stopping, resolve_patience, resolve_target
+from loramem.training.stopping import (
+    DOCUMENT_PATIENCE,
+    DOCUMENT_TARGET,
+    PLATEAU_FLOOR,
+    Stopping,
+    required_recall,
+    resolve_patience,
+    resolve_target,
+)
 
 
 def run(stopping: Stopping, proxies: list[float], recall: float = 0.5) -> int | None:
@@ -50,3 +58,12 @@ def test_a_resumed_write_keeps_its_plateau_count():
 def test_a_negative_patience_is_refused():
     with pytest.raises(LoramemError, match="patience must be"):
         TrainConfig(patience=-1)
+
+
+def test_an_update_must_read_back_what_a_write_stops_on():
+    """Every record of a fact table; a document's plateau floor, or its target without patience."""
+    facts, document = [Example("q", "a", kind=RECORD), Example("p", "b", kind=FORGET)], [Example("q", "a", kind="cloze")]
+    assert required_recall(TrainConfig(), facts) == 1.0
+    assert required_recall(TrainConfig(), document) == PLATEAU_FLOOR
+    assert required_recall(TrainConfig(patience=0), document) == DOCUMENT_TARGET
+    assert required_recall(TrainConfig(target_recall=0.8), facts) == 0.8

@@ -254,19 +254,28 @@ def update(
     remove: list[Path] = typer.Option([], "--remove", help="a records file whose questions go, or the name of a "
                                       "document to remove (repeatable)"),
     method: str = typer.Option(DEFAULT_UPDATE, "--method", help=f"{choices(UPDATES.names())}"),
+    epochs: int | None = typer.Option(None, "--epochs", min=1, help="epoch limit of each training round "
+                                      "(default: the memory's own)"),
+    accept_below_target: bool = typer.Option(False, "--accept-below-target", help="commit and make current a "
+                                             "next version that reads back less than the memory's target "
+                                             "(refused by default, the current version staying)"),
     store: Path | None = StoreOpt,
     model: str | None = ModelOpt,
     device: str | None = DeviceOpt,
 ) -> None:
-    """Change a memory into its next version: add, supersede or remove knowledge, verified by read-back."""
+    """Change a memory into its next version: add, supersede or remove knowledge, verified by read-back.
+
+    A next version that does not read back the memory's target (every record of a fact table) is not
+    committed: the current version stays, and the error says how far it got."""
     mem = open_memory(store, model, device)
-    result = mem.update(name, paths or [], remove=remove, method=method)
+    result = mem.update(name, paths or [], remove=remove, method=method, epochs=epochs,
+                        accept_below_target=accept_below_target)
     _print_notes(result.notes, result.generator)
     r = result.record
     changed = ", ".join(f"{k.replace('_', ' ')} {n}" for k, n in result.change.items())
     out.print(f"updated {r.name} to version {r.version} (from {result.previous}) by {result.method}: {changed}; "
               f"{result.epochs} epochs, {result.seconds:.1f} s")
-    out.print(f"read-back recall: {result.recall:.1%}; superseded answers still produced: "
+    out.print(f"read-back recall: {result.recall:.1%} (target {result.target:.0%}); superseded answers still produced: "
               f"{result.superseded_still:.0%}; removed answers still produced: {result.removed_still:.0%}")
 
 

@@ -5,9 +5,11 @@ A write takes either a JSON body — `{"name", "records": [{"question", "answer"
 `file` parts and the same fields. The answer is 202 with a job id; `GET /v1/memories/jobs/ID`
 reports its status and progress. `POST /v1/memories/NAME/versions` updates a memory the same way
 (`records`, or a document as `text` and `filename`, plus `remove` records, `remove_documents`
-names and `method`); `GET` there lists its versions, and `POST /v1/memories/NAME/rollback`
-`{"version": N}` makes one current again. The body limit is `limits.BodyLimit`'s, checked as the body
-streams in, so a form is parsed as it arrives, not after the whole body has been held.
+names, `method`, `epochs` and `accept_below_target`, as the CLI's flags: a next version short of the
+memory's target is not committed and its job fails with the reason); `GET` there lists its
+versions, and `POST /v1/memories/NAME/rollback` `{"version": N}` makes one current again. The
+body limit is `limits.BodyLimit`'s, checked as the body streams in, so a form is parsed as it
+arrives, not after the whole body has been held.
 """
 
 from __future__ import annotations
@@ -177,13 +179,19 @@ def add_memory_routes(app: FastAPI, server) -> None:
                 _save_inputs(fields, folder)
             if fields.get("method") is not None:
                 UPDATES.get(str(fields["method"]))
+            epochs, accept = fields.get("epochs"), fields.get("accept_below_target", False)
+            if epochs is not None and (not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1):
+                raise LoramemError("epochs must be a positive integer (the epoch limit of each training round)")
+            if not isinstance(accept, bool):
+                raise LoramemError("accept_below_target must be true or false")
             files = sorted(folder.iterdir()) if folder.exists() else []
             prepare_update(server.memory, name, files, names, remove_records=removals)  # bad updates fail now
         except BaseException as e:
             shutil.rmtree(folder, ignore_errors=True)
             _hide_folder(e, folder)
             raise
-        args = {"remove": names, "remove_records": removals, "method": fields.get("method")}
+        args = {"remove": names, "remove_records": removals, "method": fields.get("method"), "epochs": epochs,
+                "accept_below_target": accept}
         job = server.jobs.submit(job_id, name, files, args, update=True)
         return JSONResponse(job.to_dict(), status_code=202)
 

@@ -34,6 +34,14 @@ def resolve_target(target: float | None, examples: list[Example]) -> float:
     return 1.0 if is_fact_table(e.kind for e in examples) else DOCUMENT_TARGET
 
 
+def required_recall(config, examples: list[Example]) -> float:
+    """The lowest read-back recall a write of `examples` with TrainConfig `config` stops on before its
+    epoch limit: its target, or PLATEAU_FLOOR where the plateau rule may end it (documents). An update
+    must reach it for its version to become current (updates/apply.py)."""
+    target = resolve_target(config.target_recall, examples)
+    return min(target, PLATEAU_FLOOR) if resolve_patience(config.patience, examples) else target
+
+
 def stopping_for(config, examples: list[Example], state: dict | None = None) -> Stopping:
     """The stopping rule of a write of `examples` with TrainConfig `config`."""
     return Stopping(resolve_target(config.target_recall, examples), resolve_patience(config.patience, examples), state)

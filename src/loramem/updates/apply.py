@@ -1,5 +1,12 @@
 """An update, end to end: plan, supervision for new documents, forget targets, training, verification,
 and the next version committed atomically (a kill at any point leaves the current version listed).
+
+An update is held to the recall a write of the same memory stops on (every record of a fact table;
+a document's target or plateau floor, training/stopping.py). A version that falls short within the
+epoch limit is not committed: the previous version stays current, nothing is listed, and the error
+says how far it got and which flag tries harder. Committing a version that lost facts the user never
+touched, and making it current, is the one outcome an update must not have (issue 39); a failed
+update costs the training time only. `accept_below_target` commits it anyway, marked in its log.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from loramem.errors import LoramemError
+from loramem.errors import BelowTargetError, LoramemError
 from loramem.routing.embedding import memory_embedding
 from loramem.store import MemoryRecord
 from loramem.store.versions import split_pinned
@@ -21,8 +28,9 @@ from loramem.supervision.examples import Example
 from loramem.supervision.sources import RECORD_SUFFIXES, read_source, records_source
 from loramem.supervision.stored import ANCHOR, FORGET, RECORD, Stored, load_documents, load_supervision, save_supervision
 from loramem.training import TrainConfig
+from loramem.training.stopping import required_recall
 from loramem.training.trainer import read_back_adapter
-from loramem.updates.base import DEFAULT_UPDATE, UPDATES, UpdateJob
+from loramem.updates.base import DEFAULT_UPDATE, UPDATES, Trained, UpdateJob
 from loramem.updates.plan import Plan, plan_update
 
 FORGET_TOKENS = 16  # the start of the base model's answer, trained in place of a removed one
@@ -37,10 +45,16 @@ class UpdateResult:
     seconds: float
     epochs: int
     recall: float  # read-back of every current example
+    target: float  # the recall the update had to reach (what a write of the memory stops on)
     superseded_still: float  # share of superseded answers the new version still reproduces
     removed_still: float  # share of removed answers it still reproduces
     notes: list[str] = field(default_factory=list)
     generator: str = ""
+
+    @property
+    def below_target(self) -> bool:
+        """Committed under `accept_below_target` with a recall short of the target."""
+        return self.recall < self.target
 
 
 def _removals(paths: Sequence[str | Path], records: Sequence[dict] | None) -> list[Source | str]:
@@ -54,9 +68,22 @@ def _removals(paths: Sequence[str | Path], records: Sequence[dict] | None) -> li
     return out
 
 
-def _config(record: MemoryRecord) -> TrainConfig:
+def _config(record: MemoryRecord, epochs: int | None) -> TrainConfig:
+    """The memory's own training settings, with this update's epoch limit (a round's) where given."""
     names = {f.name for f in dataclasses.fields(TrainConfig)}
-    return TrainConfig(**{k: v for k, v in record.config.items() if k in names})
+    config = TrainConfig(**{k: v for k, v in record.config.items() if k in names})
+    return dataclasses.replace(config, epochs=epochs) if epochs is not None else config
+
+
+def _short_of_target(name: str, record: MemoryRecord, recall: float, target: float, n: int, trained: Trained,
+                     config: TrainConfig) -> BelowTargetError:
+    """The one-line refusal of a next version that read back `recall` of its `n` examples, under `target`."""
+    itself = f" (it read back {record.recall:.0%} itself)" if record.recall < target else ""
+    return BelowTargetError(
+        f"update of {name!r} not committed: its next version read back {recall:.0%} of its {n} examples, short of "
+        f"the memory's target {target:.0%}, after {trained.epochs} epochs in {trained.rounds} round(s) of at most "
+        f"{config.epochs}; version {record.version} stays current{itself} and nothing was changed. Try again with "
+        f"more epochs (--epochs {2 * config.epochs}) or --method retrain, or keep it anyway with --accept-below-target")
 
 
 def _sources(current: list[Stored], documents: dict[str, str]) -> list[Source]:
@@ -130,8 +157,14 @@ def update_memory(
     documents: Mapping[str, str] | None = None,
     remove_records: Sequence[dict] | None = None,
     method: str | None = None,
+    epochs: int | None = None,
+    accept_below_target: bool = False,
 ) -> UpdateResult:
-    """Add, supersede and remove knowledge in memory `name`; see `Memory.update`."""
+    """Add, supersede and remove knowledge in memory `name`; see `Memory.update`.
+
+    Raises BelowTargetError, committing nothing, when the next version reads back less than a write
+    of the memory stops on, unless `accept_below_target`.
+    """
     start = time.perf_counter()
     method = method or DEFAULT_UPDATE
     updater = UPDATES.get(method)()
@@ -152,7 +185,7 @@ def update_memory(
     documents_now = {k: t for k, t in held_docs.items()
                      if k not in {s.origin for s in plan.removed + plan.superseded}}
     documents_now.update({s.path.name: s.text for s in plan.new_documents})
-    config = _config(record)
+    config = _config(record, epochs)
     next_stored = plan.kept + plan.added + forget
     current = [s for s in next_stored if s.example.kind not in (FORGET, ANCHOR)]  # the knowledge itself
     if not current:
@@ -162,8 +195,11 @@ def update_memory(
         trained = updater.run(UpdateJob(
             base=mem.base, config=config, previous=folder, kept=[s.example for s in plan.kept],
             change=[s.example for s in plan.added + forget], save_to=staged, progress=mem.progress))
-        save_supervision(staged, next_stored, documents_now)
         recall = _share(mem.base, staged, current)
+        target = required_recall(config, [s.example for s in current])
+        if recall < target and not accept_below_target:
+            raise _short_of_target(name, record, recall, target, len(current), trained, config)
+        save_supervision(staged, next_stored, documents_now)
         superseded_still = _share(mem.base, staged, [s for s in plan.superseded if s.example.kind == RECORD])
         removed_still = _share(mem.base, staged, plan.removed)
         seconds = time.perf_counter() - start
@@ -171,9 +207,13 @@ def update_memory(
         kinds: dict[str, int] = {}
         for s in next_stored:
             kinds[s.example.kind] = kinds.get(s.example.kind, 0) + 1
-        verified = {"method": method, "seconds": round(seconds, 2), "recall": recall,
+        verified = {"method": method, "seconds": round(seconds, 2), "recall": recall, "target": target,
                     "superseded_still": superseded_still, "removed_still": removed_still,
                     "epochs": trained.epochs, "rounds": trained.rounds, "trained_examples": trained.examples}
+        if recall < target:
+            verified["accepted_below_target"] = True
+            notes.append(f"read back {recall:.0%}, short of the memory's target {target:.0%}: committed and made "
+                         "current because below-target updates were accepted")
         new = dataclasses.replace(
             record, folder="", recall=recall, examples=len(next_stored), tokens=trained.tokens,
             sources=[s.path.name for s in sources], formats=sorted(kinds),
@@ -186,6 +226,6 @@ def update_memory(
         mem.store.commit(staged, new, parent=record.version, change={**plan.change, **verified},
                          embedding=memory_embedding(sources))
     return UpdateResult(record=new, previous=record.version, method=method, change=plan.change, seconds=seconds,
-                        epochs=trained.epochs, recall=recall, superseded_still=superseded_still,
+                        epochs=trained.epochs, recall=recall, target=target, superseded_still=superseded_still,
                         removed_still=removed_still, notes=notes, generator=generator)
 
