@@ -46,3 +46,27 @@ def serve_table(results: dict, clients: tuple[int, ...] = (1, 8)) -> Table:
                          f"{results['p50_ratio']:.2f}x (target ≤ 2), {results.get('rows_per_step_8', 0):.1f} "
                          "requests per decode step")
     return table
+
+
+def faults_table(results: dict) -> Table:
+    """One row per fault case: what was tried, what was lost, tracebacks, cross-site requests let through."""
+    cases = results["cases"]
+    table = Table(title="loramem bench faults")
+    for col in ("case", "tried", "lost", "tracebacks", "cross-site accepted"):
+        table.add_column(col)
+    k, r, c, d, x = (cases[n] for n in ("kills", "race", "catalogue", "disk_full", "cross_site"))
+    table.add_row("kills", f"{k['kills']} SIGKILLs during write and update", str(k["lost"]), str(k["tracebacks"]), "")
+    table.add_row("race", f"{r['commits']} commits reusing folders against {r['gc_runs']} gc runs", str(r["lost"]),
+                  str(r["tracebacks"]), "")
+    table.add_row("catalogue", f"emptied and deleted: refused {c['refused']}/2, recovered "
+                  f"{len(c['recovered'])} memories", str(c["lost"]), str(c["tracebacks"]), "")
+    if "skipped" in d:
+        table.add_row("disk full", f"skipped: {d['skipped']}", "-", "-", "")
+    else:
+        table.add_row("disk full", f"write, update, rollback: {d['one_line_errors']}/3 one-line errors",
+                      str(d["lost"]), str(d["tracebacks"]), "")
+    table.add_row("cross-site", f"{len(x['attacks'])} requests a foreign page could send", "", str(x["tracebacks"]),
+                  str(x["accepted"]))
+    table.caption = (f"kills {results['kills']}, lost {results['lost']}, tracebacks {results['tracebacks']}, "
+                     f"cross-site accepted {results['cross_site_accepted']}")
+    return table

@@ -340,6 +340,24 @@ def bench_kv(
     out.print(f"wrote {report}")
 
 
+@bench_app.command("faults")
+def bench_faults(
+    kills: int = typer.Option(20, "--kills", min=1, help="times a writer is SIGKILLed during write and update"),
+    race_seconds: float = typer.Option(10, "--race-seconds", min=1, help="how long commits race gc"),
+    seed: int = typer.Option(0, "--seed", help="seeds the kill times"),
+    as_json: bool = JsonOpt,
+    out_file: Path | None = OutJsonOpt,
+) -> None:
+    """Kill writes, race commits against gc, lose the catalogue, fill the disk and send cross-site
+    requests, on a tiny random model; count what was lost, tracebacks, and cross-site requests let in."""
+    from loramem.bench.faults import run_faults
+    from loramem.bench.tables import faults_table
+
+    results = run_faults(kills, race_seconds, seed, log=err_console.print)
+    if not _emit_json(results, out_file, as_json):
+        out.print(faults_table(results))
+
+
 @bench_app.command("run")
 def bench_run(
     config: Path = typer.Argument(..., help="experiment YAML (see loramem.bench.experiment)"),
