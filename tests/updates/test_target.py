@@ -21,7 +21,7 @@ def ask(mem, question, memory="facts"):
 
 def test_an_update_short_of_its_target_changes_nothing(facts_memory):
     mem = facts_memory
-    with pytest.raises(BelowTargetError, match=r"not committed: .* short of the memory's target 100%.* at most 1; "
+    with pytest.raises(BelowTargetError, match=r"not committed: .* short of the memory's target 100%.* of at most 1 epochs\); "
                        r"version 1 stays current and nothing was changed.*--epochs 2.*--accept-below-target"):
         mem.update("facts", records=CHANGE, epochs=1)
     assert [(v.version, v.current) for v in mem.log("facts")] == [(1, True)]

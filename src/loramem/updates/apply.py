@@ -81,9 +81,10 @@ def _short_of_target(name: str, record: MemoryRecord, recall: float, target: flo
     itself = f" (it read back {record.recall:.0%} itself)" if record.recall < target else ""
     return BelowTargetError(
         f"update of {name!r} not committed: its next version read back {recall:.0%} of its {n} examples, short of "
-        f"the memory's target {target:.0%}, after {trained.epochs} epochs in {trained.rounds} round(s) of at most "
-        f"{config.epochs}; version {record.version} stays current{itself} and nothing was changed. Try again with "
-        f"more epochs (--epochs {2 * config.epochs}) or --method retrain, or keep it anyway with --accept-below-target")
+        f"the memory's target {target:.0%}, after {trained.epochs} epochs ({trained.rounds} training round(s) "
+        f"of at most {config.epochs} epochs); version {record.version} stays current{itself} and nothing was changed. "
+        f"Try again with more epochs (--epochs {2 * config.epochs}) or --method retrain, or keep it anyway with "
+        "--accept-below-target")
 
 
 def _sources(current: list[Stored], documents: dict[str, str]) -> list[Source]:
