@@ -59,7 +59,7 @@ def churn(store: Path, model: str, start: int, conn) -> None:
                     mem.update(MEMORY, records=[changed])
                 conn.send(("done", op, time.perf_counter() - t))
             except LoramemError as e:  # a refused update (below target) or a name race: said, not lost
-                conn.send(("refused", op, str(e)))
+                conn.send(("refused", op, time.perf_counter() - t, str(e)))
             k += 1
 
     _guarded(conn, body)

@@ -108,7 +108,7 @@ def kill_case(store: Path, model: str, kills: int, rng: random.Random, log: Call
         if i == 0:
             while len(seconds) < 2:
                 message = _receive(pipe, 600)
-                if message[0] == "done":
+                if message[0] in ("done", "refused"):
                     seconds.append(message[2])
                 elif message[0] == "traceback":
                     raise LoramemError(f"the writer failed before any kill:\n{message[1]}")
