@@ -98,7 +98,8 @@ def race(store: Path, role: str, seconds: float, conn) -> None:
                 current = s.commit(staged, record, replace=True)
             n += 1
             missing += not (s.path / current.folder / "adapter_model.safetensors").is_file()
-            missing += sum(not (s.path / v.record.folder).is_dir() for v in s.versions("race"))
+            for v in s.versions("race"):  # a version gc drops after this read may go: only a still-listed one counts
+                missing += not (s.path / v.record.folder).is_dir() and s.exists(f"race@{v.version}")
         conn.send(("done", n, missing))
 
     _guarded(conn, body)
