@@ -88,7 +88,7 @@ def test_forget_removes_the_embedding(tmp_path, tiny_model_dir):
 def test_bm25_ranks_every_memory_when_one_long_memory_matches_most(tmp_path, tiny_model_dir):
     mem = Memory(store=tmp_path / "store", model=str(tiny_model_dir), progress=False)
     train = TrainConfig(**{**FAST_TRAIN, "epochs": 1})
-    filler = " ".join(f"word{j}" for j in range(40))
+    filler = " ".join(f"word{j}" for j in range(12))  # each record within the tiny model's 512-token window
     long_rows = [{"question": f"What did ship {i} carry?",
                   "answer": f"Ship {i} carried salt from the harbour of Kessreth. {filler} Kessreth harbour {filler}"}
                  for i in range(70)]  # ~70 passages, each sharing two words with the question

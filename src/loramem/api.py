@@ -287,19 +287,25 @@ class Memory:
         """
         if not question.strip():
             raise LoramemError("the question is empty")
-        check_question(PromptFormat(self.base.tokenizer), question, model_window(self.base.model), max_new_tokens)
         merge = merge if isinstance(merge, Merge) else Merge(check_merge(merge))
+
+        def check_length() -> None:
+            check_question(PromptFormat(self.base.tokenizer), question, model_window(self.base.model), max_new_tokens)
+
         routes: list[Route] = []
         if route is not None:
             if memories:
                 raise LoramemError("give either --memory names or --route, not both")
+            check_length()
             routes = self.route(question, route, top_k, collection)
             memories = [r.name for r in routes]
         mode = mode or default_mode(bool(memories))
         answer_mode = MODES.get(mode)(**(mode_options or {}))
         if answer_mode.needs_memory and not memories:
             raise LoramemError(f"mode {mode!r} needs at least one memory (--memory NAME)")
-        records = [self.store.get(n) for n in dict.fromkeys(memories)]
+        records = [self.store.get(n) for n in dict.fromkeys(memories)]  # unknown names fail before the model loads
+        if route is None:
+            check_length()
         self._check_base(records)
         plan = answer_mode.plan(records, question)
         start = time.perf_counter()

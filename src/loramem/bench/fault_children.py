@@ -1,5 +1,5 @@
-"""The processes `bench faults` kills or races: they run forked from the benchmark, which imports
-loramem but runs no torch op, so each starts in milliseconds instead of re-importing torch.
+"""The processes `bench faults` kills or races: they fork from a server process that imported
+loramem but ran no torch op, so each starts in milliseconds instead of re-importing torch.
 
 Each reports over a pipe what it started and finished; a failure it did not expect is sent as
 its traceback, which the benchmark counts.

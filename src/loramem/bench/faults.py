@@ -40,7 +40,11 @@ from loramem.bench import fault_children as children
 from loramem.bench.fault_server import cross_site_case
 from loramem.errors import AdapterFileError, LoramemError
 
-_FORK = multiprocessing.get_context("fork")
+# Children fork from a server process that imported loramem and torch but ran no torch op: they
+# start in milliseconds, and safely even when this process has run torch (a plain fork of a
+# process whose OpenMP threads are up can hang the child; in the test suite, one did).
+_FORK = multiprocessing.get_context("forkserver")
+_FORK.set_forkserver_preload(["loramem.bench.fault_children", "loramem.api", "loramem.updates.apply"])
 
 
 def _child(target, *args):
