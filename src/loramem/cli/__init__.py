@@ -1,6 +1,7 @@
 """The `loramem` command line: parse, validate, call the library. Errors print as one line.
 
-`memory` holds the user's commands, `bench` the benchmarks, `options` what they share.
+`memory` holds the user's commands, `versions` those on versions and the store (log, rollback, gc,
+recover; registered on `memory`'s app when imported), `bench` the benchmarks, `options` what they share.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import errno
 import os
 import sys
 
+from loramem.cli import versions  # noqa: F401 (its commands join the app)
 from loramem.cli.bench import bench_app
 from loramem.cli.memory import app
 from loramem.errors import LoramemError
