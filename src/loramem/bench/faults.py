@@ -215,7 +215,7 @@ def disk_full_case(store: Path, model: str, work: Path) -> dict:
         _fill(disk / "filler")
         runs = [cli("write", str(facts), "--name", "more", "--store", str(copy), "--model", model, "--epochs", "2"),
                 cli("update", children.MEMORY, str(facts), "--store", str(copy), "--model", model, "--epochs", "2"),
-                cli("rollback", children.MEMORY, str(before["versions"] and 1), "--store", str(copy))]
+                cli("rollback", children.MEMORY, "1", "--store", str(copy))]
         (disk / "filler").unlink()
         after = audit(copy)
         return {"runs": runs, "one_line_errors": sum(r["rc"] != 0 and r["error"] is not None for r in runs),
