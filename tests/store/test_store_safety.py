@@ -131,19 +131,33 @@ def test_commits_that_reuse_folders_never_lose_them_to_a_concurrent_gc(tmp_path)
     assert not list((tmp_path / ".trash").iterdir())
 
 
-def test_a_read_only_store_can_be_listed_but_not_changed(tmp_path, monkeypatch):
-    store = MemoryStore(tmp_path)
-    commit(store, "facts", b"w")
+def _read_only_view(source, target, monkeypatch) -> bool:
+    """A real read-only bind mount of `source` at `target` (root can mount); else `target` is `source`
+    with os.access saying no (as root, permission bits alone stop nothing). True for the real one."""
+    target.mkdir()
+    if subprocess.run(["mount", "-o", "bind,ro", str(source), str(target)], capture_output=True).returncode == 0:
+        return True
+    target.rmdir()
+    target.symlink_to(source)
     real_access = os.access
     monkeypatch.setattr(os, "access", lambda p, mode: False if mode == os.W_OK else real_access(p, mode))
-    os.chmod(tmp_path, 0o555)  # as root the bits alone stop nothing, hence os.access above
+    return False
+
+
+def test_a_read_only_store_can_be_listed_but_not_changed(tmp_path, monkeypatch):
+    store = MemoryStore(tmp_path / "s")
+    commit(store, "facts", b"w")
+    mounted = _read_only_view(tmp_path / "s", tmp_path / "ro", monkeypatch)
     try:
-        readonly = MemoryStore(tmp_path)
+        readonly = MemoryStore(tmp_path / "ro")
         assert readonly.readonly and [r.name for r in readonly.list()] == ["facts"]
-        assert readonly.get("facts").version == 1
+        assert readonly.get("facts").version == 1 and readonly.versions("facts")[0].current
+        for change in (readonly.gc, lambda: readonly.check_writable_name("more", False), readonly.staging().__enter__):
+            with pytest.raises(LoramemError, match="read-only"):
+                change()
         with pytest.raises(LoramemError, match="read-only"):
-            commit(readonly, "more", b"x")
-        with pytest.raises(LoramemError, match="read-only"):
-            readonly.gc()
+            readonly.remove("facts")
     finally:
-        os.chmod(tmp_path, 0o755)
+        if mounted:
+            subprocess.run(["umount", str(tmp_path / "ro")], check=True)
+    assert MemoryStore(tmp_path / "s").names() == ["facts"]

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import sqlite3
 import uuid
@@ -31,11 +30,11 @@ import numpy as np
 from loramem.errors import LoramemError, UnknownMemoryError
 from loramem.store import folders as f_
 from loramem.store import versions as v
+from loramem.store.names import default_store_path, validate_name
 from loramem.store.records import MemoryRecord
 from loramem.store.recover import refuse_lost_catalogue
 from loramem.store.versions import Version, split_pinned
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _COLUMNS = [f.name for f in fields(MemoryRecord)]
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS memories (
@@ -58,24 +57,6 @@ def _vectors(rows: int, dim: int, blob: bytes) -> np.ndarray:
 def _embedding_row(name: str, embedding: np.ndarray) -> tuple:
     vectors = np.ascontiguousarray(embedding, dtype=np.float16)
     return name, vectors.shape[0], vectors.shape[1], vectors.tobytes()
-
-
-def default_store_path() -> Path:
-    env = os.environ.get("LORAMEM_STORE")
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("loramem")) / "store"
-
-
-def validate_name(name: str) -> str:
-    if not _NAME.match(name or "") or ".." in name:
-        raise LoramemError(
-            f"invalid memory name {name!r}: use letters, digits, '.', '_' and '-' "
-            "(no path separators, no '..', at most 128 characters)"
-        )
-    return name
 
 
 class MemoryStore:
@@ -131,9 +112,7 @@ class MemoryStore:
         A deferred transaction that reads before it writes can fail to upgrade its lock when
         another writer got there first; BEGIN IMMEDIATE waits (up to the timeout) instead.
         """
-        if self.readonly:
-            raise LoramemError(f"store {self.path} is read-only (this user cannot write its folder): it can be "
-                               "listed and asked, not changed; choose another with --store")
+        self.check_writable()
         with self._db() as db:
             db.execute("BEGIN IMMEDIATE")
             yield db
@@ -249,7 +228,14 @@ class MemoryStore:
         return self.path / record.folder
 
     # -- writing -----------------------------------------------------------------------------
+    def check_writable(self) -> None:
+        """Raise unless this process may change the store (before any training is spent on a change)."""
+        if self.readonly:
+            raise LoramemError(f"store {self.path} is read-only (this user cannot write its folder): it can be "
+                               "listed and asked, not changed; choose another with --store")
+
     def check_writable_name(self, name: str, replace: bool) -> None:
+        self.check_writable()
         validate_name(name)
         if self.exists(name) and not replace:
             raise LoramemError(f"a memory named {name!r} already exists; pass --replace to overwrite it")
@@ -257,6 +243,7 @@ class MemoryStore:
     @contextmanager
     def staging(self) -> Iterator[Path]:
         """A fresh folder to save an adapter into; removed unless committed."""
+        self.check_writable()
         folder = self.path / ".staging" / f"{os.getpid()}-{uuid.uuid4().hex}"
         folder.mkdir()
         try:

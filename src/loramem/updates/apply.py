@@ -167,6 +167,7 @@ def update_memory(
     of the memory stops on, unless `accept_below_target`.
     """
     start = time.perf_counter()
+    mem.store.check_writable()  # before any training is spent on a version that cannot be listed
     method = method or DEFAULT_UPDATE
     updater = UPDATES.get(method)()
     prepared = prepare_update(mem, name, paths, remove, records, documents, remove_records)
