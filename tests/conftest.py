@@ -106,3 +106,22 @@ def facts_memory(tmp_path, tiny_model_dir, facts_jsonl):
     mem.write([facts_jsonl], name="facts", config=TrainConfig(**FAST_TRAIN))
     return mem
 
+
+
+ADA = "What is the phone number of Ada Byron?"
+
+
+def serve_ada(folder: Path, model_dir: Path, versions: int = 1):
+    """A store in `folder` whose memory `facts` holds Ada Byron's number, written `versions` times
+    (the last current), served on loopback with no key: yields (root URL without /v1, Memory)."""
+    from loramem import Memory
+    from loramem.serve import ServerThread, create_app
+    from loramem.training import TrainConfig
+
+    mem = Memory(store=folder / "store", model=str(model_dir), progress=False)
+    facts = folder / "facts.jsonl"
+    facts.write_text(json.dumps({"question": ADA, "answer": "555-010-1234"}) + "\n")
+    for i in range(versions):
+        mem.write([facts], name="facts", config=TrainConfig(**FAST_TRAIN), replace=i > 0)
+    with ServerThread(create_app(mem)) as url:
+        yield url.removesuffix("/v1"), mem

@@ -137,8 +137,7 @@ class Memory:
         def count_tokens(text: str) -> int:
             return len(tok(text, add_special_tokens=False)["input_ids"])
 
-        window = getattr(self.base.model.config, "max_position_embeddings", 2048)
-        (limits or InputLimits()).check_tokens(sources, count_tokens, window, self.base.name)
+        (limits or InputLimits()).check_tokens(sources, count_tokens, model_window(self.base.model), self.base.name)
         factory = self._generator(generator, generator_options)
         if isolate:
             inner = factory

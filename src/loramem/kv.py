@@ -127,10 +127,9 @@ class Prefilled:
 
 
 def _context(fmt, base, document: str, max_new_tokens: int) -> str:
-    from loramem.answering import truncate_context
+    from loramem.answering import model_window, truncate_context
 
-    window = getattr(base.model.config, "max_position_embeddings", 2048)
-    return truncate_context(fmt, document, max(0, window - max_new_tokens - 256))
+    return truncate_context(fmt, document, max(0, model_window(base.model) - max_new_tokens - 256))
 
 
 @torch.no_grad()

@@ -8,26 +8,16 @@ import json
 import httpx
 import pytest
 
-from conftest import FAST_TRAIN
-from loramem import Memory
+from conftest import ADA, serve_ada
 from loramem.prompts import PromptFormat
-from loramem.serve import ServerThread, create_app
-from loramem.training import TrainConfig
 
-ADA = "What is the phone number of Ada Byron?"
 JSON = {"Content-Type": "application/json"}
 RECORD = {"question": "What is the phone number of Mallory?", "answer": "555-666-0000"}
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, tiny_model_dir):
-    folder = tmp_path_factory.mktemp("bad-inputs")
-    mem = Memory(store=folder / "store", model=str(tiny_model_dir), progress=False)
-    facts = folder / "facts.jsonl"
-    facts.write_text(json.dumps({"question": ADA, "answer": "555-010-1234"}) + "\n")
-    mem.write([facts], name="facts", config=TrainConfig(**FAST_TRAIN))
-    with ServerThread(create_app(mem)) as url:
-        yield url.removesuffix("/v1"), mem
+    yield from serve_ada(tmp_path_factory.mktemp("bad-inputs"), tiny_model_dir, versions=1)
 
 
 def _chat(content: str = ADA, **extra) -> dict:

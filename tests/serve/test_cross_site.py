@@ -9,13 +9,10 @@ import json
 import httpx
 import pytest
 
-from conftest import FAST_TRAIN
-from loramem import Memory
-from loramem.serve import ServerThread, create_app
+from conftest import ADA, serve_ada
+from loramem.serve import ServerThread
 from loramem.serve.origin import CrossSiteGuard, host_allowed
-from loramem.training import TrainConfig
 
-ADA = "What is the phone number of Ada Byron?"
 EVIL = "http://evil.example"
 RECORDS = [{"question": "What is the phone number of Mallory?", "answer": "555-666-0000"}]
 
@@ -23,14 +20,7 @@ RECORDS = [{"question": "What is the phone number of Mallory?", "answer": "555-6
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, tiny_model_dir):
     """A store whose `facts` has versions 1 and 2 (current), served on loopback with no key."""
-    folder = tmp_path_factory.mktemp("cross-site")
-    mem = Memory(store=folder / "store", model=str(tiny_model_dir), progress=False)
-    facts = folder / "facts.jsonl"
-    facts.write_text(json.dumps({"question": ADA, "answer": "555-010-1234"}) + "\n")
-    mem.write([facts], name="facts", config=TrainConfig(**FAST_TRAIN))
-    mem.write([facts], name="facts", config=TrainConfig(**FAST_TRAIN), replace=True)
-    with ServerThread(create_app(mem)) as url:
-        yield url.removesuffix("/v1"), mem
+    yield from serve_ada(tmp_path_factory.mktemp("cross-site"), tiny_model_dir, versions=2)
 
 
 def _unchanged(mem) -> None:

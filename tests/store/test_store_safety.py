@@ -3,8 +3,6 @@ another process collects garbage; and that a store this user cannot write can st
 
 import os
 import subprocess
-import sys
-import textwrap
 import time
 
 import numpy as np
@@ -91,42 +89,16 @@ def test_a_new_catalogue_beside_folders_is_refused_and_recover_keeps_what_is_lis
     assert recover(tmp_path).versions == 0  # a second recover finds nothing new
 
 
-RACE = textwrap.dedent("""
-    import sys, time
-    from loramem.store import MemoryStore
-    sys.path.insert(0, {tests!r})
-    from test_store_safety import commit
-    store, role, until = MemoryStore({path!r}), sys.argv[1], time.time() + {seconds}
-    n = missing = 0
-    while time.time() < until:
-        if role == "gc":
-            store.gc("facts")
-            continue
-        current = commit(store, "facts", b"same" if n % 2 else b"other", replace=True)
-        n += 1
-        for v in store.versions("facts"):  # one that gc drops after this read may go; a still-listed one may not
-            gone = not (store.path / v.record.folder / "adapter_model.safetensors").is_file()
-            missing += gone and store.exists(f"facts@{{v.version}}")
-        missing += not (store.path / current.folder).is_dir()
-    print(n, missing)
-""")
-
-
 def test_commits_that_reuse_folders_never_lose_them_to_a_concurrent_gc(tmp_path):
+    """One process commits content identical to an older version's folder, with replace, in a loop;
+    another runs gc on the memory: `bench faults`' race case, as it runs there."""
+    from loramem.bench.faults import race_case
+
+    race = race_case(tmp_path, 6, log=print)
+    assert race["commits"] > 20 and race["gc_runs"] > 20
+    assert race["missing_seen"] == 0 and race["lost"] == 0 and race["tracebacks"] == 0
     store = MemoryStore(tmp_path)
-    commit(store, "facts", b"same")
-    commit(store, "facts", b"other", replace=True)
-    script = RACE.format(tests=os.path.dirname(__file__), path=str(tmp_path), seconds=6)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    procs = [subprocess.Popen([sys.executable, "-c", script, role], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, env=env) for role in ("commit", "gc")]
-    outs = [p.communicate(timeout=120) for p in procs]
-    for p, (_, err) in zip(procs, outs):
-        assert p.returncode == 0, err[-2000:]
-    commits, missing = map(int, outs[0][0].split())
-    assert commits > 20 and missing == 0
-    store = MemoryStore(tmp_path)
-    for v in store.versions("facts"):
+    for v in store.versions("race"):
         assert (store.adapter_path(v.record) / "adapter_model.safetensors").is_file()
     assert not list((tmp_path / ".trash").iterdir())
 

@@ -141,7 +141,7 @@ def recover(store_path: Path) -> Recovered:
     readable catalogue keeps what it lists and gains the versions of folders it does not know.
     """
     from loramem.store import versions as v
-    from loramem.store.store import MemoryStore
+    from loramem.store.store import MemoryStore, make_current
 
     report = Recovered()
     catalogue = store_path / CATALOGUE
@@ -174,18 +174,12 @@ def recover(store_path: Path) -> Recovered:
             v.insert_version(db, record, e.get("parent"), {**(e.get("change") or {}), "recovered": True}, emb_row)
             report.versions += 1
             if chosen.get(name) == number:
-                db.execute("DELETE FROM embeddings WHERE name = ?", (name,))
-                if emb_row is not None:
-                    db.execute("INSERT INTO embeddings VALUES (?, ?, ?, ?)", emb_row)
-                db.execute(f"INSERT INTO memories ({', '.join(e['record'])}) VALUES ({', '.join('?' * len(e['record']))})",
-                           list(e["record"].values()))
+                make_current(db, record.to_row(), emb_row)
                 report.memories.append(name)
         for record in legacy:
             if record.name in taken:
                 continue
-            row = record.to_row()
-            db.execute(f"INSERT INTO memories ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
+            make_current(db, record.to_row(), None)
             v.insert_version(db, record, None, {"kind": "write", "recovered": True}, None)
             report.legacy.append(record.name)
-        db.execute("UPDATE meta SET value = value + 1 WHERE key = 'generation'")
     return report

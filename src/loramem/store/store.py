@@ -49,6 +49,17 @@ _INSERT = f"INSERT INTO memories ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' 
 _INSERT_EMBEDDING = "INSERT INTO embeddings VALUES (?, ?, ?, ?)"
 
 
+def make_current(db: sqlite3.Connection, row: dict, embedding_row: tuple | None) -> None:
+    """List catalogue row `row` (`MemoryRecord.to_row()`) as its memory's current version, with its
+    routing embedding (`_embedding_row`, or None), in the caller's transaction; routers see a change."""
+    db.execute("DELETE FROM memories WHERE name = ?", (row["name"],))
+    db.execute("DELETE FROM embeddings WHERE name = ?", (row["name"],))
+    if embedding_row is not None:
+        db.execute(_INSERT_EMBEDDING, embedding_row)
+    db.execute(_INSERT, [row[c] for c in _COLUMNS])
+    db.execute(_BUMP)
+
+
 def _vectors(rows: int, dim: int, blob: bytes) -> np.ndarray:
     """A stored embedding, (rows, dim) float16, from its catalogue columns."""
     return np.frombuffer(blob, dtype=np.float16).reshape(rows, dim)
@@ -281,15 +292,10 @@ class MemoryStore:
                 record.version = v.next_version(db, record.name)
                 kind = "update" if parent is not None else ("rewrite" if row is not None else "write")
                 emb = _embedding_row(record.name, embedding) if embedding is not None else None
-                db.execute("DELETE FROM memories WHERE name = ?", (record.name,))
-                db.execute("DELETE FROM embeddings WHERE name = ?", (record.name,))
-                if emb is not None:
-                    db.execute(_INSERT_EMBEDDING, emb)
                 row = record.to_row()
-                db.execute(_INSERT, [row[c] for c in _COLUMNS])
+                make_current(db, row, emb)
                 change = {"kind": kind, **(change or {})}
                 v.insert_version(db, record, parent, change, emb)
-                db.execute(_BUMP)
                 db.execute("DELETE FROM pins WHERE token = ?", (token,))
         except BaseException:
             with self._write() as db:  # unpinned and queued: deleted unless another version lists it
@@ -322,12 +328,8 @@ class MemoryStore:
                              (name, number)).fetchone()
             if row is None:
                 raise v.unknown_version(name, number, [])
-            db.execute("DELETE FROM memories WHERE name = ?", (name,))
-            db.execute("DELETE FROM embeddings WHERE name = ?", (name,))
-            if row["emb_vectors"] is not None:
-                db.execute(_INSERT_EMBEDDING, (name, row["emb_rows"], row["emb_dim"], row["emb_vectors"]))
-            db.execute(_INSERT, [record.to_row()[c] for c in _COLUMNS])
-            db.execute(_BUMP)
+            emb = (name, row["emb_rows"], row["emb_dim"], row["emb_vectors"]) if row["emb_vectors"] is not None else None
+            make_current(db, record.to_row(), emb)
         if (self.path / record.folder).is_dir():
             f_.note(self.path / record.folder, {"event": "current", "name": name, "version": number})
         return record
