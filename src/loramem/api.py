@@ -14,7 +14,7 @@ from loramem.errors import BaseModelMismatchError, LoramemError
 from loramem.models import BaseModel, load_base
 from loramem.modes import MODES, default_mode
 from loramem.prompts import PromptFormat, check_question
-from loramem.routing import ROUTERS, Route
+from loramem.routing import ROUTERS, Route, resolve_router
 from loramem.scope import SCOPE, ScopeGate
 from loramem.store import MemoryRecord, MemoryStore, validate_name
 from loramem.store.versions import Version
@@ -248,7 +248,7 @@ class Memory:
 
     def route(self, question: str, router: str = "auto", top_k: int = 1, collection: str | None = None) -> list[Route]:
         """The `top_k` memories of the store (or of `collection`) best suited to `question`, by `router`."""
-        name = "hybrid" if router == "auto" else router
+        name = resolve_router(router)
         cls = ROUTERS.get(name)
         count = self.store.count(collection)
         where = f"collection {collection!r}" if collection is not None else f"the store {self.store.path}"
@@ -257,7 +257,7 @@ class Memory:
         if top_k < 1 or top_k > count:
             raise LoramemError(f"top-k must be between 1 and the {count} memories in {where}, got {top_k}")
         if name not in self._routers:
-            self._routers[name] = cls(self.store)
+            self._routers[name] = cls(self.store, self)
         return self._routers[name].route(question, top_k, collection)
 
     def ask(

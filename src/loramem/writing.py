@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from loramem.errors import LoramemError
-from loramem.routing.embedding import memory_embedding
+from loramem.routing.index import memory_index
 from loramem.store import MemoryRecord, validate_name
 from loramem.supervision import ChunkSettings, Source, Supervision, parse_format, read_sources
 from loramem.supervision.generators import check_generator
@@ -159,7 +159,7 @@ def commit_write(mem: Memory, plan: PlannedWrite, staged: Path, result: TrainRes
                 "placement": {"target_modules": config.target_modules,
                               "layers": layers if layers is not None else "all"}},
     )
-    mem.store.commit(staged, record, replace=plan.replace, embedding=memory_embedding(sources),
+    mem.store.commit(staged, record, replace=plan.replace, index=memory_index(sources, sup.examples),
                      change={"seconds": round(time.perf_counter() - plan.start, 2), "recall": record.recall,
                              "examples": record.examples})
     plan.checkpoint.unlink(missing_ok=True)

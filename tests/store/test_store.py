@@ -142,13 +142,16 @@ def test_a_store_from_an_older_version_gains_columns_that_read_back(tmp_path, co
 def test_index_only_memories_are_listed_with_their_embeddings_in_one_go(tmp_path):
     import numpy as np
 
+    from loramem.routing.index import MemoryIndex
+
     store = MemoryStore(tmp_path / "s")
     before = store.generation()
     vectors = np.eye(2, 4, dtype=np.float32)
-    store.add_index_only([(record("a"), vectors), (record("b"), None)])
+    store.add_index_only([(record("a"), MemoryIndex(["passage", "question"], ["x", "y?"], vectors)), (record("b"), None)])
     assert store.names() == ["a", "b"] and store.get("a").config == {"lr": 0.1}
     embeddings = store.embeddings()
     assert list(embeddings) == ["a"] and embeddings["a"].dtype == np.float16 and (embeddings["a"] == vectors).all()
+    assert store.index_items() == {"a": [("passage", "x"), ("question", "y?")]}
     assert store.generation() == before + 1  # routers rebuild their indexes
     with pytest.raises(sqlite3.IntegrityError):  # one transaction: a duplicate lists nothing
         store.add_index_only([(record("c"), None), (record("a"), None)])

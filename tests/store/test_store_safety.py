@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from loramem.errors import LoramemError
+from loramem.routing.index import MemoryIndex
 from loramem.store import MemoryRecord, MemoryStore
 from loramem.store.recover import recover
 
@@ -37,8 +38,8 @@ def age_folders(path, seconds=7200):
 def test_a_lost_catalogue_is_refused_and_nothing_deleted_then_recovered(tmp_path):
     store = MemoryStore(tmp_path)
     emb = np.arange(8, dtype=np.float32).reshape(2, 4)
-    commit(store, "phones", b"v1", embedding=emb)
-    commit(store, "phones", b"v2", replace=True, embedding=emb + 1)
+    commit(store, "phones", b"v1", index=MemoryIndex(["passage"] * 2, ["a b", "c d"], emb))
+    commit(store, "phones", b"v2", replace=True, index=MemoryIndex(["passage", "question"], ["e f", "g? h"], emb + 1))
     commit(store, "phones", b"v3", replace=True)
     store.rollback("phones", 2)
     commit(store, "notes", b"n1")
@@ -64,6 +65,7 @@ def test_a_lost_catalogue_is_refused_and_nothing_deleted_then_recovered(tmp_path
     assert [v.version for v in store.versions("phones")] == [1, 2, 3]
     assert [v.version for v in store.versions("dropped")] == [2]  # gc dropped version 1
     assert (store.embeddings()["phones"] == (emb + 1).astype(np.float16)).all()
+    assert store.index_items()["phones"] == [("passage", "e f"), ("question", "g? h")]
     assert sorted(p.name for p in (tmp_path / "adapters").iterdir()) == before
     for r in store.list():
         assert (store.adapter_path(r) / "adapter_model.safetensors").is_file()

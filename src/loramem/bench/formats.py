@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from loramem.bench.datasets.paperqa import choose_papers
+from loramem.bench.datasets.paperqa import choose_papers, paper_text
 from loramem.bench.metrics import rouge_l
 from loramem.bench.resume import claim_folder, model_name
 from loramem.bench.rows import append_jsonl, read_jsonl
@@ -61,7 +61,7 @@ def run_format_comparison(
     for i in chosen:
         paper = all_papers[i]
         pid = str(paper.get("id", i))
-        doc = {f"paper-{i}.md": f"# {paper['title']}\n\n{paper['introduction']}\n"}
+        doc = {f"paper-{i}.md": paper_text(paper)}
         for fmt in [BASELINE, *formats]:
             if (pid, fmt) in done:
                 continue

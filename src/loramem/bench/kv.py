@@ -22,7 +22,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from loramem.bench.datasets.base import spread
-from loramem.bench.datasets.paperqa import choose_papers
+from loramem.bench.datasets.paperqa import choose_papers, paper_text
 from loramem.bench.formats import memory_name
 from loramem.bench.metrics import rouge_l
 from loramem.bench.resume import check_reused, claim_folder, model_name
@@ -61,7 +61,7 @@ def run_kv_study(
     for i in chosen:
         paper = all_papers[i]
         qas = spread(paper["QA"], questions)
-        document = f"# {paper['title']}\n\n{paper['introduction']}\n"
+        document = paper_text(paper)
         names = {}
         for fmt in formats:
             names[fmt] = memory_name(i, fmt)

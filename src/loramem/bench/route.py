@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from loramem.routing.index import PASSAGE, MemoryIndex
 from loramem.store import MemoryRecord, MemoryStore
 
 ROUTE_TARGETS = {"route_p50_ms": (20.0, False), "open_s": (1.0, False)}
@@ -31,7 +32,7 @@ def build_catalogue(path: Path, n: int, dim: int = 384, seed: int = 0) -> None:
             parameters=4_884_480, recall=1.0, created="2026-01-01T00:00:00+00:00", document=f"synthetic memory {i}",
         )
         v = rng.standard_normal((1, dim)).astype(np.float32)
-        entries.append((record, v / np.linalg.norm(v)))
+        entries.append((record, MemoryIndex([PASSAGE], [record.document], v / np.linalg.norm(v))))
     MemoryStore(path).add_index_only(entries)
 
 

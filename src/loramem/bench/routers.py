@@ -18,12 +18,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from loramem.errors import LoramemError
-from loramem.routing import ROUTERS
+from loramem.routing import ROUTERS, first_stage_routers
 
 
 def index_partitions(store_path: Path, files: list[Path]) -> dict[str, list[tuple[str, str]]]:
     """One index-only memory per file; returns each memory's (question, answer) records."""
-    from loramem.routing.embedding import memory_embedding
+    from loramem.routing.index import memory_index
     from loramem.store import MemoryRecord, MemoryStore
     from loramem.supervision.sources import read_source
 
@@ -40,7 +40,7 @@ def index_partitions(store_path: Path, files: list[Path]) -> dict[str, list[tupl
             base_model="index-only", base_fingerprint="index-only", rank=0, formats=["record"],
             examples=len(source.records), tokens=0, parameters=0, recall=0.0, created="", document=source.text,
         )
-        entries.append((record, memory_embedding([source])))
+        entries.append((record, memory_index([source])))
         records[name] = [(r.prompt, r.target) for r in source.records]
     MemoryStore(store_path).add_index_only(entries)
     return records
@@ -54,7 +54,7 @@ def run_router_accuracy(files: list[Path], routers: Sequence[str] | None = None,
     from loramem.api import Memory
     from loramem.bench.datasets.base import spread
 
-    routers = ROUTERS.names() if routers is None else list(routers)
+    routers = first_stage_routers() if routers is None else list(routers)
     for router in routers:
         ROUTERS.get(router)  # an unknown name fails before the indexing, with the valid ones
     if len(files) < 2:

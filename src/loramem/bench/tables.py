@@ -70,3 +70,17 @@ def faults_table(results: dict) -> Table:
     table.caption = (f"kills {results['kills']}, lost {results['lost']}, tracebacks {results['tracebacks']}, "
                      f"cross-site accepted {results['cross_site_accepted']}")
     return table
+
+
+def knowledge_base_table(results: dict) -> Table:
+    """One row per first-stage router: hit@1 and hit@3 overall and per PaperQA level, and the p50 latency."""
+    levels = sorted({lv for r in results["routers"].values() for lv in r["levels"]})
+    table = Table(title=f"routing {results['questions']} questions among {results['papers']} papers "
+                        f"+ {results['distractors']:,} distractors")
+    for col in ("router", "hit@1", "hit@3", *[f"L{lv} hit@1" for lv in levels], "p50 ms"):
+        table.add_column(col)
+    for name, r in results["routers"].items():
+        table.add_row(name, f"{r['hit_at_1']:.1%}", f"{r['hit_at_3']:.1%}",
+                      *[f"{r['levels'][lv]['hit_at_1']:.1%}" if lv in r["levels"] else "-" for lv in levels],
+                      f"{r['p50_ms']:.1f}")
+    return table

@@ -10,7 +10,7 @@ import errno
 import os
 import sys
 
-from loramem.cli import versions  # noqa: F401 (its commands join the app)
+from loramem.cli import knowledge_base, versions  # noqa: F401 (their commands join the apps)
 from loramem.cli.bench import bench_app
 from loramem.cli.memory import app
 from loramem.errors import LoramemError

@@ -253,7 +253,7 @@ def bench_updates(
         print(report.read_text())
 
 
-def _judge(wanted: bool, url: str | None):
+def make_judge(wanted: bool, url: str | None):
     if not (wanted or url):
         return None
     from loramem.bench.judge import Judge
@@ -287,7 +287,7 @@ def bench_formats(
     summary = formats_study.run_format_comparison(
         data, out_dir, format, chosen, TrainConfig(rank=rank, epochs=epochs, seed=seed), model=model, device=device,
         generator=generator, generator_options=generator_options(generator_model, generator_key), log=log,
-        judge=_judge(judge, judge_url))
+        judge=make_judge(judge, judge_url))
     print(formats_study.summary_markdown(summary))
     out.print(f"wrote {out_dir / 'summary.md'}, {out_dir / 'summary.json'} and {out_dir / 'results.jsonl'}")
 

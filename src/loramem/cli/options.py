@@ -34,9 +34,9 @@ def mode_names() -> list[str]:
 
 
 def route_names() -> list[str]:
-    from loramem.routing import ROUTERS
+    from loramem.routing import router_names
 
-    return ["auto", *ROUTERS.names()]
+    return router_names()
 
 
 def merge_names() -> list[str]:

@@ -17,10 +17,16 @@ class Route:
 
 
 class Router(ABC):
-    """One per store; keeps an index of the store's memories, rebuilt when the store changes."""
+    """One per store; keeps an index of the store's memories, rebuilt when the store changes.
 
-    def __init__(self, store) -> None:
+    A first-stage router reads only the catalogue; one that `needs_adapters` (a reranker) reads
+    the candidates' adapters too, so it cannot route index-only memories."""
+
+    needs_adapters = False
+
+    def __init__(self, store, memory=None) -> None:
         self.store = store
+        self.memory = memory  # the loramem.Memory that asks (its base model and adapter cache), for rerankers
         self._generation = None
         self._members: dict[str, set[str]] = {}
 

@@ -1,4 +1,5 @@
-"""BM25 routing over the memories' source text (`bm25s`), one BM25 document per memory passage."""
+"""BM25 routing (`bm25s`) over each memory's index items (passages, records, generated questions and
+summaries: `loramem.routing.index`), one BM25 document per item; a memory scores as its best item."""
 
 from __future__ import annotations
 
@@ -16,10 +17,12 @@ class BM25Router(Router):
         if not self._fresh():
             texts, owners = [], []
             self.names = []
+            items = self.store.index_items()
             for i, (name, document) in enumerate(self.store.documents()):
                 self.names.append(name)
-                for p in passages(document):
-                    texts.append(p)
+                # a memory indexed before items were kept: its document's passages
+                for text in [t for _, t in items[name]] if name in items else passages(document):
+                    texts.append(text)
                     owners.append(i)
             self.retriever = bm25s.BM25()
             self.retriever.index(bm25s.tokenize(texts, stopwords="en", show_progress=False), show_progress=False)

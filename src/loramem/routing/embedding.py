@@ -8,7 +8,6 @@ cosine), so a memory holding many facts is found by any one of them.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -37,13 +36,6 @@ def passages(text: str, records: list | None = None) -> list[str]:
         step = len(items) / MAX_PASSAGES
         items = [items[int(i * step)] for i in range(MAX_PASSAGES)]
     return [p for p in items if p.strip()]
-
-
-def memory_embedding(sources: Sequence) -> np.ndarray | None:
-    """The routing embedding a write stores, (passages, 384): its sources' records, or passages of
-    its documents (`loramem.supervision.Source`s); None when they hold no text."""
-    texts = [p for s in sources for p in passages(s.text, s.records)]
-    return embed(texts[:MAX_PASSAGES]) if texts else None
 
 
 @ROUTERS.register("embedding")

@@ -13,8 +13,8 @@ RRF_K = 60
 class HybridRouter(Router):
     DEPTH = 100  # each part's ranking is fused down to this depth
 
-    def __init__(self, store) -> None:
-        super().__init__(store)
+    def __init__(self, store, memory=None) -> None:
+        super().__init__(store, memory)
         self.parts = [EmbeddingRouter(store), BM25Router(store)]
 
     def route(self, question, k, collection=None):

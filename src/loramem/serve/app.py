@@ -60,7 +60,7 @@ class Server:
         """The `Memory.ask` arguments of a request; unknown model or memories → 404."""
         from loramem.answering import check_merge
         from loramem.modes import MODES
-        from loramem.routing import ROUTERS
+        from loramem.routing import resolve_router
 
         names = list(req.memories or [])
         if req.model not in (self.base.name, *BASE_ALIASES):
@@ -84,8 +84,8 @@ class Server:
         check_merge(req.merge)
         if req.mode is not None:
             MODES.get(req.mode)(**req.mode_options())
-        if req.route is not None and req.route != "auto":
-            ROUTERS.get(req.route)
+        if req.route is not None:
+            resolve_router(req.route)
         return dict(question=question, memories=names, mode=req.mode, route=req.route, top_k=req.top_k,
                     merge=req.merge, collection=req.collection, max_new_tokens=max_new_tokens,
                     mode_options=req.mode_options(), scope=req.scope)

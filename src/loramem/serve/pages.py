@@ -112,9 +112,9 @@ def add_page_routes(app: FastAPI, server, max_upload_bytes: int) -> None:
     @app.get("/v1/loramem/modes")
     def modes():
         from loramem.merges import MERGES
-        from loramem.routing import ROUTERS
+        from loramem.routing import router_names
 
-        return {"object": "list", "data": mode_entries(), "routers": ["auto", *ROUTERS.names()],
+        return {"object": "list", "data": mode_entries(), "routers": router_names(),
                 "merges": MERGES.names(), "merge_default": AskRequest.model_fields["merge"].default}
 
     @app.get("/v1/loramem/memories")

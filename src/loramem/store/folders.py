@@ -138,10 +138,10 @@ def note(folder: Path, entry: dict) -> None:
 
 
 def listing(record_row: dict, parent: int | None, change: dict, embedding_row: tuple | None) -> dict:
-    """The listings line of a listed version: its catalogue row and its routing embedding (base64 float16)."""
+    """The listings line of a listed version: its catalogue row and its routing index (base64 float16 rows, items as JSON)."""
     emb = None
     if embedding_row is not None:
-        _, rows, dim, blob = embedding_row
-        emb = {"rows": rows, "dim": dim, "float16": base64.b64encode(blob).decode()}
+        _, rows, dim, blob, items = embedding_row
+        emb = {"rows": rows, "dim": dim, "float16": base64.b64encode(blob).decode(), "items": items}
     return {"event": "listed", "name": record_row["name"], "version": record_row["version"], "parent": parent,
             "change": change, "record": record_row, "embedding": emb}

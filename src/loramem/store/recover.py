@@ -170,7 +170,7 @@ def recover(store_path: Path) -> Recovered:
                 continue  # the catalogue already has this memory: what it says stands
             record = MemoryRecord.from_row(e["record"])
             emb = e.get("embedding")
-            emb_row = (name, emb["rows"], emb["dim"], base64.b64decode(emb["float16"])) if emb else None
+            emb_row = (name, emb["rows"], emb["dim"], base64.b64decode(emb["float16"]), emb.get("items")) if emb else None
             v.insert_version(db, record, e.get("parent"), {**(e.get("change") or {}), "recovered": True}, emb_row)
             report.versions += 1
             if chosen.get(name) == number:

@@ -24,6 +24,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -35,18 +36,21 @@ from loramem.store.records import MemoryRecord
 from loramem.store.recover import refuse_lost_catalogue
 from loramem.store.versions import Version, split_pinned
 
+if TYPE_CHECKING:
+    from loramem.routing.index import MemoryIndex
+
 _COLUMNS = [f.name for f in fields(MemoryRecord)]
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS memories (
     {", ".join(c + (" TEXT PRIMARY KEY" if c == "name" else "") for c in _COLUMNS)}
 );
-CREATE TABLE IF NOT EXISTS embeddings (name TEXT PRIMARY KEY, rows INTEGER, dim INTEGER, vectors BLOB);
+CREATE TABLE IF NOT EXISTS embeddings (name TEXT PRIMARY KEY, rows INTEGER, dim INTEGER, vectors BLOB, items TEXT);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER);
 INSERT OR IGNORE INTO meta VALUES ('generation', 0);
 """
 _BUMP = "UPDATE meta SET value = value + 1 WHERE key = 'generation'"
 _INSERT = f"INSERT INTO memories ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
-_INSERT_EMBEDDING = "INSERT INTO embeddings VALUES (?, ?, ?, ?)"
+_INSERT_EMBEDDING = "INSERT INTO embeddings (name, rows, dim, vectors, items) VALUES (?, ?, ?, ?, ?)"
 
 
 def make_current(db: sqlite3.Connection, row: dict, embedding_row: tuple | None) -> None:
@@ -60,14 +64,20 @@ def make_current(db: sqlite3.Connection, row: dict, embedding_row: tuple | None)
     db.execute(_BUMP)
 
 
+def _add_column(db: sqlite3.Connection, table: str, column: str) -> None:
+    if column.split()[0] not in {row[1] for row in db.execute(f"PRAGMA table_info({table})")}:
+        db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+
+
 def _vectors(rows: int, dim: int, blob: bytes) -> np.ndarray:
     """A stored embedding, (rows, dim) float16, from its catalogue columns."""
     return np.frombuffer(blob, dtype=np.float16).reshape(rows, dim)
 
 
-def _embedding_row(name: str, embedding: np.ndarray) -> tuple:
-    vectors = np.ascontiguousarray(embedding, dtype=np.float16)
-    return name, vectors.shape[0], vectors.shape[1], vectors.tobytes()
+def _embedding_row(name: str, index: MemoryIndex) -> tuple:
+    """The catalogue columns of a routing index: name, rows, dim, float16 bytes, items as JSON [[kind, text]]."""
+    vectors = np.ascontiguousarray(index.vectors, dtype=np.float16)
+    return name, vectors.shape[0], vectors.shape[1], vectors.tobytes(), json.dumps(list(zip(index.kinds, index.texts)))
 
 
 class MemoryStore:
@@ -97,6 +107,8 @@ class MemoryStore:
                         db.execute(f"ALTER TABLE memories ADD COLUMN {column}")
                         db.execute(f"UPDATE memories SET {column} = ?", (MemoryRecord.column_default(column),))
                 db.executescript(v.SCHEMA + f_.SCHEMA)
+                _add_column(db, "embeddings", "items TEXT")  # stores from before routing indexes kept texts
+                _add_column(db, "versions", "emb_items TEXT")
                 v.migrate(db)
         except sqlite3.DatabaseError as e:
             raise LoramemError(f"cannot open catalogue in {self.path}: {e}") from None
@@ -226,6 +238,13 @@ class MemoryStore:
         wanted = set(names) if names is not None else None
         return {r["name"]: _vectors(r["rows"], r["dim"], r["vectors"]) for r in rows if wanted is None or r["name"] in wanted}
 
+    def index_items(self) -> dict[str, list[tuple[str, str]]]:
+        """Each memory's routing index items, (kind, text) in the order of its embedding's rows;
+        a memory indexed before items were kept is absent (text routers read its document)."""
+        with self._db() as db:
+            rows = db.execute("SELECT name, items FROM embeddings WHERE items IS NOT NULL").fetchall()
+        return {r["name"]: [tuple(item) for item in json.loads(r["items"])] for r in rows}
+
     def version_embedding(self, name: str, version: int) -> np.ndarray | None:
         """The routing embedding (rows, dim) float16 that version `version` of memory `name` was listed with."""
         with self._db() as db:
@@ -263,13 +282,14 @@ class MemoryStore:
             shutil.rmtree(folder, ignore_errors=True)
 
     def commit(self, staged: Path, record: MemoryRecord, replace: bool = False,
-               embedding: np.ndarray | None = None, parent: int | None = None,
+               index: MemoryIndex | None = None, parent: int | None = None,
                change: dict | None = None) -> MemoryRecord:
         """Move a staged adapter folder into the store and list it as the memory's next version, atomically.
 
         `parent` is the version an update started from: the commit is refused if another writer
         made a newer version meanwhile. Without it, an existing memory is rewritten only with
-        `replace`. `change` says what the version changed, for `loramem log`.
+        `replace`. `change` says what the version changed, for `loramem log`. `index` is what
+        routers will know of it (`loramem.routing.index.memory_index`).
         """
         for required in ("adapter_config.json", "adapter_model.safetensors"):
             if not (staged / required).is_file():
@@ -291,7 +311,7 @@ class MemoryStore:
                     raise LoramemError(f"a memory named {record.name!r} already exists; pass --replace")
                 record.version = v.next_version(db, record.name)
                 kind = "update" if parent is not None else ("rewrite" if row is not None else "write")
-                emb = _embedding_row(record.name, embedding) if embedding is not None else None
+                emb = _embedding_row(record.name, index) if index is not None else None
                 row = record.to_row()
                 make_current(db, row, emb)
                 change = {"kind": kind, **(change or {})}
@@ -324,11 +344,11 @@ class MemoryStore:
         target = self.version(name, number)
         record = target.record
         with self._write() as db:
-            row = db.execute("SELECT emb_rows, emb_dim, emb_vectors FROM versions WHERE name = ? AND version = ?",
-                             (name, number)).fetchone()
+            row = db.execute("SELECT emb_rows, emb_dim, emb_vectors, emb_items FROM versions "
+                             "WHERE name = ? AND version = ?", (name, number)).fetchone()
             if row is None:
                 raise v.unknown_version(name, number, [])
-            emb = (name, row["emb_rows"], row["emb_dim"], row["emb_vectors"]) if row["emb_vectors"] is not None else None
+            emb = (name, *row) if row["emb_vectors"] is not None else None
             make_current(db, record.to_row(), emb)
         if (self.path / record.folder).is_dir():
             f_.note(self.path / record.folder, {"event": "current", "name": name, "version": number})
@@ -358,8 +378,8 @@ class MemoryStore:
                 f_.note(self.path / folder, {"event": "dropped", "name": n, "version": number})
         return len(dropped), removed
 
-    def add_index_only(self, entries: Sequence[tuple[MemoryRecord, np.ndarray | None]]) -> None:
-        """List memories that have no adapter folder, with their routing embeddings, in one transaction.
+    def add_index_only(self, entries: Sequence[tuple[MemoryRecord, MemoryIndex | None]]) -> None:
+        """List memories that have no adapter folder, with their routing indexes, in one transaction.
 
         Routers read only the catalogue, so router benchmarks index many memories this way in seconds
         instead of training each; asking such a memory fails, as its adapter is absent.

@@ -22,7 +22,7 @@ from loramem.store.records import MemoryRecord
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS versions (
     name TEXT, version INTEGER, parent INTEGER, created TEXT, change TEXT, record TEXT,
-    emb_rows INTEGER, emb_dim INTEGER, emb_vectors BLOB,
+    emb_rows INTEGER, emb_dim INTEGER, emb_vectors BLOB, emb_items TEXT,
     PRIMARY KEY (name, version)
 );
 """
@@ -76,10 +76,11 @@ def next_version(db: sqlite3.Connection, name: str) -> int:
 
 def insert_version(db: sqlite3.Connection, record: MemoryRecord, parent: int | None, change: dict,
                    embedding_row: tuple | None) -> None:
-    rows, dim, vectors = embedding_row[1:] if embedding_row is not None else (None, None, None)
-    db.execute("INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    rows, dim, vectors, items = embedding_row[1:] if embedding_row is not None else (None,) * 4
+    db.execute("INSERT INTO versions (name, version, parent, created, change, record, emb_rows, emb_dim, "
+               "emb_vectors, emb_items) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                (record.name, record.version, parent, record.created, json.dumps(change),
-                json.dumps(record.to_row()), rows, dim, vectors))
+                json.dumps(record.to_row()), rows, dim, vectors, items))
 
 
 def read_version(row: sqlite3.Row, current: int | None) -> Version:
@@ -94,7 +95,7 @@ def migrate(db: sqlite3.Connection) -> None:
                          "(SELECT 1 FROM versions v WHERE v.name = m.name)").fetchall()
     for row in missing:
         record = MemoryRecord.from_row(dict(row))
-        emb = db.execute("SELECT name, rows, dim, vectors FROM embeddings WHERE name = ?", (record.name,)).fetchone()
+        emb = db.execute("SELECT name, rows, dim, vectors, items FROM embeddings WHERE name = ?", (record.name,)).fetchone()
         insert_version(db, record, None, {"kind": "write"}, tuple(emb) if emb is not None else None)
 
 

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from loramem.errors import BelowTargetError, LoramemError
-from loramem.routing.embedding import memory_embedding
+from loramem.routing.index import memory_index
 from loramem.store import MemoryRecord
 from loramem.store.versions import split_pinned
 from loramem.supervision import Source, read_sources
@@ -226,7 +226,7 @@ def update_memory(
                     "steps": trained.steps, "update": {**plan.change, **verified}},
         )
         mem.store.commit(staged, new, parent=record.version, change={**plan.change, **verified},
-                         embedding=memory_embedding(sources))
+                         index=memory_index(sources, [s.example for s in current]))
     return UpdateResult(record=new, previous=record.version, method=method, change=plan.change, seconds=seconds,
                         epochs=trained.epochs, recall=recall, target=target, superseded_still=superseded_still,
                         removed_still=removed_still, notes=notes, generator=generator)

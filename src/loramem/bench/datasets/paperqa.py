@@ -22,6 +22,11 @@ def read_papers(path: str | Path) -> list[dict]:
     return papers
 
 
+def paper_text(paper: dict) -> str:
+    """The document a paper is written from: its title as a heading, then its introduction."""
+    return f"# {paper['title']}\n\n{paper['introduction']}\n"
+
+
 def choose_papers(data: str | Path, papers: list[int] | None) -> tuple[list[dict], list[int]]:
     """All papers of `data` and the indices asked for (None: all), refusing indices it does not hold."""
     all_papers = read_papers(data)

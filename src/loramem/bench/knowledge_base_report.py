@@ -1,0 +1,121 @@
+"""The knowledge-base study's report: one row per arm, the seed's comparisons, a plot (report.md, knowledge-base.png)."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+from loramem.bench.rows import read_jsonl
+from loramem.errors import LoramemError
+
+
+def _mean(values) -> float:
+    values = list(values)
+    return sum(values) / len(values) if values else float("nan")
+
+
+def arm_summaries(rows: list[dict]) -> dict[str, dict]:
+    """Per block: arm label, questions, ROUGE-L (overall and per level), judge, hit and abstention rates, p50 s."""
+    by: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        by[r["block"]].append(r)
+    out = {}
+    for block, rs in by.items():
+        levels = sorted({r["level"] for r in rs if r["level"] is not None})
+        hits = [r["hit"] for r in rs if r["hit"] is not None]
+        out[block] = {
+            "arm": rs[0]["arm"], "questions": len(rs), "rouge_l": _mean(r["rouge_l"] for r in rs),
+            "levels": {str(lv): _mean(r["rouge_l"] for r in rs if r["level"] == lv) for lv in levels},
+            **({"judge": _mean(r["judge"] for r in rs)} if all("judge" in r for r in rs) else {}),
+            "hit": _mean(hits) if hits else None, "abstained": _mean(bool(r.get("abstained")) for r in rs),
+            "p50_s": statistics.median(r["seconds"] for r in rs),
+        }
+    return out
+
+
+def _curves(summary: dict) -> dict[str, dict[int, float]]:
+    curves: dict[str, dict[int, float]] = defaultdict(dict)
+    for block, s in summary.items():
+        if block.startswith("interference|"):
+            _, method, n = block.split("|")
+            curves[method][int(n)] = s["rouge_l"]
+            if "oracle" in summary:
+                curves[method][1] = summary["oracle"]["rouge_l"]
+    return curves
+
+
+def findings(summary: dict) -> list[str]:
+    """The seed paper's questions, answered from the rows present."""
+    lines = []
+    oracle = summary.get("oracle", {}).get("rouge_l")
+    routed = {b: s for b, s in summary.items() if b.startswith("routed|")}
+    if oracle is not None and routed:
+        best = max(routed.values(), key=lambda s: s["rouge_l"])
+        lines.append(f"* Routing: the best router ({best['arm']}) scores {best['rouge_l']:.3f} ROUGE-L against the "
+                     f"oracle memory's {oracle:.3f} ({100 * (best['rouge_l'] - oracle):+.1f} points).")
+    merged = {b: s for b, s in summary.items() if b.startswith("merge|")}
+    for s in merged.values():
+        lines.append(f"* {s['arm']}: {s['rouge_l']:.3f}.")
+    if "parametric+rag|routed" in summary and "rag|collection" in summary:
+        a, b = summary["parametric+rag|routed"]["rouge_l"], summary["rag|collection"]["rouge_l"]
+        lines.append(f"* Complementarity: parametric+rag over the routed memories {a:.3f} against rag over the "
+                     f"whole collection {b:.3f} ({100 * (a - b):+.1f} points).")
+    if "large" in summary and oracle is not None:
+        lines.append(f"* One large memory vs many small: {summary['large']['rouge_l']:.3f} against the oracle "
+                     f"small memory's {oracle:.3f}.")
+    for method, curve in _curves(summary).items():
+        ns = sorted(curve)
+        lines.append(f"* Interference ({method}): " + ", ".join(f"N={n} {curve[n]:.3f}" for n in ns) + ".")
+    held = summary.get("held-out|auto")
+    if held:
+        inside = summary.get("routed|auto", {}).get("abstained")
+        lines.append(f"* Abstention: questions of papers outside the collection abstained {held['abstained']:.0%}"
+                     + (f"; the collection's own questions {inside:.0%}." if inside is not None else "."))
+    return lines
+
+
+def write_report(out: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = read_jsonl(out / "results.jsonl")
+    if not rows:
+        raise LoramemError(f"{out}: no results.jsonl rows yet")
+    settings = json.loads((out / "settings.json").read_text())
+    summary = arm_summaries(rows)
+    levels = sorted({lv for s in summary.values() for lv in s["levels"]})
+    judged = any("judge" in s for s in summary.values())
+    head = ["arm", "questions", "ROUGE-L", *[f"level {lv}" for lv in levels], *(["judge"] if judged else []),
+            "own memory used", "abstained", "p50 s"]
+    lines = ["# A knowledge base: routing, merging and abstention over paper memories", "",
+             f"{len(settings['papers'])} papers (PaperQA introductions), one memory each, default write settings "
+             f"(rank {settings['training']['rank']}); routed top k = {settings['top_k']}; model {settings['model']}.", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for s in summary.values():
+        lines.append("| " + " | ".join([
+            s["arm"], str(s["questions"]), f"{s['rouge_l']:.3f}", *[f"{s['levels'].get(lv, float('nan')):.3f}" for lv in levels],
+            *([f"{s['judge']:.2f}" if "judge" in s else ""] if judged else []),
+            "" if s["hit"] is None else f"{s['hit']:.0%}", f"{s['abstained']:.0%}", f"{s['p50_s']:.2f}"]) + " |")
+    lines += ["", *findings(summary)]
+    curves = _curves(summary)
+    if curves:
+        fig, ax = plt.subplots(figsize=(5.5, 4))
+        for method, c in curves.items():
+            xs = sorted(c)
+            ax.plot(xs, [c[x] for x in xs], marker="o", label=method)
+        ax.set_xlabel("memories merged (own + others)")
+        ax.set_ylabel("ROUGE-L")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / "knowledge-base.png", dpi=120)
+        plt.close(fig)
+        lines += ["", "![ROUGE-L vs memories merged](knowledge-base.png)"]
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    report = out / "report.md"
+    report.write_text("\n".join(lines) + "\n")
+    return report

@@ -1,0 +1,75 @@
+"""`bench knowledge-base --index-only`: papers and distractors indexed as a write indexes them, every
+question routed by every first-stage router into routes.jsonl, resumable, bad input refused in one line."""
+
+import json
+
+import pytest
+
+from chat_server import Server
+from loramem.cli import main
+from loramem.routing import first_stage_routers
+from loramem.store import MemoryStore
+
+PAPERS = [
+    {"id": "p-harbour", "title": "The harbour of Kessreth", "introduction": "The harbour of Kessreth was built in 1642 "
+     "by the engineer Ilse Varnhagen. Its granite breakwater shelters two hundred fishing boats. " * 3,
+     "QA": [{"level": 1, "question": "Who built the harbour of Kessreth?", "answer": "Ilse Varnhagen."},
+            {"level": 2, "question": "What shelters the fishing boats at Kessreth?", "answer": "A breakwater."}]},
+    {"id": "p-volcano", "title": "Mount Ferrox", "introduction": "Mount Ferrox is a volcano 3,120 metres tall. "
+     "It last erupted in 1887, burying the valley of Oresk under ash. " * 3,
+     "QA": [{"level": 1, "question": "When did Mount Ferrox last erupt?", "answer": "In 1887."},
+            {"level": 3, "question": "Which valley did the Ferrox ash bury?", "answer": "Oresk."}]},
+    {"id": "p-orchestra", "title": "The Velmont orchestra", "introduction": "The Velmont orchestra is conducted by "
+     "Oda Brightwater. Twenty violinists play in it every winter season. " * 3,
+     "QA": [{"level": 1, "question": "Who conducts the Velmont orchestra?", "answer": "Oda Brightwater."}]},
+]
+
+
+def _run(monkeypatch, capsys, *args) -> tuple[int, str, str]:
+    monkeypatch.setattr("sys.argv", ["loramem", "bench", "knowledge-base", *args])
+    with pytest.raises(SystemExit) as done:
+        main()
+    captured = capsys.readouterr()
+    return done.value.code or 0, captured.out, captured.err
+
+
+def test_index_only_routes_every_question_with_every_router(tmp_path, monkeypatch, capsys, tiny_model_dir):
+    data = tmp_path / "papers.json"
+    data.write_text(json.dumps(PAPERS))
+    server = Server()
+    out = tmp_path / "kb"
+    args = ["--data", str(data), "--out", str(out), "--index-only", "--distractors", "3", "--model", str(tiny_model_dir),
+            "--generator", server.url, "--generator-model", "m", "--json"]
+    try:
+        code, printed, err = _run(monkeypatch, capsys, *args)
+        assert code == 0, err
+        asked = len(server.requests)
+        assert asked > 0  # each memory's supervision was generated, as a write generates it
+        result = json.loads(printed.strip().splitlines()[-1])
+        assert (result["papers"], result["distractors"], result["questions"]) == (3, 3, 5)
+        assert set(result["routers"]) == set(first_stage_routers())
+        for r in result["routers"].values():
+            assert 0 <= r["hit_at_1"] <= r["hit_at_3"] <= 1 and r["p50_ms"] > 0
+        assert result["routers"]["bm25"]["hit_at_1"] == 1.0  # each question shares its names with its paper only
+        rows = [json.loads(line) for line in (out / "routes.jsonl").read_text().splitlines()]
+        assert len(rows) == 5 * len(first_stage_routers())
+        row = rows[0]
+        assert set(row) >= {"paper", "router", "level", "routes"} and len(row["routes"]) == 3
+        papers = {route["paper"] for r in rows for route in r["routes"]}
+        assert papers <= {"p-harbour", "p-volcano", "p-orchestra", None} and None in papers  # distractors: null
+        scores = [route["score"] for route in row["routes"]]
+        assert scores == sorted(scores, reverse=True)
+        items = MemoryStore(out / "store").index_items()
+        # the served QA ("When did the Velmont Observatory open? 1887") is kept where its answer is in the text
+        assert ("question", "When did the Velmont Observatory open? 1887") in items["paper-p-volcano"]
+        assert {kind for kind, _ in items["paper-p-harbour"]} == {"passage"}
+        code, _, err = _run(monkeypatch, capsys, *args)  # resumes: nothing generated or routed again
+        assert code == 0 and len(server.requests) == asked
+        assert len((out / "routes.jsonl").read_text().splitlines()) == len(rows)
+    finally:
+        server.close()
+    for bad, message in ((["--distractors", "9000"], "--distractors takes 0 to 8807"),
+                         (["--top-k", "4"], "--top-k takes 1 to 3")):
+        code, _, err = _run(monkeypatch, capsys, "--data", str(data), "--out", str(tmp_path / "bad"), "--index-only",
+                            "--model", str(tiny_model_dir), *bad)
+        assert code != 0 and message in err and "Traceback" not in err
