@@ -48,3 +48,27 @@ def test_batched_gains_equal_each_adapter_alone_in_peft(tiny_base, folders):
     assert len({round(g, 4) for g in gains}) == 3  # the adapters differ, so must their gains
     assert all(torch.equal(v, before[k]) for k, v in tiny_base.model.state_dict().items())
     assert likelihood_gains(tiny_base.model, tiny_base.tokenizer, QUESTION, []) == []
+
+
+def test_rerank_orders_the_first_stages_candidates_by_gain(tmp_path, tiny_model_dir):
+    import json
+
+    from conftest import FAST_TRAIN
+    from loramem import Memory
+    from loramem.routing import ROUTERS
+    from loramem.training import TrainConfig
+
+    mem = Memory(store=tmp_path / "store", model=str(tiny_model_dir), progress=False)
+    topics = {"harbour": ("Who built the harbour of Kessreth?", "Ilse Varnhagen"),
+              "volcano": ("When did Mount Ferrox last erupt?", "1887"),
+              "orchestra": ("Who conducts the Velmont orchestra?", "Oda Brightwater")}
+    for name, (q, a) in topics.items():
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text(json.dumps({"question": q, "answer": a}) + "\n")
+        mem.write([path], name=name, config=TrainConfig(**{**FAST_TRAIN, "epochs": 1}))
+    question = "Who built the harbour of Kessreth?"
+    first = mem.route(question, ROUTERS.get("rerank").FIRST, 3)
+    routes = mem.route(question, "rerank", 2)
+    gains = dict(zip([r.name for r in first], mem._routers["rerank"].gains(question, [r.name for r in first])))
+    assert [r.name for r in routes] == sorted(gains, key=lambda n: -gains[n])[:2]
+    assert [r.score for r in routes] == pytest.approx([gains[r.name] for r in routes])

@@ -15,6 +15,7 @@ from loramem.models import BaseModel, load_base
 from loramem.modes import MODES, default_mode
 from loramem.prompts import PromptFormat, check_question
 from loramem.routing import ROUTERS, Route, resolve_router
+from loramem.routing.abstention import check_abstain
 from loramem.scope import SCOPE, ScopeGate
 from loramem.store import MemoryRecord, MemoryStore, validate_name
 from loramem.store.versions import Version
@@ -53,6 +54,7 @@ class Answer:
     kv: dict | None = None  # kv mode: document_tokens, kept_tokens, cache_bytes
     versions: list[int] = field(default_factory=list)  # the version of each memory that answered
     out_of_scope: list[dict] = field(default_factory=list)  # {name, version, score}: adapters held back (scope.py)
+    abstained: bool = False  # routed, and no memory held the answer: answered without one (routing/abstention.py)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -273,6 +275,7 @@ class Memory:
         streamer=None,
         mode_options: dict | None = None,
         scope: float = SCOPE,
+        abstain: str = "base",
     ) -> Answer:
         """Answer `question` drawing on the named memories in `mode` (default: parametric).
 
@@ -283,6 +286,9 @@ class Memory:
         and `adapter_phase` for kv. A fact-table memory's adapter stays off for a question outside
         its scope, cosine `scope` to its nearest record (`loramem.scope`; 0: always on). A question whose
         prompt and answer do not fit in the model's window raises QuestionTooLong, before any routing.
+        A routed question that no memory holds (`loramem.routing.abstention`) is answered without one:
+        by the base model (`abstain="base"`), by `rag` over the routed collection's documents
+        (`"rag"`), or routed anyway (`"never"`); the answer says `abstained`.
         """
         if not question.strip():
             raise LoramemError("the question is empty")
@@ -291,13 +297,19 @@ class Memory:
         def check_length() -> None:
             check_question(PromptFormat(self.base.tokenizer), question, model_window(self.base.model), max_new_tokens)
 
+        check_abstain(abstain)
         routes: list[Route] = []
+        abstained = False
         if route is not None:
             if memories:
                 raise LoramemError("give either --memory names or --route, not both")
             check_length()
             routes = self.route(question, route, top_k, collection)
             memories = [r.name for r in routes]
+            if abstain != "never" and not self._routers[resolve_router(route)].holds(question, routes):
+                abstained = True
+                memories = self.store.names(collection) if abstain == "rag" else []
+                mode = abstain
         mode = mode or default_mode(bool(memories))
         answer_mode = MODES.get(mode)(**(mode_options or {}))
         if answer_mode.needs_memory and not memories:
@@ -326,6 +338,7 @@ class Memory:
             prompt_tokens=n_prompt, seconds=time.perf_counter() - start,
             routes=[{"name": r.name, "score": round(r.score, 4)} for r in routes],
             completion_tokens=n_new, truncated=n_new >= max_new_tokens, kv=kv, out_of_scope=scoped.outside,
+            abstained=abstained,
         )
 
     # -- catalogue ---------------------------------------------------------------------------

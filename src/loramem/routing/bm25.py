@@ -7,10 +7,17 @@ import numpy as np
 
 from loramem.routing.base import ROUTERS, Route, Router
 from loramem.routing.embedding import passages
+from loramem.routing.index import channel_rows
 
 
 @ROUTERS.register("bm25")
 class BM25Router(Router):
+    """A memory scores as its best index item; `channel` keeps items of one kind (`channel_rows`)."""
+
+    def __init__(self, store, memory=None, channel: str | None = None) -> None:
+        super().__init__(store, memory)
+        self.channel = channel
+
     def _index(self):
         import bm25s
 
@@ -21,7 +28,10 @@ class BM25Router(Router):
             for i, (name, document) in enumerate(self.store.documents()):
                 self.names.append(name)
                 # a memory indexed before items were kept: its document's passages
-                for text in [t for _, t in items[name]] if name in items else passages(document):
+                texts_of = [t for _, t in items[name]] if name in items else passages(document)
+                if self.channel is not None and name in items:
+                    texts_of = [texts_of[j] for j in channel_rows(items[name], len(texts_of), self.channel)]
+                for text in texts_of:
                     texts.append(text)
                     owners.append(i)
             self.retriever = bm25s.BM25()

@@ -8,6 +8,7 @@ cosine), so a memory holding many facts is found by any one of them.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -38,13 +39,32 @@ def passages(text: str, records: list | None = None) -> list[str]:
     return [p for p in items if p.strip()]
 
 
+@lru_cache(maxsize=64)
+def embed_question(question: str) -> np.ndarray:
+    """One question's unit vector (384,), cached: several routers and the abstention read it per ask."""
+    vector = embed([question])[0]
+    vector.setflags(write=False)
+    return vector
+
+
 @ROUTERS.register("embedding")
 class EmbeddingRouter(Router):
+    """A memory scores as its best index row (max cosine); `channel` keeps rows of one item kind."""
+
+    def __init__(self, store, memory=None, channel: str | None = None) -> None:
+        super().__init__(store, memory)
+        self.channel = channel
+
     def _index(self):
         if not self._fresh():
             vectors = self.store.embeddings()
             if not vectors:
                 raise LoramemError("no memory in the store has a routing embedding; rewrite them")
+            if self.channel is not None:
+                from loramem.routing.index import channel_rows
+
+                items = self.store.index_items()
+                vectors = {n: v[channel_rows(items.get(n), len(v), self.channel)] for n, v in vectors.items()}
             self.names = sorted(vectors)
             sizes = [len(vectors[n]) for n in self.names]
             self.starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
@@ -56,7 +76,7 @@ class EmbeddingRouter(Router):
 
     def route(self, question, k, collection=None):
         names, starts, matrix = self._index()
-        query = torch.from_numpy(embed([question])[0]).to(torch.float16)
+        query = torch.from_numpy(embed_question(question).copy()).to(torch.float16)
         with torch.inference_mode():
             sims = torch.mv(matrix, query).float().numpy()
         best = sims if len(starts) == len(sims) else np.maximum.reduceat(sims, starts)  # best passage

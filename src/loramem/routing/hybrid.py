@@ -11,11 +11,16 @@ RRF_K = 60
 
 @ROUTERS.register("hybrid")
 class HybridRouter(Router):
+    """RRF of MiniLM and BM25, each over all of a memory's index items."""
+
     DEPTH = 100  # each part's ranking is fused down to this depth
 
     def __init__(self, store, memory=None) -> None:
         super().__init__(store, memory)
-        self.parts = [EmbeddingRouter(store), BM25Router(store)]
+        self.parts = self.make_parts(store)
+
+    def make_parts(self, store) -> list[Router]:
+        return [EmbeddingRouter(store), BM25Router(store)]
 
     def route(self, question, k, collection=None):
         fused: dict[str, float] = {}

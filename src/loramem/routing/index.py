@@ -33,6 +33,13 @@ class MemoryIndex:
     vectors: np.ndarray
 
 
+def channel_rows(items: Sequence[tuple[str, str]] | None, rows: int, channel: str) -> list[int]:
+    """The rows of a memory's index that a router of `channel` reads: its items of that kind, or,
+    when it has none (a fact table's records, a memory indexed before items were kept), all of them."""
+    chosen = [i for i, (kind, _) in enumerate(items or ()) if kind == channel]
+    return chosen or list(range(rows))
+
+
 def index_items(sources: Sequence, examples: Sequence = ()) -> list[tuple[str, str]]:
     """(kind, text) items of a memory: its sources' passages or records, then its generated supervision."""
     items = [(PASSAGE, p) for s in sources for p in passages(s.text, s.records)]

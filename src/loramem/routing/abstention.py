@@ -1,0 +1,34 @@
+"""Abstention: a routed question that no memory holds is answered without a memory, and says so.
+
+A router always ranks something first; among papers of one field the first is often a paper
+that merely shares the question's words. Whether the first route holds the answer is judged by
+how close the question comes to what that memory was trained on: the best cosine between the
+question's MiniLM embedding and the memory's index items (its generated questions, passages,
+records), the same rows routing reads. Below HOLDS, the memory does not hold it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from loramem.errors import LoramemError
+
+ABSTAIN = ("base", "rag", "never")  # what a routed question no memory holds is answered with
+HOLDS = 0.5  # measured: see the module docstring
+
+
+def check_abstain(abstain: str) -> str:
+    if abstain not in ABSTAIN:
+        raise LoramemError(f"abstain must be one of {', '.join(ABSTAIN)}; got {abstain!r}")
+    return abstain
+
+
+def closeness(store, question: str, name: str) -> float | None:
+    """The best cosine between `question` and memory `name`'s index rows; None when it has none."""
+    from loramem.routing.embedding import embed
+
+    vectors = store.embeddings([name]).get(name)
+    if vectors is None or not len(vectors):
+        return None
+    query = embed([question])[0]
+    return float((vectors.astype(np.float32) @ query).max())
