@@ -125,3 +125,16 @@ def test_collections_split_records_and_restrict_routing(tmp_path, tiny_model_dir
         mem.write_collection([path], "atlas2", split=7, config=train)
     per_doc = mem.write_collection([path, outside], "docs", config=train)
     assert [w.record.name for w in per_doc] == ["docs-all", "docs-outside"]
+
+
+def test_a_routed_question_no_memory_holds_is_answered_without_one(routed):
+    unheld = "What is the boiling point of mercury at sea level?"
+    answer = routed.ask(unheld, route="auto")
+    assert answer.abstained and answer.memories == [] and answer.mode == "base" and answer.routes
+    assert routed.ask(unheld, route="auto", abstain="never").memories == [answer.routes[0]["name"]]
+    by_rag = routed.ask(unheld, route="auto", abstain="rag")
+    assert by_rag.abstained and by_rag.mode == "rag" and sorted(by_rag.memories) == sorted(TOPICS)
+    held = routed.ask("Who built the harbour of Kessreth?", route="auto")
+    assert not held.abstained and held.memories == ["harbour"]
+    with pytest.raises(LoramemError, match="abstain must be one of base, rag, never"):
+        routed.ask(unheld, route="auto", abstain="sometimes")

@@ -98,6 +98,9 @@ def test_ask_one_mode_reports_its_costs(served):
     assert 0 < kv["kv"]["kept_tokens"] < kv["kv"]["document_tokens"] and kv["kv"]["cache_bytes"] > 0
     routed = ask({"question": QUESTION, "mode": "parametric", "route": "bm25", "top_k": 2, "max_tokens": 8}).json()
     assert {r["name"] for r in routed["routes"]} == {"ada", "notes"} and all("score" in r for r in routed["routes"])
+    assert not routed["abstained"]
+    unheld = {"question": "Which river flows through Vienna?", "mode": "parametric", "route": "bm25", "max_tokens": 8}
+    assert ask(unheld).json()["abstained"] and not ask({**unheld, "abstain": "never"}).json()["abstained"]
     bad = ask({"question": QUESTION, "mode": "kv", "memories": ["ada"], "options": {"rho": 0.5}})
     assert bad.status_code == 400 and "takes no option rho" in bad.json()["error"]["message"]
     assert ask({"question": QUESTION, "mode": "parametrc", "memories": ["ada"]}).json()["error"]["message"] \

@@ -91,6 +91,13 @@ def test_a_question_outside_a_memorys_scope_is_answered_by_the_base_model(served
     forced = client.chat.completions.create(model="m3", messages=[{"role": "user", "content": off}], max_tokens=8,
                                             extra_body={"scope": 0})
     assert forced.model_extra["loramem"]["out_of_scope"] == []
+    routed = client.chat.completions.create(model="base", messages=[{"role": "user", "content": off}], max_tokens=8,
+                                            extra_body={"route": "auto"})
+    assert routed.model_extra["loramem"]["abstained"] and routed.model_extra["loramem"]["memories"] == []
+    assert routed.choices[0].message.content == base.choices[0].message.content
+    with pytest.raises(openai.BadRequestError, match="abstain"):
+        client.chat.completions.create(model="base", messages=[{"role": "user", "content": off}],
+                                       extra_body={"route": "auto", "abstain": "maybe"})
 
 
 def test_errors_come_back_in_the_openai_schema(served, client):

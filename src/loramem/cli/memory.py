@@ -37,6 +37,8 @@ from loramem.cli.options import (
 )
 from loramem.errors import LoramemError
 from loramem.options import user_option
+from loramem.routing import AUTO
+from loramem.routing.abstention import ABSTAIN
 from loramem.scope import SCOPE
 from loramem.training import TrainConfig
 from loramem.training.multi import DEFAULT_BATCH_MEMORIES
@@ -183,7 +185,8 @@ def ask(
     memory: list[str] = typer.Option([], "--memory", "-m", help="memory to use (repeatable)"),
     mode: str | None = typer.Option(None, "--mode", help=f"{choices(mode_names())} (default: parametric with a memory)"),
     max_new_tokens: int = typer.Option(64, "--max-new-tokens"),
-    route: str | None = typer.Option(None, "--route", help=f"pick memories by {choices(route_names())} (auto: hybrid)"),
+    route: str | None = typer.Option(None, "--route", help=f"pick memories by {choices(route_names())} "
+                                     f"(auto: {AUTO})"),
     collection: str | None = typer.Option(None, "--collection", help="route only among this collection's memories"),
     top_k: int = typer.Option(1, "--top-k", help="how many routed memories to activate"),
     merge: str = typer.Option("sum", "--merge", help=f"how several memories combine: {choices(merge_names())} "
@@ -191,6 +194,9 @@ def ask(
     scope: float = typer.Option(SCOPE, "--scope", min=0.0, max=1.0,
                                 help="the cosine a question needs to a fact-table memory's nearest record for its "
                                 "adapter to answer (0: always)"),
+    abstain: str = typer.Option("base", "--abstain", help=f"a routed question no memory holds is answered by: "
+                                f"{choices(ABSTAIN)} (base: the base model; rag: rag over the routed collection's "
+                                "documents; never: the top route all the same)"),
     as_json: bool = JsonOpt,
     store: Path | None = StoreOpt,
     model: str | None = ModelOpt,
@@ -201,10 +207,15 @@ def ask(
     options = {k: v for k, v in mode_options.items() if v is not None}
     answer = open_memory(store, model, device).ask(question, memories=memory, mode=mode, max_new_tokens=max_new_tokens,
                                               route=route, top_k=top_k, merge=merge, collection=collection,
-                                              mode_options=options, scope=scope)
+                                              mode_options=options, scope=scope, abstain=abstain)
     for held in [] if as_json else answer.out_of_scope:  # --json carries them in its object
         err_console.print(f"memory {held['name']!r}: the question is outside its scope (nearest record "
                           f"{held['score']:.2f} < {scope:.2f}); the base model answers")
+    if answer.abstained and not as_json:
+        best = answer.routes[0] if answer.routes else None
+        err_console.print(f"no memory holds this question (best route {best['name']!r}, score {best['score']:.2f}): "
+                          f"answered by {'rag over the collection' if answer.mode == 'rag' else 'the base model'}"
+                          if best else "no memory holds this question: answered without one")
     if answer.kv and not as_json:
         kv = answer.kv
         err_console.print(f"kv cache: {kv['kept_tokens']} of {kv['document_tokens']} document tokens kept, "

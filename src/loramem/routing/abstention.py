@@ -23,12 +23,20 @@ def check_abstain(abstain: str) -> str:
     return abstain
 
 
+def holds(store, question: str, routes) -> bool:
+    """Whether the first route's memory is close enough to `question` to hold its answer."""
+    if not routes:
+        return False
+    score = closeness(store, question, routes[0].name)
+    return score is None or score >= HOLDS  # a memory with no index rows cannot be judged: it is used
+
+
 def closeness(store, question: str, name: str) -> float | None:
     """The best cosine between `question` and memory `name`'s index rows; None when it has none."""
-    from loramem.routing.embedding import embed
+    from loramem.routing.embedding import embed_question
 
     vectors = store.embeddings([name]).get(name)
     if vectors is None or not len(vectors):
         return None
-    query = embed([question])[0]
+    query = embed_question(question)
     return float((vectors.astype(np.float32) @ query).max())

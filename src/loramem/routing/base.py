@@ -47,6 +47,12 @@ class Router(ABC):
             self._members[collection] = set(self.store.names(collection))
         return self._members[collection]
 
+    def holds(self, question: str, routes: list[Route]) -> bool:
+        """Whether the first of `routes` holds the answer to `question` (`loramem.routing.abstention`)."""
+        from loramem.routing.abstention import holds
+
+        return holds(self.store, question, routes)
+
     @abstractmethod
     def route(self, question: str, k: int, collection: str | None = None) -> list[Route]:
         """The best `k` memories of the store (or of one collection) for `question`, best first."""

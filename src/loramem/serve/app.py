@@ -88,7 +88,7 @@ class Server:
             resolve_router(req.route)
         return dict(question=question, memories=names, mode=req.mode, route=req.route, top_k=req.top_k,
                     merge=req.merge, collection=req.collection, max_new_tokens=max_new_tokens,
-                    mode_options=req.mode_options(), scope=req.scope)
+                    mode_options=req.mode_options(), scope=req.scope, abstain=req.abstain)
 
     def check_length(self, req: oa._Request, question: str, max_new_tokens: int) -> None:
         """Refuse a question, or a chat's messages all together, that would not fit in the model's window

@@ -18,6 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from loramem.modes import mode_options
+from loramem.routing.abstention import ABSTAIN
 from loramem.scope import SCOPE
 
 
@@ -35,6 +36,7 @@ class _RequestFields(BaseModel):
     mode: str | None = None
     collection: str | None = None
     scope: float = Field(SCOPE, ge=0, le=1)
+    abstain: Literal[ABSTAIN] = "base"  # a routed question no memory holds: base, rag or never
 
     def mode_options(self) -> dict:
         """The mode options the request set (None: the mode's default)."""
@@ -112,7 +114,7 @@ def usage(answer) -> dict:
 
 def extras(answer) -> dict:
     return {"memories": answer.memories, "mode": answer.mode, "routes": answer.routes, "kv": answer.kv,
-            "out_of_scope": answer.out_of_scope}
+            "out_of_scope": answer.out_of_scope, "abstained": answer.abstained}
 
 
 def finish_reason(answer) -> Literal["stop", "length"]:

@@ -52,6 +52,7 @@ class AskRequest(BaseModel):
     top_k: int = Field(1, ge=1)
     merge: str = "sum"
     collection: str | None = None
+    abstain: str = "base"
     options: dict[str, str | int | float | bool] = Field(default_factory=dict)
     max_tokens: int | None = Field(None, ge=1, le=4096)
 
@@ -179,5 +180,6 @@ def _chat_request(server, req: AskRequest):
 
     body = {"model": server.base.name, "messages": [{"role": "user", "content": req.question}],
             "memories": req.memories or None, "route": req.route, "top_k": req.top_k, "merge": req.merge,
-            "mode": req.mode, "collection": req.collection, "max_tokens": req.max_tokens, **req.options}
+            "mode": req.mode, "collection": req.collection, "max_tokens": req.max_tokens,
+            "abstain": req.abstain, **req.options}
     return validated(ChatRequest, body)

@@ -234,9 +234,12 @@ class MemoryStore:
     def embeddings(self, names: list[str] | None = None) -> dict[str, np.ndarray]:
         """Routing embeddings (rows, dim) float16 by memory name; memories without one are absent."""
         with self._db() as db:
-            rows = db.execute("SELECT name, rows, dim, vectors FROM embeddings").fetchall()
-        wanted = set(names) if names is not None else None
-        return {r["name"]: _vectors(r["rows"], r["dim"], r["vectors"]) for r in rows if wanted is None or r["name"] in wanted}
+            if names is None:
+                rows = db.execute("SELECT name, rows, dim, vectors FROM embeddings").fetchall()
+            else:  # a few: read only theirs (an ask reads one memory's rows from a catalogue of thousands)
+                rows = [r for n in dict.fromkeys(names)
+                        for r in db.execute("SELECT name, rows, dim, vectors FROM embeddings WHERE name = ?", (n,))]
+        return {r["name"]: _vectors(r["rows"], r["dim"], r["vectors"]) for r in rows}
 
     def index_items(self) -> dict[str, list[tuple[str, str]]]:
         """Each memory's routing index items, (kind, text) in the order of its embedding's rows;

@@ -45,6 +45,9 @@ function fillCard(card, a) {
     facts.push(["out of scope", a.out_of_scope.map((o) => `${o.name} (${o.score.toFixed(2)})`).join(", ")
       + ": the base model answered"]);
   }
+  if (a.abstained) {  // routed, and no memory held the answer (routing/abstention.py)
+    facts.push(["abstained", `no memory holds this question: answered by ${a.mode === "rag" ? "rag over the collection" : "the base model"}`]);
+  }
   if (a.kv) {
     facts.push(["document tokens kept", `${num(a.kv.kept_tokens)} of ${num(a.kv.document_tokens)}`],
       ["cache", bytes(a.kv.cache_bytes)]);
@@ -121,7 +124,8 @@ export async function askView(_arg, params) {
         const a = await api("/v1/loramem/ask", { body });
         fillCard(cards[i], a);
         if (a.routes.length && !routing.childElementCount) {
-          routing.replaceChildren(el("div", { class: "card" }, el("h3", {}, `Routing (${routed})`),
+          routing.replaceChildren(el("div", { class: "card" },
+            el("h3", {}, `Routing (${routed})${a.abstained ? ": abstained" : ""}`),
             el("ol", {}, a.routes.map((r) => el("li", { "data-name": r.name }, `${r.name} `,
               el("span", { class: "score" }, `score ${r.score.toFixed(4)}`))))));
         }
