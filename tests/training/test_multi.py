@@ -93,10 +93,18 @@ def test_batched_step_gives_each_memory_its_own_loss_and_gradients(tiny_base):
             torch.testing.assert_close(b.grad, grads[f"{PEFT_PREFIX}{path}.lora_B.default.weight"], rtol=1e-4, atol=1e-6)
 
 
-def test_memories_trained_batched_end_as_each_trained_alone(tiny_base, tmp_path):
+@pytest.mark.parametrize("budget", [None, 1], ids=["one-forward", "a-forward-each"])
+def test_memories_trained_batched_end_as_each_trained_alone(tiny_base, tmp_path, monkeypatch, budget):
     """Three memories, two at a time: different data, seeds and epoch limits, so they leave at
     different steps and the third joins midway; each ends with the steps, weights and saved
-    folder train_memory gives it alone."""
+    folder train_memory gives it alone, whether a step runs them in one forward or, past the
+    attention budget, in a forward each."""
+    from loramem.training import multi, multi_batch
+
+    if budget is not None:
+        monkeypatch.setattr(multi_batch, "ATTENTION_BUDGET", budget)
+    calls = []  # memories per forward
+    monkeypatch.setattr(multi, "multi_forward", lambda *a, f=multi.multi_forward: calls.append(len(a[1])) or f(*a))
     runs = [(FACTS, dict(epochs=2, seed=0)), (MORE, dict(epochs=3, seed=1, batch_size=2)),
             (FACTS[:2] + MORE[:3], dict(epochs=4, seed=2))]
     jobs = [MemoryJob(ex, TrainConfig(**{**FAST_TRAIN, **s}), tmp_path / f"batched{i}") for i, (ex, s) in enumerate(runs)]
@@ -105,6 +113,7 @@ def test_memories_trained_batched_end_as_each_trained_alone(tiny_base, tmp_path)
     done: list[int] = []
     batched = train_memories(tiny_base, jobs, batch_memories=2, progress=False, on_done=lambda i, r: done.append(i))
     assert done == [0, 1, 2] and epochs_seen == [(1, 1), (1, 2), (1, 3)]
+    assert max(calls) == (2 if budget is None else 1)
     for i, job in enumerate(jobs):
         alone = train_memory(tiny_base, job.examples, job.config, tmp_path / f"alone{i}", progress=False)
         got = batched[i]

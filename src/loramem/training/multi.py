@@ -43,7 +43,7 @@ from loramem.supervision.examples import Example
 from loramem.training.batching import encode, make_batches
 from loramem.training.config import TrainConfig
 from loramem.training.distill import teacher_targets
-from loramem.training.multi_batch import Piece, multi_forward
+from loramem.training.multi_batch import Piece, forward_groups, multi_forward
 from loramem.training.precision import training_dtype, training_model
 from loramem.training.readback import counted, read_back
 from loramem.training.stopping import stopping_for
@@ -302,8 +302,11 @@ def _train_until_one_is_done(base: BaseModel, model: torch.nn.Module, active: li
             model.train()
             tick = time.perf_counter()
             pieces = [Piece(run.batch, slot, run.teacher, run.config.distill_hidden) for slot, run in enumerate(active)]
-            outs = multi_forward(model, pieces, set_rows, active[0].pad_id)
-            torch.stack([o.loss for o in outs]).sum().backward()  # each memory's own mean: its own gradient
+            outs = []
+            for group in forward_groups(pieces, model.config):  # each group's activations freed by its backward
+                got = multi_forward(model, group, set_rows, active[0].pad_id)
+                torch.stack([o.loss for o in got]).sum().backward()  # each memory's own mean: its own gradient
+                outs += got
             tokens = [run.batch.n_tokens for run in active]
             for run, out in zip(active, outs):
                 run.stepped(out.correct, out.loss.item())

@@ -55,6 +55,39 @@ def _sequences(batch: Batch, config) -> list[_Sequence]:
     return out
 
 
+# One batched forward keeps the attention of every row it stacks, (rows, heads, width, width) a layer,
+# for the backward. Eight document memories' packed batches (~800 tokens each) in one forward took
+# all 24 GiB of a machine and were killed; one such memory alone, 0.64M of rows x width^2, trains in
+# a few GiB. So a step runs its memories in groups of at most this many rows x width^2.
+ATTENTION_BUDGET = 1 << 20
+
+
+def _shape(piece: Piece, config) -> tuple[int, int]:
+    """(sequences, longest) that `piece`'s batch becomes in a forward, without building them."""
+    batch = piece.batch
+    lengths = batch.attention_mask.sum(1)
+    if packing_pays(batch, config):
+        return 1, int(lengths.sum()) - (len(lengths) - 1) * batch.prefix
+    return len(lengths), int(lengths.max())
+
+
+def forward_groups(pieces: list[Piece], config, budget: int | None = None) -> list[list[Piece]]:
+    """`pieces` in consecutive groups whose stacked forward holds at most `budget` (ATTENTION_BUDGET)
+    rows x width^2 (a piece larger than that alone); each group is one `multi_forward`."""
+    budget = ATTENTION_BUDGET if budget is None else budget
+    groups: list[list[Piece]] = []
+    rows = width = 0
+    for piece in pieces:
+        n, longest = _shape(piece, config)
+        if groups and (rows + n) * max(width, longest) ** 2 <= budget:
+            groups[-1].append(piece)
+            rows, width = rows + n, max(width, longest)
+        else:
+            groups.append([piece])
+            rows, width = n, longest
+    return groups
+
+
 def multi_forward(model: torch.nn.Module, pieces: list[Piece], set_rows, pad_id: int) -> list[StepOutput]:
     """One forward (under `batched_lora(model, ...)`, whose `set_rows` is given) of every piece's
     batch; each piece's StepOutput as its one-memory `supervised_forward` would return it.
