@@ -55,7 +55,7 @@ def test_rerank_orders_the_first_stages_candidates_by_gain(tmp_path, tiny_model_
 
     from conftest import FAST_TRAIN
     from loramem import Memory
-    from loramem.routing import ROUTERS
+    from loramem.routing.rerank import GAIN_HOLDS
     from loramem.training import TrainConfig
 
     mem = Memory(store=tmp_path / "store", model=str(tiny_model_dir), progress=False)
@@ -66,9 +66,17 @@ def test_rerank_orders_the_first_stages_candidates_by_gain(tmp_path, tiny_model_
         path = tmp_path / f"{name}.jsonl"
         path.write_text(json.dumps({"question": q, "answer": a}) + "\n")
         mem.write([path], name=name, config=TrainConfig(**{**FAST_TRAIN, "epochs": 1}))
-    question = "Who built the harbour of Kessreth?"
-    first = mem.route(question, ROUTERS.get("rerank").FIRST, 3)
-    routes = mem.route(question, "rerank", 2)
-    gains = dict(zip([r.name for r in first], mem._routers["rerank"].gains(question, [r.name for r in first])))
+    unanimous = "Who built the harbour of Kessreth?"  # every channel puts the harbour first: taken as it is
+    routes = mem.route(unanimous, "rerank", 2)
+    assert routes[0].name == "harbour" and routes[0].holds is True and routes[0].gain is None
+    assert [r.name for r in routes] == [r.name for r in mem.route(unanimous, "fused", 2)]
+    fused = mem._routers["rerank"].first
+    tried = ["Which builder made the volcano harbour?", "Who conducts the eruption of Kessreth?",
+             "When did the orchestra of Ferrox play?", "Which mountain did Oda Brightwater climb in 1642?"]
+    unsure = next(q for q in tried if len({p[0].name for p in fused.rankings(q, 3)[1]}) > 1)  # the channels disagree
+    first = fused.rankings(unsure, 3)[0]
+    gains = dict(zip([r.name for r in first], mem._routers["rerank"].gains(unsure, [r.name for r in first])))
+    routes = mem.route(unsure, "rerank", 2)
     assert [r.name for r in routes] == sorted(gains, key=lambda n: -gains[n])[:2]
-    assert [r.score for r in routes] == pytest.approx([gains[r.name] for r in routes])
+    assert [r.gain for r in routes] == pytest.approx([gains[r.name] for r in routes])
+    assert routes[0].holds == (routes[0].gain >= GAIN_HOLDS) and routes[1].holds is None

@@ -48,7 +48,7 @@ def test_onnx_encoder_gives_the_sentence_transformers_vectors():
     assert fast([]).shape == (0, 384)
 
 
-@pytest.mark.parametrize("router", ["embedding", "bm25", "hybrid", "auto"])
+@pytest.mark.parametrize("router", ["embedding", "bm25", "hybrid", "fused", "rerank", "auto"])
 def test_routers_find_the_memory_that_holds_the_answer(routed, router):
     questions = {"harbour": "Who built the harbour in Kessreth?", "orchestra": "Which conductor leads the Velmont orchestra?",
                  "volcano": "What is the height of Mount Ferrox?"}

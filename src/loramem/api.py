@@ -336,7 +336,7 @@ class Memory:
             answer=text, memories=[r.name for r in records], versions=[r.version for r in records], mode=mode,
             question=question,
             prompt_tokens=n_prompt, seconds=time.perf_counter() - start,
-            routes=[{"name": r.name, "score": round(r.score, 4)} for r in routes],
+            routes=[r.summary() for r in routes],
             completion_tokens=n_new, truncated=n_new >= max_new_tokens, kv=kv, out_of_scope=scoped.outside,
             abstained=abstained,
         )

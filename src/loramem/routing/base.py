@@ -12,8 +12,18 @@ ROUTERS: Registry[type[Router]] = Registry("router")
 
 @dataclass(frozen=True)
 class Route:
+    """A memory a router picked: its score (on the router's own scale), and where a reranker scored
+    it, the likelihood gain and whether the router judges that it holds the answer."""
+
     name: str
     score: float
+    gain: float | None = None
+    holds: bool | None = None
+
+    def summary(self) -> dict:
+        return {"name": self.name, "score": round(self.score, 4),
+                **({"gain": round(self.gain, 4)} if self.gain is not None else {}),
+                **({"holds": self.holds} if self.holds is not None else {})}
 
 
 class Router(ABC):
@@ -48,9 +58,12 @@ class Router(ABC):
         return self._members[collection]
 
     def holds(self, question: str, routes: list[Route]) -> bool:
-        """Whether the first of `routes` holds the answer to `question` (`loramem.routing.abstention`)."""
+        """Whether the first of `routes` holds the answer to `question`: the router's own word where it
+        gave one (`Route.holds`), else its closeness (`loramem.routing.abstention`)."""
         from loramem.routing.abstention import holds
 
+        if routes and routes[0].holds is not None:
+            return routes[0].holds
         return holds(self.store, question, routes)
 
     @abstractmethod

@@ -22,11 +22,16 @@ class HybridRouter(Router):
     def make_parts(self, store) -> list[Router]:
         return [EmbeddingRouter(store), BM25Router(store)]
 
-    def route(self, question, k, collection=None):
+    def rankings(self, question: str, k: int, collection: str | None = None) -> tuple[list[Route], list[list[Route]]]:
+        """The fused top `k` and each part's own ranking (down to DEPTH) that it was fused from."""
         fused: dict[str, float] = {}
         depth = min(self.store.count(collection), max(k, self.DEPTH))
-        for router in self.parts:
-            for rank, r in enumerate(router.route(question, depth, collection)):
+        parts = [router.route(question, depth, collection) for router in self.parts]
+        for ranking in parts:
+            for rank, r in enumerate(ranking):
                 fused[r.name] = fused.get(r.name, 0.0) + 1.0 / (RRF_K + rank + 1)
         best = sorted(fused.items(), key=lambda item: -item[1])[:k]
-        return [Route(name, score) for name, score in best]
+        return [Route(name, score) for name, score in best], parts
+
+    def route(self, question, k, collection=None):
+        return self.rankings(question, k, collection)[0]
