@@ -38,8 +38,8 @@ def test_index_only_routes_every_question_with_every_router(tmp_path, monkeypatc
     data.write_text(json.dumps(PAPERS))
     server = Server()
     out = tmp_path / "kb"
-    args = ["--data", str(data), "--out", str(out), "--index-only", "--distractors", "3", "--model", str(tiny_model_dir),
-            "--generator", server.url, "--generator-model", "m", "--json"]
+    args = ["--data", str(data), "--out", str(out), "--index-only", "--distractors", "3", "--scale", "20",
+            "--model", str(tiny_model_dir), "--generator", server.url, "--generator-model", "m", "--json"]
     try:
         code, printed, err = _run(monkeypatch, capsys, *args)
         assert code == 0, err
@@ -47,6 +47,7 @@ def test_index_only_routes_every_question_with_every_router(tmp_path, monkeypatc
         assert asked > 0  # each memory's supervision was generated, as a write generates it
         result = json.loads(printed.strip().splitlines()[-1])
         assert (result["papers"], result["distractors"], result["questions"]) == (3, 3, 5)
+        assert set(result["scale"]) == {"20"} and result["scale"]["20"]["fused"]["p50_ms"] > 0  # among 20 copies
         assert set(result["routers"]) == set(first_stage_routers())
         for r in result["routers"].values():
             assert 0 <= r["hit_at_1"] <= r["hit_at_3"] <= 1 and r["p50_ms"] > 0

@@ -26,6 +26,7 @@ from loramem.routing.index import memory_index
 
 COLLECTION = "papers"
 TOP_K = 3
+SCALE_ROUTER = "fused"  # the first stage of auto: what --scale times among thousands of memories
 
 
 def paper_memory(pid: str) -> str:
@@ -121,7 +122,7 @@ def hit_rates(rows: Sequence[dict]) -> dict:
 
 def run_index_only(data: Path, out: Path, papers: list[int] | None = None, distractors: int = 0,
                    routers: Sequence[str] | None = None, top_k: int = TOP_K, model: str | None = None,
-                   generator: str = "auto", generator_options: dict | None = None,
+                   generator: str = "auto", generator_options: dict | None = None, scale: Sequence[int] = (),
                    log: Callable[[str], None] = print) -> dict:
     """Index (or resume) the papers and distractors in `out/store`, route every gold question; the results."""
     from loramem.api import Memory
@@ -146,4 +147,11 @@ def run_index_only(data: Path, out: Path, papers: list[int] | None = None, distr
     rows_path = out / "routes.jsonl"
     route_questions(mem, questions, routers, top_k, owner, rows_path, log)
     rows = [r for r in read_jsonl(rows_path) if r["router"] in routers]
-    return {"routers": hit_rates(rows), "papers": len(chosen), "distractors": distractors, "questions": len(questions)}
+    results = {"routers": hit_rates(rows), "papers": len(chosen), "distractors": distractors,
+               "questions": len(questions)}
+    if scale:
+        from loramem.bench.knowledge_base_scale import route_latency
+
+        results["scale"] = route_latency(out / "store", out, [q["question"] for q in questions],
+                                         [r for r in routers if r == SCALE_ROUTER] or routers[:1], COLLECTION, scale, log)
+    return results

@@ -83,4 +83,8 @@ def knowledge_base_table(results: dict) -> Table:
         table.add_row(name, f"{r['hit_at_1']:.1%}", f"{r['hit_at_3']:.1%}",
                       *[f"{r['levels'][lv]['hit_at_1']:.1%}" if lv in r["levels"] else "-" for lv in levels],
                       f"{r['p50_ms']:.1f}")
+    scale = results.get("scale") or {}
+    table.caption = "; ".join(f"among {int(n):,} memories: " + ", ".join(
+        f"{router} p50 {v['p50_ms']:.1f} ms (p90 {v['p90_ms']:.1f})" for router, v in s.items() if isinstance(v, dict))
+        for n, s in scale.items()) or None
     return table

@@ -23,6 +23,7 @@ from loramem.cli.options import (
     out,
     route_names,
 )
+from loramem.errors import LoramemError
 
 
 @bench_app.command("knowledge-base")
@@ -38,6 +39,8 @@ def bench_knowledge_base(
     merge: list[str] = typer.Option([], "--merge", help=f"merge over the routed top k (repeatable): "
                                     f"{choices(merge_names())}"),
     top_k: int = typer.Option(kb.TOP_K, "--top-k", help="routes kept per question (and merged)"),
+    scale: str = typer.Option("1000,10000", "--scale", help="also time routing among this many memories "
+                              "(copies of the indexed ones), comma-separated; 0: not"),
     judge: bool = typer.Option(False, "--judge", help="also grade answers with the rubric judge"),
     generator: str = GeneratorOpt,
     generator_model: str | None = GeneratorModelOpt,
@@ -50,10 +53,15 @@ def bench_knowledge_base(
     from loramem.training.config import parse_indices
 
     chosen = parse_indices(papers, "papers") if papers else None
+    try:
+        sizes = [n for n in (int(x) for x in scale.split(",") if x.strip()) if n > 0]
+    except ValueError:
+        raise LoramemError(f"--scale takes memory counts such as 1000,10000 (0: none); got {scale!r}") from None
     routers = [r.strip() for r in router if r.strip()]
     made_by = dict(generator=generator, generator_options=generator_options(generator_model, generator_key))
     if index_only:
-        results = kb.run_index_only(data, out_dir, chosen, distractors, routers, top_k, model, **made_by, log=log)
+        results = kb.run_index_only(data, out_dir, chosen, distractors, routers, top_k, model, **made_by, scale=sizes,
+                                     log=log)
         (out_dir / "routing.json").write_text(json.dumps(results, indent=2))
         if as_json:
             print(json.dumps(results))
@@ -63,7 +71,6 @@ def bench_knowledge_base(
         return
     from loramem.bench.knowledge_base_answers import MERGES, run_answers
     from loramem.cli.bench import make_judge
-    from loramem.errors import LoramemError
 
     if distractors:
         raise LoramemError("--distractors are index-only memories (no adapter to answer with): use them with --index-only")

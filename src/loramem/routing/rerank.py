@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from loramem.errors import LoramemError
-from loramem.routing.base import ROUTERS, Route, Router
+from loramem.routing.base import ROUTERS, Router
 from loramem.routing.fused import FusedRouter
 from loramem.routing.likelihood import likelihood_gains
 
