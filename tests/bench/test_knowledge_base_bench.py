@@ -74,3 +74,40 @@ def test_index_only_routes_every_question_with_every_router(tmp_path, monkeypatc
         code, _, err = _run(monkeypatch, capsys, "--data", str(data), "--out", str(tmp_path / "bad"), "--index-only",
                             "--model", str(tiny_model_dir), *bad)
         assert code != 0 and message in err and "Traceback" not in err
+
+
+def test_full_run_answers_every_arm_and_resumes(tmp_path, tiny_model_dir, monkeypatch):
+    from conftest import FAST_TRAIN
+    from loramem.bench import knowledge_base_answers as answers
+    from loramem.training import TrainConfig
+
+    monkeypatch.setattr(answers, "MAX_NEW_TOKENS", 4)
+    data = tmp_path / "papers.json"
+    data.write_text(json.dumps(PAPERS))
+    server = Server()
+    out = tmp_path / "kb"
+    args = dict(papers=[0, 1], routers=["auto", "fused"], merges=["sum", "ties"], top_k=2,
+                config=TrainConfig(**{**FAST_TRAIN, "epochs": 1}), model=str(tiny_model_dir),
+                generator=server.url, generator_options={"model": "m"}, log=lambda m: None)
+    try:
+        report = answers.run_answers(data, out, **args)
+        rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+        blocks = {r["block"] for r in rows}
+        assert blocks == {"base", "oracle", "icl", "routed|auto", "routed|fused", "merge|sum", "merge|ties",
+                          "parametric+rag|routed", "rag|collection", "large", "interference|sum|2",
+                          "interference|ties|2", "held-out|auto"}
+        assert sum(r["block"] == "oracle" for r in rows) == 4  # the two papers' questions
+        held = [r for r in rows if r["block"] == "held-out|auto"]
+        assert len(held) == 1 and held[0]["paper"] == "p-orchestra" and held[0]["hit"] is None
+        oracle = next(r for r in rows if r["block"] == "oracle" and r["paper"] == "p-volcano")
+        assert oracle["memories"] == ["paper-p-volcano"] and oracle["hit"] and 0 <= oracle["rouge_l"] <= 1
+        assert next(r for r in rows if r["block"] == "interference|ties|2")["memories"][0] == "paper-p-harbour"
+        assert set(next(r for r in rows if r["block"] == "rag|collection")["memories"]) == {"paper-p-harbour",
+                                                                                            "paper-p-volcano"}
+        text = report.read_text()
+        assert "| oracle memory | 4 |" in text and "Interference (ties)" in text and (out / "knowledge-base.png").exists()
+        asked = len(server.requests)
+        answers.run_answers(data, out, **args)  # resumes: nothing written or answered again
+        assert len((out / "results.jsonl").read_text().splitlines()) == len(rows) and len(server.requests) == asked
+    finally:
+        server.close()

@@ -40,7 +40,7 @@ MAX_NEW_TOKENS = 64
 
 def write_collection(mem, papers: dict[str, str], config: TrainConfig, made_by: dict,
                      log: Callable[[str], None]) -> None:
-    """Each (memory name → document) into the collection, batched; then the large memory of all of them."""
+    """Each (memory name → document) into the collection, batched."""
     from loramem.write_many import write_many
 
     todo = {n: t for n, t in papers.items() if not mem.store.exists(n)}
@@ -50,6 +50,10 @@ def write_collection(mem, papers: dict[str, str], config: TrainConfig, made_by: 
         log(f"writing {len(todo)} paper memories into collection {COLLECTION!r} (batched)")
         write_many(mem, [dict(documents={f"{n}.md": t}, name=n, collection=COLLECTION, config=config,
                               **made_by) for n, t in todo.items()], DEFAULT_BATCH_MEMORIES)
+
+
+def write_large(mem, papers: dict[str, str], config: TrainConfig, made_by: dict, log: Callable[[str], None]) -> None:
+    """One memory of every paper at the rank of all the paper memories together (the seed's Q8)."""
     large = TrainConfig(**{**asdict(config), "rank": config.rank * len(papers)})
     if mem.store.exists(LARGE):
         check_reused(mem.show(LARGE), asdict(large))
@@ -80,8 +84,9 @@ def run_answers(data: Path, out: Path, papers: list[int] | None = None, routers:
     mem = Memory(store=out / "store", model=model, progress=True)
     pid = {i: str(all_papers[i].get("id", i)) for i in range(len(all_papers))}
     names = {i: paper_memory(pid[i]) for i in chosen}
-    write_collection(mem, {names[i]: paper_text(all_papers[i]) for i in chosen}, config,
-                     dict(generator=generator, generator_options=generator_options), log)
+    documents = {names[i]: paper_text(all_papers[i]) for i in chosen}
+    made_by = dict(generator=generator, generator_options=generator_options)
+    write_collection(mem, documents, config, made_by, log)
     for router in routers:
         mem.route("warm up", router, 1, COLLECTION)  # unknown names fail before any answer; indexes built
 
@@ -121,7 +126,6 @@ def run_answers(data: Path, out: Path, papers: list[int] | None = None, routers:
     block("parametric+rag|routed", f"parametric+rag, auto top {top_k}",
           lambda i, q: {"route": "auto", "top_k": top_k, "mode": "parametric+rag", "collection": COLLECTION})
     block("rag|collection", "rag over the collection", lambda i, q: {"memories": order, "mode": "rag"})
-    block("large", f"one memory of all papers (rank {config.rank * len(chosen)})", lambda i, q: {"memories": [LARGE]})
     for method in merges:
         for n in range(2, min(MAX_MERGE, len(order)) + 1):
             def others(i, n=n):
@@ -133,6 +137,9 @@ def run_answers(data: Path, out: Path, papers: list[int] | None = None, routers:
     if held_out:
         block("held-out|auto", "auto top 1, papers outside the collection",
               lambda i, q: {"route": "auto", "collection": COLLECTION}, questions=held_out, router="auto")
+    if "large" not in done:  # last: it trains as long as all the paper memories together
+        write_large(mem, documents, config, made_by, log)
+        block("large", f"one memory of all papers (rank {config.rank * len(chosen)})", lambda i, q: {"memories": [LARGE]})
     if judge is not None:
         from loramem.bench.formats import judge_results
 
