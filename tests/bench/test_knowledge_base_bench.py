@@ -88,9 +88,10 @@ def test_full_run_answers_every_arm_and_resumes(tmp_path, tiny_model_dir, monkey
     out = tmp_path / "kb"
     args = dict(papers=[0, 1], routers=["auto", "fused"], merges=["sum", "ties"], top_k=2,
                 config=TrainConfig(**{**FAST_TRAIN, "epochs": 1}), model=str(tiny_model_dir),
-                generator=server.url, generator_options={"model": "m"}, log=lambda m: None)
+                generator=server.url, generator_options={"model": "m"}, scale=[7], log=lambda m: None)
     try:
         report = answers.run_answers(data, out, **args)
+        assert "Routing among 7 memories: auto p50" in report.read_text()  # the rerank reads the copies' adapters
         rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
         blocks = {r["block"] for r in rows}
         assert blocks == {"base", "oracle", "icl", "routed|auto", "routed|fused", "merge|sum", "merge|ties",

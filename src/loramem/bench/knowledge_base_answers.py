@@ -65,6 +65,7 @@ def write_large(mem, papers: dict[str, str], config: TrainConfig, made_by: dict,
 def run_answers(data: Path, out: Path, papers: list[int] | None = None, routers: Sequence[str] | None = None,
                 merges: Sequence[str] = MERGES, top_k: int = TOP_K, config: TrainConfig | None = None,
                 model: str | None = None, generator: str = "auto", generator_options: dict | None = None, judge=None,
+                scale: Sequence[int] = (),
                 log: Callable[[str], None] = print) -> Path:
     """Write (or reuse) the collection in `out/store`, answer every arm; returns the report's path."""
     from loramem.api import Memory
@@ -137,6 +138,9 @@ def run_answers(data: Path, out: Path, papers: list[int] | None = None, routers:
     if held_out:
         block("held-out|auto", "auto top 1, papers outside the collection",
               lambda i, q: {"route": "auto", "collection": COLLECTION}, questions=held_out, router="auto")
+    from loramem.bench.knowledge_base_scale import route_latency
+
+    route_latency(out / "store", out, [qa["question"] for _, qa in asked], ["auto"], COLLECTION, scale, log)
     if "large" not in done:  # last: it trains as long as all the paper memories together
         write_large(mem, documents, config, made_by, log)
         block("large", f"one memory of all papers (rank {config.rank * len(chosen)})", lambda i, q: {"memories": [LARGE]})

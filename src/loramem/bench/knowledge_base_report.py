@@ -101,6 +101,11 @@ def write_report(out: Path) -> Path:
             *([f"{s['judge']:.2f}" if "judge" in s else ""] if judged else []),
             "" if s["hit"] is None else f"{s['hit']:.0%}", f"{s['abstained']:.0%}", f"{s['p50_s']:.2f}"]) + " |")
     lines += ["", *findings(summary)]
+    scale = json.loads((out / "scale.json").read_text()) if (out / "scale.json").exists() else {}
+    for n, by_router in scale.items():
+        lines.append(f"* Routing among {int(n):,} memories: " + ", ".join(
+            f"{router} p50 {v['p50_ms']:.1f} ms (p90 {v['p90_ms']:.1f})" for router, v in by_router.items()
+            if isinstance(v, dict)) + ".")
     curves = _curves(summary)
     if curves:
         fig, ax = plt.subplots(figsize=(5.5, 4))

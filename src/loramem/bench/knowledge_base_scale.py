@@ -31,6 +31,10 @@ def fill_catalogue(source, target_path: Path, n: int, collection: str) -> None:
     names = source.names(collection)
     vectors, items = source.embeddings(names), source.index_items()
     target = MemoryStore(target_path)
+    for folder in {source.get(name).folder for name in names}:  # the copies read their sources' adapters
+        link, real = target.path / folder, source.path / folder
+        if real.is_dir() and not link.exists():
+            link.symlink_to(real.resolve(), target_is_directory=True)
     have = target.count(collection)
     entries = []
     for i in range(have, n):

@@ -76,7 +76,7 @@ def bench_knowledge_base(
         raise LoramemError("--distractors are index-only memories (no adapter to answer with): use them with --index-only")
 
     report = run_answers(data, out_dir, chosen, routers, merge or MERGES, top_k, model=model, **made_by,
-                         judge=make_judge(judge, None), log=log)
+                         judge=make_judge(judge, None), scale=sizes, log=log)
     if as_json:
         print((out_dir / "summary.json").read_text())
     else:

@@ -5,6 +5,13 @@ that merely shares the question's words. Whether the first route holds the answe
 how close the question comes to what that memory was trained on: the best cosine between the
 question's MiniLM embedding and the memory's index items (its generated questions, passages,
 records), the same rows routing reads. Below HOLDS, the memory does not hold it.
+
+Measured on PaperQA dev (10 introductions indexed as a write indexes them, 300 gold questions):
+the top memory's closeness was at least 0.451 for 95% of the questions (median 0.636); with the
+question's own paper left out, the best other paper reached a median 0.430, and 61% of those
+questions fell below 0.45. So HOLDS = 0.45 keeps 95% of the collection's own questions and turns
+away three in five questions about papers it does not hold; the rerank router, which reads the
+memories themselves, decides better where it runs (`rerank.py`).
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import numpy as np
 from loramem.errors import LoramemError
 
 ABSTAIN = ("base", "rag", "never")  # what a routed question no memory holds is answered with
-HOLDS = 0.5  # measured: see the module docstring
+HOLDS = 0.45  # measured: see the module docstring
 
 
 def check_abstain(abstain: str) -> str:

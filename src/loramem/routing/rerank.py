@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from loramem.adapters.files import UnsupportedAdapter
 from loramem.errors import LoramemError
 from loramem.routing.base import ROUTERS, Router
 from loramem.routing.fused import FusedRouter
@@ -44,7 +45,10 @@ class RerankRouter(Router):
         candidates, parts = self.first.rankings(question, max(k, CANDIDATES), collection)
         if all(ranking and ranking[0].name == candidates[0].name for ranking in parts):  # unanimous
             return [replace(candidates[0], holds=True), *candidates[1:k]]
-        gains = self.gains(question, [c.name for c in candidates])
+        try:
+            gains = self.gains(question, [c.name for c in candidates])
+        except UnsupportedAdapter:  # an adapter the batched layer cannot apply (DoRA, ...): the fused order
+            return candidates[:k]
         order = sorted(range(len(candidates)), key=lambda i: (-gains[i], i))[:k]
         routes = [replace(candidates[i], gain=gains[i]) for i in order]
         return [replace(routes[0], holds=gains[order[0]] >= GAIN_HOLDS), *routes[1:]]
