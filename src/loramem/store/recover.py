@@ -141,7 +141,8 @@ def recover(store_path: Path) -> Recovered:
     readable catalogue keeps what it lists and gains the versions of folders it does not know.
     """
     from loramem.store import versions as v
-    from loramem.store.store import MemoryStore, make_current
+    from loramem.store.catalogue import make_current
+    from loramem.store.store import MemoryStore
 
     report = Recovered()
     catalogue = store_path / CATALOGUE

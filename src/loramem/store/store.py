@@ -22,7 +22,6 @@ import sqlite3
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,6 +30,17 @@ import numpy as np
 from loramem.errors import LoramemError, UnknownMemoryError
 from loramem.store import folders as f_
 from loramem.store import versions as v
+from loramem.store.catalogue import (
+    BUMP,
+    COLUMNS,
+    INSERT,
+    INSERT_EMBEDDING,
+    SCHEMA,
+    add_column,
+    embedding_row,
+    make_current,
+    stored_vectors,
+)
 from loramem.store.names import default_store_path, validate_name
 from loramem.store.records import MemoryRecord
 from loramem.store.recover import refuse_lost_catalogue
@@ -38,47 +48,6 @@ from loramem.store.versions import Version, split_pinned
 
 if TYPE_CHECKING:
     from loramem.routing.index import MemoryIndex
-
-_COLUMNS = [f.name for f in fields(MemoryRecord)]
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS memories (
-    {", ".join(c + (" TEXT PRIMARY KEY" if c == "name" else "") for c in _COLUMNS)}
-);
-CREATE TABLE IF NOT EXISTS embeddings (name TEXT PRIMARY KEY, rows INTEGER, dim INTEGER, vectors BLOB, items TEXT);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER);
-INSERT OR IGNORE INTO meta VALUES ('generation', 0);
-"""
-_BUMP = "UPDATE meta SET value = value + 1 WHERE key = 'generation'"
-_INSERT = f"INSERT INTO memories ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
-_INSERT_EMBEDDING = "INSERT INTO embeddings (name, rows, dim, vectors, items) VALUES (?, ?, ?, ?, ?)"
-
-
-def make_current(db: sqlite3.Connection, row: dict, embedding_row: tuple | None) -> None:
-    """List catalogue row `row` (`MemoryRecord.to_row()`) as its memory's current version, with its
-    routing embedding (`_embedding_row`, or None), in the caller's transaction; routers see a change."""
-    db.execute("DELETE FROM memories WHERE name = ?", (row["name"],))
-    db.execute("DELETE FROM embeddings WHERE name = ?", (row["name"],))
-    if embedding_row is not None:
-        db.execute(_INSERT_EMBEDDING, embedding_row)
-    db.execute(_INSERT, [row[c] for c in _COLUMNS])
-    db.execute(_BUMP)
-
-
-def _add_column(db: sqlite3.Connection, table: str, column: str) -> None:
-    if column.split()[0] not in {row[1] for row in db.execute(f"PRAGMA table_info({table})")}:
-        db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
-
-
-def _vectors(rows: int, dim: int, blob: bytes) -> np.ndarray:
-    """A stored embedding, (rows, dim) float16, from its catalogue columns."""
-    return np.frombuffer(blob, dtype=np.float16).reshape(rows, dim)
-
-
-def _embedding_row(name: str, index: MemoryIndex) -> tuple:
-    """The catalogue columns of a routing index: name, rows, dim, float16 bytes, items as JSON [[kind, text]]."""
-    vectors = np.ascontiguousarray(index.vectors, dtype=np.float16)
-    return name, vectors.shape[0], vectors.shape[1], vectors.tobytes(), json.dumps(list(zip(index.kinds, index.texts)))
-
 
 class MemoryStore:
     """The catalogue and adapter folders of one store directory."""
@@ -100,15 +69,15 @@ class MemoryStore:
             raise LoramemError(f"cannot create store at {self.path}: {e.strerror}") from None
         try:
             with self._write() as db:
-                db.executescript(_SCHEMA)
+                db.executescript(SCHEMA)
                 present = {row[1] for row in db.execute("PRAGMA table_info(memories)")}
-                for column in _COLUMNS:  # a store made by an older version gains the new columns
+                for column in COLUMNS:  # a store made by an older version gains the new columns
                     if column not in present:
                         db.execute(f"ALTER TABLE memories ADD COLUMN {column}")
                         db.execute(f"UPDATE memories SET {column} = ?", (MemoryRecord.column_default(column),))
                 db.executescript(v.SCHEMA + f_.SCHEMA)
-                _add_column(db, "embeddings", "items TEXT")  # stores from before routing indexes kept texts
-                _add_column(db, "versions", "emb_items TEXT")
+                add_column(db, "embeddings", "items TEXT")  # stores from before routing indexes kept texts
+                add_column(db, "versions", "emb_items TEXT")
                 v.migrate(db)
         except sqlite3.DatabaseError as e:
             raise LoramemError(f"cannot open catalogue in {self.path}: {e}") from None
@@ -239,7 +208,7 @@ class MemoryStore:
             else:  # a few: read only theirs (an ask reads one memory's rows from a catalogue of thousands)
                 rows = [r for n in dict.fromkeys(names)
                         for r in db.execute("SELECT name, rows, dim, vectors FROM embeddings WHERE name = ?", (n,))]
-        return {r["name"]: _vectors(r["rows"], r["dim"], r["vectors"]) for r in rows}
+        return {r["name"]: stored_vectors(r["rows"], r["dim"], r["vectors"]) for r in rows}
 
     def index_items(self) -> dict[str, list[tuple[str, str]]]:
         """Each memory's routing index items, (kind, text) in the order of its embedding's rows;
@@ -255,7 +224,7 @@ class MemoryStore:
                              (name, version)).fetchone()
         if row is None or row[2] is None:
             return None
-        return _vectors(*row)
+        return stored_vectors(*row)
 
     def adapter_path(self, record: MemoryRecord) -> Path:
         return self.path / record.folder
@@ -314,7 +283,7 @@ class MemoryStore:
                     raise LoramemError(f"a memory named {record.name!r} already exists; pass --replace")
                 record.version = v.next_version(db, record.name)
                 kind = "update" if parent is not None else ("rewrite" if row is not None else "write")
-                emb = _embedding_row(record.name, index) if index is not None else None
+                emb = embedding_row(record.name, index) if index is not None else None
                 row = record.to_row()
                 make_current(db, row, emb)
                 change = {"kind": kind, **(change or {})}
@@ -388,12 +357,12 @@ class MemoryStore:
         instead of training each; asking such a memory fails, as its adapter is absent.
         """
         with self._write() as db:
-            db.executemany(_INSERT, [[record.to_row()[c] for c in _COLUMNS] for record, _ in entries])
-            embeddings = {record.name: _embedding_row(record.name, e) for record, e in entries if e is not None}
-            db.executemany(_INSERT_EMBEDDING, list(embeddings.values()))
+            db.executemany(INSERT, [[record.to_row()[c] for c in COLUMNS] for record, _ in entries])
+            embeddings = {record.name: embedding_row(record.name, e) for record, e in entries if e is not None}
+            db.executemany(INSERT_EMBEDDING, list(embeddings.values()))
             for record, _ in entries:
                 v.insert_version(db, record, None, {"kind": "write", "index_only": True}, embeddings.get(record.name))
-            db.execute(_BUMP)
+            db.execute(BUMP)
 
     def remove(self, name: str) -> MemoryRecord:
         """Unlist memory `name` with all its versions, then delete the folders no other memory uses."""
@@ -404,7 +373,7 @@ class MemoryStore:
             db.execute("DELETE FROM memories WHERE name = ?", (name,))
             db.execute("DELETE FROM embeddings WHERE name = ?", (name,))
             db.execute("DELETE FROM versions WHERE name = ?", (name,))
-            db.execute(_BUMP)
+            db.execute(BUMP)
             f_.queue(db, folders)
         f_.collect(self.path, self._write)
         for folder in folders:
