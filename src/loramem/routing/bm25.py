@@ -36,20 +36,23 @@ class BM25Router(Router):
                     owners.append(i)
             self.retriever = bm25s.BM25()
             self.retriever.index(bm25s.tokenize(texts, stopwords="en", show_progress=False), show_progress=False)
-            self.owners = np.array(owners)
-        return self.names, self.retriever, self.owners
+            # texts are listed memory by memory: each memory's best is one reduceat over its run
+            self.holders, self.starts = np.unique(np.array(owners, dtype=np.int64), return_index=True)
+        return self.names, self.retriever, self.holders, self.starts
 
     def route(self, question, k, collection=None):
         import bm25s
 
-        names, retriever, owners = self._index()
+        names, retriever, holders, starts = self._index()
         allowed = self.members(collection)
         # Every passage is scored (a sparse dot product, cheap next to answering): a top-n cut of
         # passages could be filled by one long memory and leave the rest of the top k unranked.
         (tokens,) = bm25s.tokenize([question], stopwords="en", return_ids=False, show_progress=False)
-        scores = retriever.get_scores(tokens) if tokens else np.zeros(len(owners))
         best = np.zeros(len(names))
-        np.maximum.at(best, owners, scores)  # a memory scores as its best passage
-        candidates = [i for i, n in enumerate(names) if allowed is None or n in allowed]
-        order = sorted(candidates, key=lambda i: -best[i])[:k]  # stable: ties (no word shared) in name order
+        if tokens and len(starts):
+            best[holders] = np.maximum.reduceat(retriever.get_scores(tokens), starts)  # a memory scores as its best item
+        if allowed is not None:
+            best = np.where(np.fromiter((n in allowed for n in names), bool, len(names)), best, -np.inf)
+            k = min(k, len(allowed))
+        order = np.argsort(-best, kind="stable")[:k]  # stable: ties (no word shared) in name order
         return [Route(names[i], float(best[i])) for i in order]
