@@ -28,7 +28,7 @@ from loramem.bench.metrics import rouge_l
 from loramem.bench.resume import check_reused, claim_folder, model_name
 from loramem.bench.rows import append_jsonl, read_jsonl
 from loramem.errors import LoramemError
-from loramem.routing import ROUTERS
+from loramem.routing import ROUTERS, resolve_router
 from loramem.training import TrainConfig
 from loramem.training.multi import DEFAULT_BATCH_MEMORIES
 
@@ -75,7 +75,7 @@ def run_answers(data: Path, out: Path, papers: list[int] | None = None, routers:
     all_papers, chosen = choose_papers(data, papers)
     if len(chosen) < 2:
         raise LoramemError("a knowledge base needs at least two papers (--papers)")
-    routers = list(routers) if routers else ["auto", *ROUTERS.names()]
+    routers = list(routers) if routers else ["auto", *(r for r in ROUTERS.names() if r != resolve_router("auto"))]
     merges = [check_merge(m) for m in merges]
     if not 1 <= top_k <= len(chosen):
         raise LoramemError(f"--top-k takes 1 to {len(chosen)} (the papers in the collection); got {top_k}")
@@ -114,19 +114,26 @@ def run_answers(data: Path, out: Path, papers: list[int] | None = None, routers:
                          "seconds": round(time.perf_counter() - t, 3), **extra})
         append_jsonl(results, rows)
 
+    # The arms the targets read come first, so that an interrupted run has them.
     block("base", "base model", lambda i, q: {"mode": "base"})
     block("oracle", "oracle memory", lambda i, q: {"memories": [names[i]]})
+    for router in routers[:1]:
+        block(f"routed|{router}", f"{router} top 1", lambda i, q, r=router: {"route": r, "collection": COLLECTION},
+              router=router)
+    if held_out:
+        block("held-out|auto", "auto top 1, papers outside the collection",
+              lambda i, q: {"route": "auto", "collection": COLLECTION}, questions=held_out, router="auto")
+    block("rag|collection", "rag over the collection", lambda i, q: {"memories": order, "mode": "rag"})
+    block("parametric+rag|routed", f"parametric+rag, auto top {top_k}",
+          lambda i, q: {"route": "auto", "top_k": top_k, "mode": "parametric+rag", "collection": COLLECTION})
     block("icl", "icl, oracle document", lambda i, q: {"memories": [names[i]], "mode": "icl"})
-    for router in routers:
+    for router in routers[1:]:
         block(f"routed|{router}", f"{router} top 1", lambda i, q, r=router: {"route": r, "collection": COLLECTION},
               router=router)
     for method in merges:
         block(f"merge|{method}", f"auto top {top_k}, {method}",
               lambda i, q, m=method: {"route": "auto", "top_k": top_k, "merge": m, "collection": COLLECTION},
               method=method)
-    block("parametric+rag|routed", f"parametric+rag, auto top {top_k}",
-          lambda i, q: {"route": "auto", "top_k": top_k, "mode": "parametric+rag", "collection": COLLECTION})
-    block("rag|collection", "rag over the collection", lambda i, q: {"memories": order, "mode": "rag"})
     for method in merges:
         for n in range(2, min(MAX_MERGE, len(order)) + 1):
             def others(i, n=n):
@@ -135,9 +142,6 @@ def run_answers(data: Path, out: Path, papers: list[int] | None = None, routers:
 
             block(f"interference|{method}|{n}", f"own + {n - 1} others, {method}",
                   lambda i, q, m=method, o=others: {"memories": o(i), "merge": m}, method=method, merged=n)
-    if held_out:
-        block("held-out|auto", "auto top 1, papers outside the collection",
-              lambda i, q: {"route": "auto", "collection": COLLECTION}, questions=held_out, router="auto")
     from loramem.bench.knowledge_base_scale import route_latency
 
     route_latency(out / "store", out, [qa["question"] for _, qa in asked], ["auto"], COLLECTION, scale, log)
