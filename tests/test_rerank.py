@@ -55,7 +55,6 @@ def test_rerank_orders_the_first_stages_candidates_by_gain(tmp_path, tiny_model_
 
     from conftest import FAST_TRAIN
     from loramem import Memory
-    from loramem.routing.rerank import GAIN_HOLDS
     from loramem.training import TrainConfig
 
     mem = Memory(store=tmp_path / "store", model=str(tiny_model_dir), progress=False)
@@ -74,9 +73,9 @@ def test_rerank_orders_the_first_stages_candidates_by_gain(tmp_path, tiny_model_
     tried = ["Which builder made the volcano harbour?", "Who conducts the eruption of Kessreth?",
              "When did the orchestra of Ferrox play?", "Which mountain did Oda Brightwater climb in 1642?"]
     unsure = next(q for q in tried if len({p[0].name for p in fused.rankings(q, 3)[1]}) > 1)  # the channels disagree
-    first = fused.rankings(unsure, 3)[0]
+    first = fused.rankings(unsure, 2)[0]
     gains = dict(zip([r.name for r in first], mem._routers["rerank"].gains(unsure, [r.name for r in first])))
     routes = mem.route(unsure, "rerank", 2)
     assert [r.name for r in routes] == sorted(gains, key=lambda n: -gains[n])[:2]
     assert [r.gain for r in routes] == pytest.approx([gains[r.name] for r in routes])
-    assert routes[0].holds == (routes[0].gain >= GAIN_HOLDS) and routes[1].holds is None
+    assert routes[0].holds is None  # unsure: abstention reads the closeness

@@ -12,7 +12,7 @@ from loramem.routing.base import ROUTERS, Route, Router
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
 
-AUTO = "hybrid"  # what `auto` routes with (README, "A knowledge base": measured on PaperQA papers)
+AUTO = "fused"  # what `auto` routes with: the best by measurement (fused.py; README, "A knowledge base")
 
 
 def resolve_router(name: str) -> str:

@@ -1,13 +1,17 @@
 """Rerank routing: the fused router's candidates, checked by the memories themselves where it is unsure.
 
 The fused router ranks with four signals (MiniLM and BM25, over passages and over trained
-questions). When all four put the same memory first, that memory is taken: on PaperQA dev this
-happened for 70% of the questions and was right every time, while for questions of a paper
-left out of the collection the four agreed on some other paper only 8% of the time. Otherwise
-the top CANDIDATES memories are scored by how much likelier each makes the question than the
-base model does (`likelihood.py`), in one batched forward, their adapters read through the
-answering adapter cache, and reordered by that gain; the first holds the answer when its gain
-reaches GAIN_HOLDS (a memory that does not hold the question raises it little, or lowers it).
+questions). When all four put the same memory first, that memory is taken, and said to hold the
+answer: on PaperQA dev this happened for 70% of the questions and was right every time, while
+for questions of a paper left out of the collection the four agreed on another paper 8% of the
+time. Otherwise the top CANDIDATES memories are scored by how much likelier each makes the
+question than the base model does (`likelihood.py`), in one batched forward, their adapters read
+through the answering adapter cache, and reordered by that gain.
+
+Measured on PaperQA dev (10 introductions written with default settings, 300 gold questions):
+the gain alone picks the right paper among all ten for 70% of the questions (the fused router
+90%), so it is a weak signal for these 135M memories: reranking the top 2 left hit@1 at 0.900,
+the top 4 lowered it to 0.850. So `auto` is `fused`, and this router reranks two candidates.
 """
 
 from __future__ import annotations
@@ -20,8 +24,7 @@ from loramem.routing.base import ROUTERS, Router
 from loramem.routing.fused import FusedRouter
 from loramem.routing.likelihood import likelihood_gains
 
-CANDIDATES = 4
-GAIN_HOLDS = 0.0  # nats a token: measured on PaperQA dev, see the README's "A knowledge base"
+CANDIDATES = 2  # reranked where the channels disagree: the best of 2-5 measured (see above)
 
 
 @ROUTERS.register("rerank")
@@ -50,5 +53,4 @@ class RerankRouter(Router):
         except UnsupportedAdapter:  # an adapter the batched layer cannot apply (DoRA, ...): the fused order
             return candidates[:k]
         order = sorted(range(len(candidates)), key=lambda i: (-gains[i], i))[:k]
-        routes = [replace(candidates[i], gain=gains[i]) for i in order]
-        return [replace(routes[0], holds=gains[order[0]] >= GAIN_HOLDS), *routes[1:]]
+        return [replace(candidates[i], gain=gains[i]) for i in order]
