@@ -200,7 +200,11 @@ def test_upload_progress_ask_side_by_side_and_delete(page, served):
     picked = {li.get_attribute("data-name") for li in page.query_selector_all("#routing li")}
     assert picked == {"ada", "facts"} and "score" in page.inner_text("#routing")
     shot(page, "11-routing-scores")
-    page.fill("#question", "What is the capital of France?")  # about neither memory: the base model answers
+    page.fill("#question", "What is the capital of France?")  # routed, held by neither memory: abstains
+    ask(page)
+    assert "answered by the base model" in fact(page, "parametric", "abstained")
+    page.select_option("#route", "")  # the fact table named: its scope holds its adapter back
+    page.wait_for_selector('input[name="memory"][value="facts"]:checked')
     ask(page)
     assert "the base model answered" in fact(page, "parametric", "out of scope")
 
