@@ -34,11 +34,11 @@ from loramem.cli.options import (
     choices,
     default_of,
     err_console,
+    first_stage_names,
     generator_options,
     log,
     merge_names,
     out,
-    route_names,
     train_option,
 )
 from loramem.errors import LoramemError
@@ -143,7 +143,8 @@ def bench_routers(
     files: list[Path] = typer.Argument(..., help="one partition per file (.csv / .jsonl records), "
                                        "e.g. the 16 sectors of the 128K PhoneBook"),
     router: str | None = typer.Option(None, "--router", help="routers, comma-separated "
-                                      f"(default: every registered one, {choices(route_names()[1:])})"),
+                                      f"(default: every one that reads only the catalogue, "
+                                      f"{choices(first_stage_names())})"),
     top_k: str = typer.Option("1,3", "--top-k", help="k values, comma-separated"),
     per_partition: int | None = typer.Option(None, "--per-partition",
                                              help="questions per partition, evenly spread (default: all)"),

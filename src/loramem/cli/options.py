@@ -39,6 +39,12 @@ def route_names() -> list[str]:
     return router_names()
 
 
+def first_stage_names() -> list[str]:
+    from loramem.routing import first_stage_routers
+
+    return first_stage_routers()
+
+
 def merge_names() -> list[str]:
     from loramem.merges import MERGES
 
