@@ -7,8 +7,7 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
-from loramem.bench.rows import read_jsonl
-from loramem.errors import LoramemError
+from loramem.bench.rows import read_results
 
 
 def _mean(values) -> float:
@@ -82,10 +81,7 @@ def write_report(out: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = read_jsonl(out / "results.jsonl")
-    if not rows:
-        raise LoramemError(f"{out}: no results.jsonl rows yet")
-    settings = json.loads((out / "settings.json").read_text())
+    rows, settings = read_results(out)
     summary = arm_summaries(rows)
     levels = sorted({lv for s in summary.values() for lv in s["levels"]})
     judged = any("judge" in s for s in summary.values())

@@ -19,7 +19,6 @@ they depend on are saved in `settings.json`, and a rerun with other ones is refu
 
 from __future__ import annotations
 
-import json
 import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -28,7 +27,7 @@ from pathlib import Path
 
 from loramem.bench.datasets.base import spread
 from loramem.bench.resume import check_reused, claim_folder, model_name
-from loramem.bench.rows import append_jsonl, qa_rows, read_jsonl
+from loramem.bench.rows import append_jsonl, qa_rows, read_jsonl, read_results
 from loramem.errors import LoramemError
 from loramem.routing import ROUTERS
 from loramem.training import TrainConfig
@@ -136,10 +135,7 @@ def write_partitions_report(out: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = read_jsonl(out / "results.jsonl")
-    if not rows:
-        raise LoramemError(f"{out}: no results.jsonl rows yet")
-    settings = json.loads((out / "settings.json").read_text())
+    rows, settings = read_results(out)
     by: dict[tuple, list[dict]] = defaultdict(list)
     for r in rows:
         by[(r["part"], r["setting"])].append(r)

@@ -18,6 +18,18 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def read_results(out: Path) -> tuple[list[dict], dict]:
+    """A study folder's results.jsonl rows and its settings.json; refused while it has no row."""
+    import json
+
+    from loramem.errors import LoramemError
+
+    rows = read_jsonl(out / "results.jsonl")
+    if not rows:
+        raise LoramemError(f"{out}: no results.jsonl rows yet")
+    return rows, json.loads((out / "settings.json").read_text())
+
+
 def append_jsonl(path: Path, rows: list[dict]) -> None:
     with path.open("a") as f:
         f.writelines(json.dumps(r) + "\n" for r in rows)
