@@ -48,6 +48,8 @@ def test_routers_bad_input(tmp_path):
         run_router_accuracy(files[:1])
     with pytest.raises(LoramemError, match="unknown router 'bm52'. Did you mean 'bm25'"):
         run_router_accuracy(files, routers=["bm52"], ks=(1,))
+    with pytest.raises(LoramemError, match="'rerank' reads the memories' adapters"):
+        run_router_accuracy(files, routers=["rerank"], ks=(1,))
     doc = tmp_path / "notes.md"
     doc.write_text("# Notes\n\nNo records here.\n")
     with pytest.raises(LoramemError, match="notes.md: router accuracy needs question-answer records"):

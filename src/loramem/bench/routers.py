@@ -56,7 +56,9 @@ def run_router_accuracy(files: list[Path], routers: Sequence[str] | None = None,
 
     routers = first_stage_routers() if routers is None else list(routers)
     for router in routers:
-        ROUTERS.get(router)  # an unknown name fails before the indexing, with the valid ones
+        if ROUTERS.get(router).needs_adapters:  # an unknown name fails here, with the valid ones
+            raise LoramemError(f"router {router!r} reads the memories' adapters and this study indexes "
+                               f"partitions without training them; pick from {', '.join(first_stage_routers())}")
     if len(files) < 2:
         raise LoramemError("router accuracy needs at least two partitions")
     if max(ks) > len(files):
