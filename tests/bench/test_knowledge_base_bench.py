@@ -112,3 +112,21 @@ def test_full_run_answers_every_arm_and_resumes(tmp_path, tiny_model_dir, monkey
         assert len((out / "results.jsonl").read_text().splitlines()) == len(rows) and len(server.requests) == asked
     finally:
         server.close()
+
+
+def test_report_compares_each_arm_with_the_oracle_on_the_questions_it_asked():
+    from loramem.bench.knowledge_base_report import arm_summaries, findings
+
+    def row(block, q, rouge, paper="a"):
+        return {"block": block, "arm": block, "paper": paper, "level": 1, "question": q, "rouge_l": rouge,
+                "hit": None, "abstained": False, "seconds": 1.0}
+
+    rows = [row("oracle", q, r) for q, r in (("q1", 0.2), ("q2", 0.4), ("q3", 0.6), ("q4", 0.8))]
+    rows += [row("routed|auto", "q1", 0.1), row("routed|auto", "q3", 0.5)]  # asked 2 of the 4 (--questions)
+    rows += [row("interference|ties|2", "q2", 0.3), row("held-out|auto", "q9", 0.3, paper="b")]
+    summary = arm_summaries(rows)
+    assert summary["routed|auto"]["oracle_same"] == pytest.approx(0.4)  # q1 and q3, not all four (0.5)
+    assert summary["held-out|auto"]["oracle_same"] is None
+    lines = "\n".join(findings(summary))
+    assert "0.300 against the oracle memory's 0.400 on the same 2 questions (-10.0 points)" in lines
+    assert "Interference (ties): N=1 0.400, N=2 0.300" in lines

@@ -17,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from loramem.bench.datasets.base import spread
 from loramem.bench.datasets.paperqa import choose_papers, paper_text
 from loramem.bench.resume import claim_folder, model_name
 from loramem.bench.rows import append_jsonl, read_jsonl
@@ -123,7 +124,7 @@ def hit_rates(rows: Sequence[dict]) -> dict:
 def run_index_only(data: Path, out: Path, papers: list[int] | None = None, distractors: int = 0,
                    routers: Sequence[str] | None = None, top_k: int = TOP_K, model: str | None = None,
                    generator: str = "auto", generator_options: dict | None = None, scale: Sequence[int] = (),
-                   log: Callable[[str], None] = print) -> dict:
+                   questions: int | None = None, log: Callable[[str], None] = print) -> dict:
     """Index (or resume) the papers and distractors in `out/store`, route every gold question; the results."""
     from loramem.api import Memory
 
@@ -143,10 +144,11 @@ def run_index_only(data: Path, out: Path, papers: list[int] | None = None, distr
     docs += [(distractor_memory(j), f"wiki-{j:05d}.md", f"# {title}\n\n{text}\n") for j, (title, text) in enumerate(wiki)]
     index_memories(mem, docs, generator, generator_options, log)
     questions = [{"paper": str(all_papers[i].get("id", i)), "level": q.get("level"), "question": q["question"]}
-                 for i in chosen for q in all_papers[i]["QA"]]
+                 for i in chosen for q in spread(all_papers[i]["QA"], questions)]
     rows_path = out / "routes.jsonl"
     route_questions(mem, questions, routers, top_k, owner, rows_path, log)
-    rows = [r for r in read_jsonl(rows_path) if r["router"] in routers]
+    asked = {(q["paper"], q["question"]) for q in questions}
+    rows = [r for r in read_jsonl(rows_path) if r["router"] in routers and (r["paper"], r["question"]) in asked]
     results = {"routers": hit_rates(rows), "papers": len(chosen), "distractors": distractors,
                "questions": len(questions)}
     if scale:

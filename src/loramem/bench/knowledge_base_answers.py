@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
+from loramem.bench.datasets.base import spread
 from loramem.bench.datasets.paperqa import choose_papers, paper_text
 from loramem.bench.knowledge_base import COLLECTION, TOP_K, paper_memory
 from loramem.bench.metrics import rouge_l
@@ -65,9 +66,13 @@ def write_large(mem, papers: dict[str, str], config: TrainConfig, made_by: dict,
 def run_answers(data: Path, out: Path, papers: list[int] | None = None, routers: Sequence[str] | None = None,
                 merges: Sequence[str] = MERGES, top_k: int = TOP_K, config: TrainConfig | None = None,
                 model: str | None = None, generator: str = "auto", generator_options: dict | None = None, judge=None,
-                scale: Sequence[int] = (),
+                scale: Sequence[int] = (), questions: int | None = None,
                 log: Callable[[str], None] = print) -> Path:
-    """Write (or reuse) the collection in `out/store`, answer every arm; returns the report's path."""
+    """Write (or reuse) the collection in `out/store`, answer every arm; returns the report's path.
+
+    `questions`: at most this many per paper, evenly spread over the levels, in the blocks not yet
+    answered (a resumed run may ask fewer; the report compares each arm with the oracle memory on
+    the questions the arm asked)."""
     from loramem.api import Memory
     from loramem.merges import check_merge
 
@@ -91,8 +96,8 @@ def run_answers(data: Path, out: Path, papers: list[int] | None = None, routers:
     for router in routers:
         mem.route("warm up", router, 1, COLLECTION)  # unknown names fail before any answer; indexes built
 
-    asked = [(i, qa) for i in chosen for qa in all_papers[i]["QA"]]
-    held_out = [(i, qa) for i in range(len(all_papers)) if i not in chosen for qa in all_papers[i]["QA"]]
+    asked = [(i, qa) for i in chosen for qa in spread(all_papers[i]["QA"], questions)]
+    held_out = [(i, qa) for i in range(len(all_papers)) if i not in chosen for qa in spread(all_papers[i]["QA"], questions)]
     results = out / "results.jsonl"
     done = {r["block"] for r in read_jsonl(results)}
     order = list(names.values())

@@ -50,6 +50,8 @@ bench_app = typer.Typer(help="Benchmarks: measure and print numbers (a table, an
 ResultsDirOpt = typer.Option(..., "--out", help="results folder (rerun to resume)")
 PaperQAOpt = typer.Option(..., "--data", help="PaperQA JSON (a list of papers with title, introduction, QA)")
 PapersOpt = typer.Option(None, "--papers", help="paper indices such as 0-2 or 0,4 (default: all)")
+PaperQuestionsOpt = typer.Option(None, "--questions", min=1,
+                                 help="at most this many questions per paper, evenly spread over the levels")
 # bench formats and bench kv train at most 20 epochs, not TrainConfig's 40: the budget their committed
 # studies were measured with (benchmarks/formats-paperqa/README.md, benchmarks/kv-paperqa/README.md)
 PAPERQA_EPOCHS = 20
@@ -320,8 +322,7 @@ def bench_kv(
                               help=f"kvpress presses, comma-separated: {choices(tuple(PRESSES))}"),
     format: str = typer.Option(",".join(kv_study.FORMATS), "--format",
                                help="supervision formats of the memories, comma-separated"),
-    questions: int | None = typer.Option(None, "--questions",
-                                         help="at most this many questions per paper, evenly spread over the levels"),
+    questions: int | None = PaperQuestionsOpt,
     epochs: int = train_option("epochs", default=PAPERQA_EPOCHS),
     model: str | None = ModelOpt,
     device: str | None = DeviceOpt,

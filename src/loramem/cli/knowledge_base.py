@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from loramem.bench import knowledge_base as kb
-from loramem.cli.bench import PaperQAOpt, PapersOpt, ResultsDirOpt, bench_app
+from loramem.cli.bench import PaperQAOpt, PaperQuestionsOpt, PapersOpt, ResultsDirOpt, bench_app
 from loramem.cli.options import (
     GeneratorKeyOpt,
     GeneratorModelOpt,
@@ -31,6 +31,7 @@ def bench_knowledge_base(
     data: Path = PaperQAOpt,
     out_dir: Path = ResultsDirOpt,
     papers: str | None = PapersOpt,
+    questions: int | None = PaperQuestionsOpt,
     index_only: bool = typer.Option(False, "--index-only", help="index the papers (and distractors) without training "
                                     "and measure the first-stage routers only"),
     distractors: int = typer.Option(0, "--distractors", help="Wikipedia memories added to the collection", min=0),
@@ -61,7 +62,7 @@ def bench_knowledge_base(
     made_by = dict(generator=generator, generator_options=generator_options(generator_model, generator_key))
     if index_only:
         results = kb.run_index_only(data, out_dir, chosen, distractors, routers, top_k, model, **made_by, scale=sizes,
-                                     log=log)
+                                     questions=questions, log=log)
         (out_dir / "routing.json").write_text(json.dumps(results, indent=2))
         if as_json:
             print(json.dumps(results))
@@ -76,7 +77,7 @@ def bench_knowledge_base(
         raise LoramemError("--distractors are index-only memories (no adapter to answer with): use them with --index-only")
 
     report = run_answers(data, out_dir, chosen, routers, merge or MERGES, top_k, model=model, **made_by,
-                         judge=make_judge(judge, None), scale=sizes, log=log)
+                         judge=make_judge(judge, None), scale=sizes, questions=questions, log=log)
     if as_json:
         print((out_dir / "summary.json").read_text())
     else:
