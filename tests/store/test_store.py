@@ -132,9 +132,14 @@ def test_a_store_from_an_older_version_gains_columns_that_read_back(tmp_path, co
     _, folder = staged_adapter(store)
     store.commit(folder, record("facts"))
     with sqlite3.connect(tmp_path / "catalogue.sqlite") as db:  # as an older version left it
+        db.execute("DROP INDEX memories_by_collection")
         db.execute(f"ALTER TABLE memories DROP COLUMN {column}")
     db.close()
     (got,) = MemoryStore(tmp_path).list()
+    with sqlite3.connect(tmp_path / "catalogue.sqlite") as db:  # listing a collection reads an index again
+        plan = " ".join(str(r) for r in db.execute("EXPLAIN QUERY PLAN SELECT name FROM memories WHERE collection = 'c'"))
+    db.close()
+    assert "memories_by_collection" in plan
     expected = {"config": {}, "formats": [], "collection": "", "recall": 0.0}[column]
     assert getattr(got, column) == expected
 

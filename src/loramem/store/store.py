@@ -33,6 +33,7 @@ from loramem.store import versions as v
 from loramem.store.catalogue import (
     BUMP,
     COLUMNS,
+    INDEXES,
     INSERT,
     INSERT_EMBEDDING,
     SCHEMA,
@@ -75,6 +76,7 @@ class MemoryStore:
                     if column not in present:
                         db.execute(f"ALTER TABLE memories ADD COLUMN {column}")
                         db.execute(f"UPDATE memories SET {column} = ?", (MemoryRecord.column_default(column),))
+                db.executescript(INDEXES)
                 db.executescript(v.SCHEMA + f_.SCHEMA)
                 add_column(db, "embeddings", "items TEXT")  # stores from before routing indexes kept texts
                 add_column(db, "versions", "emb_items TEXT")
