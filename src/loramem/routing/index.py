@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from loramem.routing.embedding import MAX_PASSAGES, embed, passages
+from loramem.retrieval import MAX_PASSAGES, embed, passages
 
 PASSAGE = "passage"  # a ~100-word passage of a document, or a record as "question answer"
 QUESTION = "question"  # a generated question with its answer

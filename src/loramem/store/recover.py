@@ -1,9 +1,6 @@
-"""A lost catalogue: refusing to open the store as empty, and rebuilding it from the folders.
+"""Rebuilding a lost catalogue (see `lost.py`) from the folders.
 
-A store whose `adapters/` holds folders but whose `catalogue.sqlite` is missing, empty or new
-(never listed anything, pins nothing) is refused by every command: opened as it was, it would
-look empty, and a later write would list new memories over folders nothing names. `loramem
-recover` rebuilds the catalogue from each folder's `listings.jsonl` (written at every commit,
+`loramem recover` rebuilds the catalogue from each folder's `listings.jsonl` (written at every commit,
 removal, rollback and gc; see `folders.py`): every version whose line is its latest word and that
 no later removal or gc dropped comes back with its record and routing embedding, and a memory's
 latest rollback (or else its newest version) is current again. A folder written before folders
@@ -15,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import json
-import sqlite3
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,47 +19,8 @@ from pathlib import Path
 
 from loramem.errors import LoramemError
 from loramem.store.folders import LISTINGS_FILE
+from loramem.store.lost import CATALOGUE, adapter_folders, catalogue_state
 from loramem.store.records import MemoryRecord
-
-CATALOGUE = "catalogue.sqlite"
-
-
-def _adapter_folders(path: Path) -> list[Path]:
-    adapters = path / "adapters"
-    return sorted(p for p in adapters.iterdir() if p.is_dir()) if adapters.is_dir() else []
-
-
-def catalogue_state(path: Path) -> str | None:
-    """Why the catalogue at `path` cannot account for any folder ('missing', 'empty', 'new'), or None."""
-    catalogue = path / CATALOGUE
-    if not catalogue.is_file():
-        return "missing"
-    if catalogue.stat().st_size == 0:
-        return "empty"
-    try:
-        db = sqlite3.connect(f"{catalogue.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
-        try:
-            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            if "memories" not in tables:
-                return "empty"
-            used = [db.execute(f"SELECT 1 FROM {t} LIMIT 1").fetchone() for t in ("memories", "versions", "pins")
-                    if t in tables]
-            generation = db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone() \
-                if "meta" in tables else None
-        finally:
-            db.close()
-    except sqlite3.DatabaseError:
-        return None  # not ours to judge: opening it says what is wrong
-    return None if any(used) or (generation and generation[0]) else "new"
-
-
-def refuse_lost_catalogue(path: Path) -> None:
-    """Raise unless `path`'s catalogue can account for the adapter folders it holds."""
-    folders = _adapter_folders(path)
-    state = catalogue_state(path) if folders else None
-    if state is not None:
-        raise LoramemError(f"store {path} holds {len(folders)} adapter folders but its catalogue is {state}; "
-                           f"nothing was changed: run `loramem recover --store {path}` to rebuild it from them")
 
 
 @dataclass
@@ -157,7 +114,7 @@ def recover(store_path: Path) -> Recovered:
         known = {json.loads(r[0])["folder"] for r in db.execute("SELECT record FROM versions")}
         taken = {r[0] for r in db.execute("SELECT name FROM memories")}
         entries, legacy = [], []
-        for folder in _adapter_folders(store_path):
+        for folder in adapter_folders(store_path):
             if f"adapters/{folder.name}" in known:
                 continue
             lines = _read_listings(folder)

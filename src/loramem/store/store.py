@@ -42,9 +42,9 @@ from loramem.store.catalogue import (
     make_current,
     stored_vectors,
 )
+from loramem.store.lost import refuse_lost_catalogue
 from loramem.store.names import default_store_path, validate_name
 from loramem.store.records import MemoryRecord
-from loramem.store.recover import refuse_lost_catalogue
 from loramem.store.versions import Version, split_pinned
 
 if TYPE_CHECKING:

@@ -1,10 +1,7 @@
 """Generators write text (QA pairs, summaries, rewrites) from a prompt.
 
-Picked by `--generator`: `auto` (default: the embedded strong generator when it is installed,
-else the base model), `embedded` (Qwen2.5-Coder-1.5B-Instruct, shipped as wheels, run by
-llama.cpp), `local` (the base model itself), a `.gguf` file (any GGUF chat model, by llama.cpp),
-or an `http://`/`https://` URL of an OpenAI-compatible chat endpoint (vLLM, llama.cpp server,
-Ollama, a hosted API).
+The contract every generator meets, and the registry of named ones; `spec.py` turns what a user
+picks with `--generator` into one.
 """
 
 from __future__ import annotations
@@ -45,31 +42,3 @@ class Generator(ABC):
     def complete_many(self, prompts: list[str], seed: int = 0, sample: bool = False) -> list[str]:
         """One completion of each prompt; a batching generator runs them together."""
         return [self.complete(p, n=1, seed=seed, sample=sample)[0] for p in prompts]
-
-
-def is_url(spec: str) -> bool:
-    return spec.startswith(("http://", "https://"))
-
-
-def is_gguf(spec: str) -> bool:
-    return spec.lower().endswith(".gguf")
-
-
-def check_generator(spec: str) -> None:
-    """Raise the registry's error for an unknown generator name, before any work starts."""
-    if not (is_url(spec) or is_gguf(spec)):
-        GENERATORS.get(spec)
-
-
-def make_generator(spec: str, base: Callable[[], object], options: dict | None = None) -> Generator:
-    """The generator named by `spec`: a registered name, a .gguf file or an OpenAI-compatible URL."""
-    options = options or {}
-    if is_url(spec):
-        from loramem.supervision.generators.http import HTTPGenerator
-
-        return HTTPGenerator(spec, **options)
-    if is_gguf(spec):
-        from loramem.supervision.generators.llamacpp import GGUFGenerator
-
-        return GGUFGenerator(spec)
-    return GENERATORS.get(spec)(base, options)
