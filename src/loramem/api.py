@@ -23,12 +23,10 @@ from loramem.supervision import (
     ChunkSettings,
     Source,
     Supervision,
-    SupervisionCache,
-    build_supervision,
     parse_format,
     read_sources,
 )
-from loramem.supervision.generators import Generator, check_generator, make_generator
+from loramem.supervision.generators import check_generator
 from loramem.supervision.limits import InputLimits
 from loramem.training import TrainConfig
 from loramem.training.multi import DEFAULT_BATCH_MEMORIES
@@ -99,11 +97,6 @@ class Memory:
         return self._base
 
     # -- write -------------------------------------------------------------------------------
-    def _generator(self, spec: str, options: dict | None) -> Callable[[], Generator]:
-        """A factory for the generator named by `spec` (see `loramem.supervision.generators`)."""
-        check_generator(spec)
-        return lambda: make_generator(spec, lambda: self.base, options)
-
     def supervision(
         self,
         paths: Sequence[str | Path] = (),
@@ -125,38 +118,22 @@ class Memory:
                            generator_options, limits=limits)
 
     def _build(self, sources: list[Source], format: str, generator: str, seed: int,
-               chunking: ChunkSettings | None, generator_options: dict | None, isolate: bool = True,
+               chunking: ChunkSettings | None, generator_options: dict | None,
                limits: InputLimits | None = None) -> Supervision:
-        """The supervision; with `isolate`, llama.cpp generation runs in a child process (supervision/isolated.py).
+        """The supervision; llama.cpp generation runs in a child process (supervision/isolated.py).
 
         Every record and document is first counted in the model's tokens against `limits`.
         """
-        from loramem.supervision.isolated import CacheOnly, NeedsGeneration, build_in_child, runs_llama_cpp
+        from loramem.supervision.isolated import BuildJob, build
 
-        spec = parse_format(format)
+        parse_format(format)
         tok = self.base.tokenizer
-
-        def count_tokens(text: str) -> int:
-            return len(tok(text, add_special_tokens=False)["input_ids"])
-
-        (limits or InputLimits()).check_tokens(sources, count_tokens, model_window(self.base.model), self.base.name)
-        factory = self._generator(generator, generator_options)
-        if isolate:
-            inner = factory
-
-            def factory() -> Generator:
-                gen = inner()
-                return CacheOnly(gen) if runs_llama_cpp(gen) else gen
-
-        try:
-            return build_supervision(
-                sources, spec, factory, count_tokens=count_tokens,
-                cache=SupervisionCache(self.store.path / "cache" / "supervision"), chunking=chunking, seed=seed,
-                progress=self.progress,
-            )
-        except NeedsGeneration:
-            return build_in_child(self.store.path, self.model_spec, self.device, self.progress,
-                                  (sources, format, generator, seed, chunking, generator_options))
+        (limits or InputLimits()).check_tokens(sources, lambda text: len(tok(text, add_special_tokens=False)["input_ids"]),
+                                               model_window(self.base.model), self.base.name)
+        check_generator(generator)
+        return build(BuildJob(sources, format, generator, generator_options, seed, chunking,
+                              self.store.path / "cache" / "supervision", self.model_spec, self.device, self.progress),
+                     lambda: self.base)
 
     def write(
         self,
@@ -220,7 +197,7 @@ class Memory:
         if any(not s.is_records for s in sources):
             raise LoramemError("only records (.jsonl/.csv) can be split into N memories; split documents per-document")
         if split == "auto":
-            from loramem.bench.datasheet import load_saved, recommend
+            from loramem.capacity import load_saved, recommend
 
             rank, parts = recommend(load_saved(self.base.fingerprint), len(records))
             write_args = {**write_args, "rank": rank}

@@ -112,7 +112,7 @@ def plan_write(
     sup = mem._build(sources, format, generator, config.seed, chunking, generator_options, limits=limits)
     notes = list(sup.notes)
     if rank == "auto":
-        from loramem.bench.datasheet import load_saved, recommend
+        from loramem.capacity import load_saved, recommend
 
         sheet = load_saved(mem.base.fingerprint)
         picked, modules = recommend(sheet, len(sup.examples))

@@ -1,7 +1,8 @@
 import json
 
 from conftest import FAST_TRAIN
-from loramem.bench.datasheet import BITS_PER_ENTRY, DEFAULT_CAPACITY, measure, recommend, summarize, write_datasheet
+from loramem.bench.datasheet import BITS_PER_ENTRY, measure, summarize, write_datasheet
+from loramem.capacity import DEFAULT_CAPACITY, recommend
 from loramem.training import TrainConfig
 
 
@@ -41,7 +42,7 @@ def test_recommendation():
 
 def test_write_rank_auto_uses_the_saved_datasheet(tmp_path, tiny_model_dir, facts_jsonl, monkeypatch):
     from loramem import Memory
-    from loramem.bench.datasheet import saved_path
+    from loramem.capacity import saved_path
 
     monkeypatch.setenv("LORAMEM_CACHE", str(tmp_path / "cache"))
     mem = Memory(store=tmp_path / "store", model=str(tiny_model_dir), progress=False)

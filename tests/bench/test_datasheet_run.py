@@ -7,7 +7,8 @@ import json
 import pytest
 
 from loramem.bench import datasheet_run
-from loramem.bench.datasheet import Probe, load_saved
+from loramem.bench.datasheet import Probe
+from loramem.capacity import load_saved
 from loramem.cli import main
 from loramem.training import TrainConfig
 

@@ -4,7 +4,8 @@ For each rank, PhoneBooks of doubling size are written (a budget of epochs, but 
 optimizer steps, early stop at the target) until read-back recall falls below tau; the largest
 size at or above tau is the rank's capacity. Read-back recall is exact greedy-decoding accuracy
 on the stored questions (see training/readback.py), so no generation loop is needed. An entry
-holds log2(10^10) bits: ten random digits.
+holds log2(10^10) bits: ten random digits. What a write reads back from a saved datasheet is the
+library's (`loramem.capacity`).
 """
 
 from __future__ import annotations
@@ -19,13 +20,10 @@ from pathlib import Path
 
 from loramem.bench import TAU
 from loramem.bench.datasets.phonebook import phonebook
-from loramem.errors import LoramemError
+from loramem.capacity import recommend
 from loramem.training import TrainConfig, train_memory
 
 BITS_PER_ENTRY = math.log2(10**10)
-# Used by `write --rank auto` when no datasheet was measured: entries a rank stores on a ~100M-
-# parameter model (conservative, from this project's runs on SmolLM2-135M).
-DEFAULT_CAPACITY = {1: 16, 2: 32, 4: 64, 8: 128, 16: 256, 32: 512}
 MIN_STEPS = 100  # optimizer steps every probe may take, however small (it still stops at tau)
 
 
@@ -171,34 +169,6 @@ def summarize(probes: list[Probe], tau: float, model: str) -> dict:
         })
     return {"model": model, "tau": tau, "bits_per_entry": BITS_PER_ENTRY, "ranks": ranks,
             "probes": [p.__dict__ for p in probes]}
-
-
-def recommend(sheet: dict | None, entries: int) -> tuple[int, int]:
-    """(rank, modules) for `entries` facts: the smallest rank that stores them with room to spare,
-    else the largest measured rank, split over as many modules as needed."""
-    capacity = ({r["rank"]: r["t_max_entries"] for r in sheet["ranks"] if r["t_max_entries"]}
-                if sheet else dict(DEFAULT_CAPACITY))
-    if not capacity:
-        raise LoramemError("the datasheet stores nothing at any rank; measure it again with more epochs")
-    for rank in sorted(capacity):
-        if capacity[rank] >= entries:
-            return rank, 1
-    top = max(capacity)
-    return top, math.ceil(entries / capacity[top])
-
-
-def saved_path(fingerprint: str) -> Path:
-    """Where the datasheet of the base model with this fingerprint is kept for `write --rank auto`."""
-    from loramem.models.default import cache_root
-
-    return cache_root() / "datasheets" / f"{fingerprint}.json"
-
-
-def load_saved(fingerprint: str) -> dict | None:
-    try:
-        return json.loads(saved_path(fingerprint).read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def write_datasheet(sheet: dict, out: Path) -> Path:

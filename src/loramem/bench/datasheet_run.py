@@ -1,5 +1,5 @@
 """`loramem datasheet` as one call: measure a base model's capacity per rank, write the datasheet
-folder, and keep a copy where `write --rank auto` finds it (loramem.bench.datasheet.load_saved)."""
+folder, and keep a copy where `write --rank auto` finds it (loramem.capacity.load_saved)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from loramem.bench import TAU
-from loramem.bench.datasheet import measure, saved_path, summarize, write_datasheet
+from loramem.bench.datasheet import measure, summarize, write_datasheet
+from loramem.capacity import saved_path
 from loramem.training import TrainConfig
 
 

@@ -89,7 +89,7 @@ def add_report_routes(app: FastAPI, server) -> None:
 
     @app.get("/v1/loramem/datasheet")
     def datasheet():
-        from loramem.bench.datasheet import DEFAULT_CAPACITY, load_saved, saved_path
+        from loramem.capacity import DEFAULT_CAPACITY, load_saved, saved_path
 
         root = find_benchmarks()
         base = server.base

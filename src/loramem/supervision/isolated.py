@@ -12,10 +12,16 @@ the generator, fills the cache and returns the supervision, and exits. The calle
 from __future__ import annotations
 
 import multiprocessing
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
+from loramem.supervision.build import ChunkSettings, Supervision, build_supervision
+from loramem.supervision.cache import SupervisionCache
+from loramem.supervision.formats import parse_format
 from loramem.supervision.generators.base import Generator
+from loramem.supervision.sources import Source
 
 
 class NeedsGeneration(Exception):
@@ -57,13 +63,47 @@ def runs_llama_cpp(generator: Generator) -> bool:
     return isinstance(generator, GGUFGenerator)
 
 
-def _child_build(store, model, device, progress, args):
-    from loramem.api import Memory
+@dataclass(frozen=True)
+class BuildJob:
+    """A supervision build in plain, picklable settings: what the child process is given."""
 
-    return Memory(store=store, model=model, device=device, progress=progress)._build(*args, isolate=False)
+    sources: list[Source]
+    format: str
+    generator: str
+    generator_options: dict | None
+    seed: int
+    chunking: ChunkSettings | None
+    cache_dir: Path  # the store's supervision cache
+    model: str | None  # the base model's spec, loaded again in the child
+    device: str | None
+    progress: bool
 
 
-def build_in_child(store, model, device, progress, args):
-    """`Memory(store, model, device)._build(*args)` in a fresh process; its errors are raised here."""
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(_child_build, store, model, device, progress, args).result()
+def build(job: BuildJob, base: Callable[[], object], isolate: bool = True) -> Supervision:
+    """The supervision of `job`; `base()` gives the loaded base model (its tokenizer counts chunks; the
+    `local` generator is it). With `isolate`, generation on llama.cpp runs in a child process."""
+    from loramem.supervision.generators import make_generator
+
+    tok = base().tokenizer
+
+    def count_tokens(text: str) -> int:
+        return len(tok(text, add_special_tokens=False)["input_ids"])
+
+    def factory() -> Generator:
+        gen = make_generator(job.generator, base, job.generator_options)
+        return CacheOnly(gen) if isolate and runs_llama_cpp(gen) else gen
+
+    try:
+        return build_supervision(job.sources, parse_format(job.format), factory, count_tokens=count_tokens,
+                                 cache=SupervisionCache(job.cache_dir), chunking=job.chunking, seed=job.seed,
+                                 progress=job.progress)
+    except NeedsGeneration:
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            return pool.submit(_child_build, job).result()  # its errors are raised here
+
+
+def _child_build(job: BuildJob) -> Supervision:
+    from loramem.models import load_base
+
+    loaded = load_base(job.model, job.device)
+    return build(job, lambda: loaded, isolate=False)
