@@ -5,7 +5,7 @@ Each memory is planned, recorded and committed exactly as `Memory.write` does it
 
 1. every write is planned (checks and supervision), so a name that is taken or a bad setting
    fails before any training;
-2. the planned memories train together, N at a time (`loramem.training.multi.train_memories`);
+2. the planned memories train together, N at a time (`loramem.training.train_memories`);
 3. each memory is committed as soon as it is done, so an interrupted corpus write keeps those.
 """
 
@@ -19,8 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from loramem.errors import LoramemError
-from loramem.training import TrainResult
-from loramem.training.multi import MemoryJob, train_memories
+from loramem.training import MemoryJob, TrainResult, train_memories
 from loramem.writing import WriteResult, commit_write, plan_write, write_planned
 
 if TYPE_CHECKING:

@@ -88,7 +88,7 @@ def test_probes_together_start_by_rank_and_search_as_one_by_one(tiny_base, monke
     """With batch_memories > 1 each rank's search runs at once, from start x rank / min(rank), each
     next probe queued when the rank's last one is done; the sizes follow the same doubling and halving."""
     import loramem.bench.datasheet as datasheet
-    import loramem.training.multi as multi
+    import loramem.training as training
 
     capacity = {1: 2, 2: 0, 4: 64}
     batches = []
@@ -107,7 +107,7 @@ def test_probes_together_start_by_rank_and_search_as_one_by_one(tiny_base, monke
 
     from types import SimpleNamespace
 
-    monkeypatch.setattr(multi, "train_memories", fake_train_memories)
+    monkeypatch.setattr(training, "train_memories", fake_train_memories)
     probes = datasheet.measure(tiny_base, [4, 1, 2], start=4, max_entries=64, log=lambda m: None, batch_memories=3)
     assert batches == [3]
     assert [(p.rank, p.entries) for p in probes] == [
@@ -123,7 +123,7 @@ def test_probes_together_start_by_rank_and_search_as_one_by_one(tiny_base, monke
 def test_probes_trained_together_follow_each_rank_s_search(tiny_base):
     """Through the real batched trainer: every rank searches from start x rank, each next size chosen by
     its own last probe. (That a memory trained in a batch is the one trained alone is
-    tests/training/test_multi.py's; on this tiny model long trainings drift apart from 1e-6 in the
+    tests/training/test_train_memories.py's; on this tiny model long trainings drift apart from 1e-6 in the
     weights, as any two summation orders do at lr 1e-2, so probes are not compared with one by one.)"""
     probes = measure(tiny_base, ranks=[2, 1], tau=0.9, start=2, max_entries=8, config=TrainConfig(**FAST_TRAIN),
                      log=lambda m: None, batch_memories=2)

@@ -7,8 +7,8 @@ from loramem.prompts import PromptFormat
 from loramem.supervision import Example
 from loramem.training import TrainConfig
 from loramem.training.batching import encode, make_batches
+from loramem.training.lora_state import attached_lora
 from loramem.training.loss import supervised_forward
-from loramem.training.trainer import attached_lora
 
 EXAMPLES = [
     Example("What is the phone number of Ada Byron?", "555-010-1234"),
@@ -79,34 +79,6 @@ def test_shared_prefix_runs_once_with_the_same_loss_and_gradients(tiny_base):
         assert torch.equal(c1, c2)
         for n in g1:
             torch.testing.assert_close(g1[n], g2[n], rtol=1e-4, atol=1e-6)
-
-
-def test_fused_lora_layers_give_peft_loss_and_gradients(tiny_base):
-    from contextlib import nullcontext
-
-    from loramem.training.fused import fused_lora
-
-    fmt = PromptFormat(tiny_base.tokenizer)
-    (batch,) = make_batches(encode(fmt, EXAMPLES), batch_size=8, pad_id=fmt.end_id)
-    with attached_lora(tiny_base.model, TrainConfig(rank=4, alpha=4.0)) as peft_model:
-        _nonzero_b(peft_model)
-        model = peft_model.get_base_model()
-        lora = {n: p for n, p in peft_model.named_parameters() if p.requires_grad}
-        results = []
-        for fused in (False, True):
-            with fused_lora(peft_model) if fused else nullcontext() as covered:
-                loss = supervised_forward(model, batch).loss
-                loss.backward()
-            if fused:
-                assert covered == sum(".lora_A." in n for n in lora)  # every LoRA layer
-            results.append((loss.detach(), _take_grads(lora)))
-        (plain, plain_grads), (fast, fast_grads) = results
-        torch.testing.assert_close(fast, plain, rtol=1e-5, atol=1e-6)
-        for n in lora:  # A and B of every layer: dx flows through the layers above into those below
-            torch.testing.assert_close(fast_grads[n], plain_grads[n], rtol=1e-4, atol=1e-6, msg=n)
-        assert any(g.abs().sum() > 0 for n, g in fast_grads.items() if ".lora_A." in n)
-        # on exit the layers run PEFT's own forward again
-        assert all("forward" not in vars(m) for m in peft_model.modules())
 
 
 @pytest.mark.parametrize("prefix", [True, False])

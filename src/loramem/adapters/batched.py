@@ -139,7 +139,7 @@ def add_batched_lora(x: torch.Tensor, y: torch.Tensor, segments: Segments,
 
 class _SegmentLora(torch.autograd.Function):
     """y[run] += s (x[run] A^T) B^T for each run of one adapter, in place on y, the base output (its
-    own backward needs only x and W); the backward written out, as in training/fused.py:
+    own backward needs only x and W); the backward written out:
 
         h = x A^T    dh = s dy B    dA = dh^T x    dB = s dy^T h    dx = dh A
 

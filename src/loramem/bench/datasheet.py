@@ -125,7 +125,7 @@ def _log_probe(log: Callable[[str], None], probe: Probe) -> None:
 
 def _measure_together(base, ranks: list[int], tau: float, start: int, max_entries: int, config: TrainConfig,
                       seed: int, min_steps: int, log: Callable[[str], None], batch_memories: int) -> list[Probe]:
-    from loramem.training.multi import MemoryJob, train_memories
+    from loramem.training import MemoryJob, train_memories
 
     probes: list[Probe] = []
     searches = {r: _Search(max(1, min(start * r // ranks[0], max_entries)), max_entries) for r in ranks}

@@ -28,9 +28,9 @@ from loramem.models import load_base
 from loramem.prompts import PromptFormat
 from loramem.training import TrainConfig, train_memory
 from loramem.training.batching import encode, make_batches
+from loramem.training.lora_state import attached_lora
 from loramem.training.loss import supervised_forward
 from loramem.training.precision import training_dtype, training_model
-from loramem.training.trainer import attached_lora
 
 PERF_TARGETS = {  # key: (target, higher is better)
     "train_speedup": (3, True), "mfu": (0.6, True), "write_speedup": (4, True),

@@ -41,7 +41,7 @@ from loramem.routing import AUTO
 from loramem.routing.abstention import ABSTAIN
 from loramem.scope import SCOPE
 from loramem.training import TrainConfig
-from loramem.training.multi import DEFAULT_BATCH_MEMORIES
+from loramem.training.trainer import DEFAULT_BATCH_MEMORIES
 from loramem.updates import DEFAULT_UPDATE, UPDATES
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,

@@ -75,8 +75,8 @@ def target_loss(logits: torch.Tensor, labels: torch.Tensor, bt: BatchTeacher | N
 
     Cross-entropy on the labels; with `bt`, the distilled positions take the KL to the teacher's
     top-k instead, plus `hidden_weight` x the hidden-state distance where `student_hidden`
-    (n_targets, layers, hidden) is given. Shared by the one-memory step and the batched one
-    (multi.py), so that both train on the same loss.
+    (n_targets, layers, hidden) is given. Shared by the trainer's batched step
+    (multi_batch.py) and PEFT's one-memory forward (`supervised_forward`), so that both compute the same loss.
     """
     if bt is None:
         return F.cross_entropy(logits.float(), labels)

@@ -8,7 +8,7 @@ memory's tokens at once while attention stays within a sequence (packing all mem
 sequence would make the dense attention grow with the square of their number). Padding beyond a
 sequence's end sees only itself and is seen by nothing. The output head runs once, over every
 memory's target positions; each memory's loss is then `target_loss` over its own positions, the
-mean its one-memory step computes (tests/training/test_multi.py compares losses and gradients).
+mean its one-memory step computes (tests/training/test_train_memories.py compares losses and gradients).
 """
 
 from __future__ import annotations

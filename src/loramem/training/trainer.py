@@ -1,155 +1,51 @@
-"""LoRA training that stops as soon as the memory reads back its own supervision."""
+"""The trainer: one to N memories written over one base model, each exactly as it would be alone.
+
+A corpus is many documents, one memory each. Written one after another, each memory's step runs
+the base model's GEMMs over one small batch (M ~ 200 tokens) and pays the optimizer, autograd and
+Python overhead alone. Here up to N memories train together: every step runs one forward and
+backward over all of their batches (`batched_lora`: each row applies its own memory's LoRA),
+then each memory's own AdamW and lr schedule step. Per memory nothing else changes: its own
+examples, batches and shuffle (its own seeded rng), its initial LoRA (PEFT's init under its
+seed), its lr schedule, its early stop by read-back on the model that answers, its checkpoint. A
+memory that is done (read back, or out of epochs) leaves the batch, is verified and saved as a
+PEFT folder, and the next waiting memory takes its place. A single write is a batch of one.
+
+Why each memory trains as if alone: the loss is the sum of each memory's own mean loss, and the
+memories share no parameters, so each gets the gradient of its own loss (tests/training/
+test_train_memories.py checks losses and gradients against PEFT's LoRA layers, and whole writes against a
+plain PEFT training loop).
+"""
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
-import math
-import os
-import random
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
-from peft import get_peft_model_state_dict, set_peft_model_state_dict
 from tqdm.auto import tqdm
 
-from loramem.adapters import UnsupportedAdapter, save_thresholds
+from loramem.adapters.batched import batched_lora
+from loramem.errors import LoramemError
 from loramem.models import BaseModel
 from loramem.prompts import PromptFormat
 from loramem.supervision.examples import Example
-from loramem.training.batching import Encoded, encode, make_batches
-from loramem.training.config import TARGET_MODULES, TrainConfig, parse_layers
-from loramem.training.distill import teacher_targets
-from loramem.training.fused import fused_lora
-from loramem.training.loss import supervised_forward
+from loramem.training.batching import encode, make_batches
+from loramem.training.config import TrainConfig
+from loramem.training.lora_state import init_key, initial_lora
+from loramem.training.multi_batch import Piece, forward_groups, multi_forward
 from loramem.training.precision import training_dtype, training_model
-from loramem.training.readback import counted, read_back
-from loramem.training.stopping import stopping_for
+from loramem.training.readback import read_back
+from loramem.training.run import MemoryJob, MemoryRun, TrainResult
 
-
-@dataclass
-class TrainResult:
-    """What a write did and how well it stored its supervision."""
-
-    recall: float  # share of examples read back exactly
-    epochs: int
-    steps: int
-    tokens: int  # tokens in one pass over the supervision (prompt + target)
-    target_tokens: int  # supervised tokens in one pass
-    parameters: int  # trainable LoRA parameters
-    seconds: float  # the whole write: encoding, training, verification, saving
-    n_examples: int
-    train_seconds: float = 0.0  # optimizer steps only (what throughput is measured on)
-    processed_tokens: int = 0  # non-padding tokens through forward and backward, all epochs
-    resumed_from_epoch: int = 0  # 0 unless the run continued from a checkpoint
-
-
-@contextmanager
-def attached_lora(model: torch.nn.Module, config: TrainConfig) -> Iterator[torch.nn.Module]:
-    """A fresh LoRA on `model` for the duration of the block; the model is restored afterwards (its
-    train/eval mode too: training leaves it in train mode, where a model with dropout answers at random)."""
-    from peft import LoraConfig, get_peft_model
-
-    torch.manual_seed(config.seed)
-    layers = parse_layers(config.layers, model.config.num_hidden_layers)
-    targets = TARGET_MODULES[config.target_modules]
-    if layers is not None and isinstance(targets, str):
-        # PEFT takes layer ranges only with named modules: every linear layer inside the decoder layers.
-        targets = sorted({name.rsplit(".", 1)[-1] for name, m in model.named_modules()
-                          if isinstance(m, torch.nn.Linear) and ".layers." in f".{name}"})
-    lora = LoraConfig(
-        r=config.rank,
-        lora_alpha=config.lora_alpha,
-        lora_dropout=0.0,
-        target_modules=targets,
-        layers_to_transform=layers,
-        layers_pattern="layers" if layers is not None else None,
-        task_type="CAUSAL_LM",
-    )
-    was_training = model.training
-    peft_model = get_peft_model(model, lora)
-    try:
-        yield peft_model
-    finally:
-        peft_model.unload()  # removes the injected LoRA layers, leaving the base model as it was
-        model.train(was_training)
-
-
-def answering_recall(base: BaseModel, config: TrainConfig, peft_model: torch.nn.Module,
-                     eval_batches: list, knowledge: torch.Tensor) -> float:
-    """Read-back recall of `peft_model`'s LoRA on the model that answers questions.
-
-    When training runs on a bf16 copy (precision.py), a read-back there can find a memory complete
-    that the fp32 model, which answers, does not reproduce: a near-tied token falls the other way.
-    A write's stopping rule asks this, so a write stops on what users will get.
-    """
-    n = len(knowledge)
-    if peft_model.get_base_model() is base.model:
-        return read_back(base.model, eval_batches, n)[knowledge].float().mean().item()
-    state = {k: v.detach().float() for k, v in get_peft_model_state_dict(peft_model).items()}
-    with torch.random.fork_rng(devices=[]), attached_lora(base.model, config) as answering:  # PEFT's init seeds
-        set_peft_model_state_dict(answering, state)
-        return read_back(answering.get_base_model(), eval_batches, n)[knowledge].float().mean().item()
-
-
-def _adamw(params: list[torch.Tensor], lr: float) -> torch.optim.Optimizer:
-    """AdamW as one fused kernel over all LoRA tensors where the device has it (CPU and CUDA do),
-    in place of a few ops per tensor; the per-tensor loop elsewhere."""
-    try:
-        return torch.optim.AdamW(params, lr=lr, weight_decay=0.0, fused=True)
-    except (RuntimeError, TypeError):
-        return torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
-
-
-def _lr_factor(step: int, total: int, warmup: int) -> float:
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-
-def _run_key(encoded: list[Encoded], config: TrainConfig, init_adapter: Path | None = None) -> str:
-    """Identifies a training run: a checkpoint resumes only the run it was saved from."""
-    h = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode())
-    if init_adapter is not None:
-        h.update((Path(init_adapter) / "adapter_model.safetensors").read_bytes())
-    for e in encoded:
-        h.update(json.dumps([e.ids, e.n_prompt, e.teacher_ids]).encode())
-    return h.hexdigest()
-
-
-def _save_checkpoint(path: Path, state: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Serialized in memory, then written as plain bytes: a full disk is then an OSError with errno
-    # ENOSPC (one line from the CLI), where torch's own file writer says only "unexpected pos".
-    data = io.BytesIO()
-    torch.save(state, data)
-    tmp = path.with_suffix(".tmp")
-    try:
-        tmp.write_bytes(data.getbuffer())
-    except OSError as e:
-        tmp.unlink(missing_ok=True)  # give the space back
-        raise OSError(e.errno, e.strerror, str(path)) from e  # a failed write names no file
-    os.replace(tmp, path)  # a kill mid-save leaves the previous checkpoint intact
-
-
-def _save(peft_model, folder: Path) -> None:
-    """The PEFT folder, plus the TIES trimming thresholds that make merges cheap later."""
-    peft_model.save_pretrained(str(folder))
-    _save_thresholds(folder)
-
-
-def _save_thresholds(folder: Path) -> None:
-    """The TIES trimming thresholds beside a saved adapter, when it is a plain LoRA."""
-    try:
-        save_thresholds(folder)
-    except UnsupportedAdapter:
-        pass  # not a plain LoRA: merges fall back to PEFT
+# Memories trained together by default: 8, by measurement (`loramem bench corpus`, 16 PhoneBook
+# sectors of 4 entries, SmolLM2-135M, fp32, 2 CPU threads): 1.34x the memories per hour of one at a
+# time at N = 4, 1.45-1.53x at N = 8, 1.45x at N = 16, every memory reading back 100% both ways in
+# the same number of epochs (`benchmarks/corpus-cpu.json`). A CPU gains little: one memory's step
+# already runs its GEMMs at about half the matmul peak. On a GPU, where one memory fills a small
+# part of the device, a larger N (16-64) should pay.
+BENCH_BATCH_MEMORIES = 8  # what `bench corpus` compares against one by one
+DEFAULT_BATCH_MEMORIES = BENCH_BATCH_MEMORIES
 
 
 def train_memory(
@@ -163,123 +59,143 @@ def train_memory(
     on_epoch: Callable[[int, float], None] | None = None,
     init_adapter: Path | None = None,
 ) -> TrainResult:
-    """Train a LoRA on `examples`, verify by read-back, and save it as a PEFT folder at `save_to`.
+    """Train a LoRA on `examples`, verify by read-back, and save it as a PEFT folder at `save_to`: a
+    batch of one (`train_memories`; `MemoryJob` says what the other arguments do).
 
     Training stops as soon as read-back recall reaches its target, when it has plateaued
     (see stopping.py), or after `config.epochs` passes; the recall returned is measured
-    on the full-precision model.
-    With `checkpoint`, the state after every epoch is saved there; `resume` continues from it
-    when it belongs to the same examples and settings. `on_epoch(epoch, seconds)` is called
-    after each epoch's checkpoint. `init_adapter` (a PEFT folder of the same rank and placement)
-    starts training from its weights instead of a fresh LoRA: an update continues its memory.
+    on the full-precision model."""
+    job = MemoryJob(examples, config, save_to, on_epoch, checkpoint, resume, init_adapter)
+    return train_memories(base, [job], 1, progress)[0]
+
+
+def train_memories(
+    base: BaseModel,
+    jobs: Sequence[MemoryJob],
+    batch_memories: int = BENCH_BATCH_MEMORIES,
+    progress: bool = True,
+    on_done: Callable[[int, TrainResult], Sequence[MemoryJob] | None] | None = None,
+) -> list[TrainResult]:
+    """Train every job's memory, up to `batch_memories` at a time in one batch; their TrainResults in order.
+
+    Each memory is saved at its job's `save_to` as soon as it is done, and `on_done(index, result)`
+    is called then (with the base model free of hooks), so a caller can commit it while the others
+    train. `on_done` may return more jobs (a search's next probe): they are numbered after every
+    job so far, wait for room in the same batch, and their results follow in the list returned; they
+    must train in the precision of the job that made them. Jobs whose settings train in different
+    precisions run as separate batches, one after the other. `seconds` of a result runs from its
+    memory joining the batch to its save, and its `train_seconds` is its share (by tokens) of the
+    steps it took part in.
     """
-    start = time.perf_counter()
+    if batch_memories < 1:
+        raise LoramemError(f"batch_memories must be at least 1, got {batch_memories}")
+    jobs = list(jobs)
+    for i, job in enumerate(jobs):
+        _check_job(i, job)
+    results: dict[int, TrainResult] = {}
+    by_dtype: dict[torch.dtype, list[int]] = {}
+    for i, job in enumerate(jobs):
+        by_dtype.setdefault(training_dtype(job.config.precision, base), []).append(i)
+    bar = tqdm(total=0, desc="writing", unit="step", disable=not progress, leave=False)
+    try:
+        for dtype, indices in by_dtype.items():
+            _train_group(base, training_model(base, dtype), dtype, jobs, indices, batch_memories, bar, results,
+                         on_done)
+    finally:
+        bar.close()
+    return [results[i] for i in range(len(jobs))]
+
+
+def _check_job(index: int, job: MemoryJob) -> None:
+    if not job.examples:
+        raise LoramemError(f"memory {index} of the write has no examples to train on")
+
+
+def _train_group(base: BaseModel, model: torch.nn.Module, dtype: torch.dtype, jobs: list[MemoryJob],
+                 indices: list[int], limit: int, bar, results: dict[int, TrainResult],
+                 on_done: Callable[[int, TrainResult], Sequence[MemoryJob] | None] | None) -> None:
+    """Train `jobs[i]` for i in `indices` on `model` (the base model or its training copy, in `dtype`),
+    `limit` at a time, and the jobs `on_done` adds (appended to `jobs`)."""
     fmt = PromptFormat(base.tokenizer)
-    encoded = encode(fmt, examples, config.objective)
-    pad_id = fmt.end_id
-    rng = random.Random(config.seed)
-    eval_batches = make_batches(encoded, config.batch_size * 2, pad_id)
-    n = len(encoded)
-    knowledge = counted(examples)
-    steps_per_epoch = math.ceil(n / config.batch_size)
-    total_steps = steps_per_epoch * config.epochs
-    teacher = teacher_targets(base.model, encoded, pad_id, hidden=config.distill_hidden > 0, progress=progress)
-    key = _run_key(encoded, config, init_adapter)
-    saved = None
-    if resume and checkpoint is not None and checkpoint.exists():
-        saved = torch.load(checkpoint, weights_only=False)
-        if saved.get("key") != key:
-            saved = None
-    resumed_from = saved["epoch"] if saved else 0
+    inits: dict[str, dict] = {}  # a corpus usually shares one config: PEFT's init is taken once
+    templates: dict[str, dict[str, bytes]] = {}  # and PEFT's files beside the weights, written once
+    waiting = [(i, jobs[i]) for i in indices]
+    active: list[MemoryRun] = []
+    frozen = [p for p in model.parameters() if p.requires_grad]
+    was_training = model.training
+    for p in frozen:
+        p.requires_grad_(False)  # the base weights get no gradient (PEFT freezes them too)
 
-    def forward(model, batch):
-        return supervised_forward(model, batch, teacher, config.distill_hidden)
+    def finish(run: MemoryRun) -> None:
+        results[run.index] = run.finish(base, templates)
+        bar.total -= run.total_steps - run.step  # an early stop leaves its steps untaken
+        bar.refresh()
+        for job in (on_done(run.index, results[run.index]) if on_done is not None else None) or []:
+            _check_job(len(jobs), job)
+            if training_dtype(job.config.precision, base) != dtype:
+                raise LoramemError(f"a job added after memory {run.index} trains in another precision")
+            jobs.append(job)
+            waiting.append((len(jobs) - 1, job))
 
-    train_on = training_model(base, training_dtype(config.precision, base))
-    with attached_lora(train_on, config) as peft_model:
-        hf = peft_model.get_base_model()
-        params = [p for p in peft_model.parameters() if p.requires_grad]
-        optimizer = _adamw(params, config.lr)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda s: _lr_factor(s, total_steps, config.warmup_steps)
-        )
-        step, epoch, processed, train_seconds = 0, 0, 0, 0.0
-        if init_adapter is not None and not saved:
-            from peft.utils import load_peft_weights
+    try:
+        while waiting or active:
+            while waiting and len(active) < limit:  # outside the hooks: the teacher and PEFT's init see the base model
+                index, job = waiting.pop(0)
+                key = init_key(job.config)
+                if key not in inits:
+                    inits[key] = initial_lora(model, job.config)
+                run = MemoryRun(index, job, base, fmt, inits[key])
+                bar.total += run.total_steps
+                bar.update(run.step)  # resumed: the steps its checkpoint holds
+                if run.out_of_epochs:
+                    finish(run)
+                else:
+                    active.append(run)
+            if active:
+                for run in _train_until_one_is_done(base, model, active, bar):
+                    active.remove(run)
+                    finish(run)
+    finally:
+        for p in frozen:
+            p.requires_grad_(True)
+        model.train(was_training)
 
-            set_peft_model_state_dict(peft_model, load_peft_weights(str(init_adapter), device=str(params[0].device)))
-        if saved:
-            set_peft_model_state_dict(peft_model, saved["lora"])
-            optimizer.load_state_dict(saved["optimizer"])
-            scheduler.load_state_dict(saved["scheduler"])
-            rng.setstate(saved["rng"])
-            step, epoch, processed, train_seconds = saved["step"], saved["epoch"], saved["processed"], saved["train_seconds"]
-        stopping = stopping_for(config, examples, saved.get("stopping") if saved else None)
-        bar = tqdm(total=total_steps, initial=step, desc="writing", unit="step", disable=not progress, leave=False)
-        try:
-            with fused_lora(peft_model):  # one autograd node per LoRA layer (see fused.py)
-                for epoch in range(resumed_from + 1, config.epochs + 1):
-                    hf.train()
-                    seen = torch.zeros(n, dtype=torch.bool)
-                    tick = time.perf_counter()
-                    for batch in make_batches(encoded, config.batch_size, pad_id, rng):
-                        processed += batch.n_tokens
-                        out = forward(hf, batch)
-                        out.loss.backward()
-                        optimizer.step()
-                        scheduler.step()
-                        optimizer.zero_grad(set_to_none=True)
-                        seen[batch.index] = out.correct
-                        step += 1
-                        bar.update(1)
-                        bar.set_postfix(epoch=epoch, loss=f"{out.loss.item():.3f}")
-                    train_seconds += time.perf_counter() - tick
-                    if checkpoint is not None:
-                        _save_checkpoint(checkpoint, {
-                            "key": key, "epoch": epoch, "step": step, "processed": processed,
-                            "train_seconds": train_seconds, "rng": rng.getstate(), "stopping": stopping.state,
-                            "lora": get_peft_model_state_dict(peft_model),
-                            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                        })
-                    if on_epoch is not None:
-                        on_epoch(epoch, train_seconds)
-                    if stopping.done(seen[knowledge].float().mean().item(),
-                                     lambda: answering_recall(base, config, peft_model, eval_batches, knowledge)):
-                        bar.set_postfix(epoch=epoch, recall=f"{stopping.verified:.0%}")
-                        break
-        finally:
-            bar.close()
-        epoch = max(epoch, resumed_from)
-        if train_on is base.model:  # trained on the answering model itself: verify and save here
-            recall = stopping.verified
-            if recall is None:
-                recall = read_back(hf, eval_batches, n)[knowledge].float().mean().item()
-            _save(peft_model, save_to)
-        else:
-            lora_state = {k: v.detach().float().clone() for k, v in get_peft_model_state_dict(peft_model).items()}
 
-    if train_on is not base.model:
-        # Verify (unless the stopping rule did, on the same model) and save on the model that answers questions.
-        with attached_lora(base.model, config) as peft_model:
-            set_peft_model_state_dict(peft_model, lora_state)
-            recall = stopping.verified
-            if recall is None:
-                recall = read_back(peft_model.get_base_model(), eval_batches, n)[knowledge].float().mean().item()
-            _save(peft_model, save_to)
+def _train_until_one_is_done(base: BaseModel, model: torch.nn.Module, active: list[MemoryRun], bar) -> list[MemoryRun]:
+    """Batched steps over `active` until at least one memory is done; those memories."""
+    with batched_lora(model, [run.weights for run in active]) as set_rows:
 
-    return TrainResult(
-        recall=recall,
-        epochs=epoch,
-        steps=step,
-        tokens=sum(len(e.ids) for e in encoded),
-        target_tokens=sum(len(e.ids) - e.n_prompt for e in encoded),
-        parameters=sum(p.numel() for p in params),
-        seconds=time.perf_counter() - start,
-        n_examples=n,
-        train_seconds=train_seconds,
-        processed_tokens=processed,
-        resumed_from_epoch=resumed_from,
-    )
+        def recall_of(slot: int) -> Callable[[], float]:
+            def recall() -> float:  # on the model that answers (see answering_recall), this memory's adapter alone
+                run = active[slot]
+                if model is base.model:
+                    set_rows(torch.tensor(slot))  # one index: every row of the read-back runs this memory's adapter
+                    return read_back(model, run.eval_batches, run.n)[run.knowledge].float().mean().item()
+                return run.answering_recall(base)
+
+            return recall
+
+        while True:
+            model.train()
+            tick = time.perf_counter()
+            pieces = [Piece(run.batch, slot, run.teacher, run.config.distill_hidden) for slot, run in enumerate(active)]
+            outs = []
+            for group in forward_groups(pieces, model.config):  # each group's activations freed by its backward
+                got = multi_forward(model, group, set_rows, active[0].pad_id)
+                torch.stack([o.loss for o in got]).sum().backward()  # each memory's own mean: its own gradient
+                outs += got
+            tokens = [run.batch.n_tokens for run in active]
+            for run, out in zip(active, outs):
+                run.stepped(out.correct, out.loss.item())
+            seconds = time.perf_counter() - tick
+            for run, n in zip(active, tokens):
+                run.train_seconds += seconds * n / sum(tokens)
+            bar.update(len(active))
+            loss = f"{sum(r.loss for r in active) / len(active):.3f}"
+            bar.set_postfix(loss=loss, **({"together": len(active)} if len(active) > 1 else {"epoch": active[0].epoch}))
+            done = [run for slot, run in enumerate(active) if run.epoch_done and run.end_of_epoch(recall_of(slot))]
+            if done:
+                return done
 
 
 def read_back_adapter(base: BaseModel, folder: Path, examples: list[Example], batch_size: int = 16) -> torch.Tensor:

@@ -1,11 +1,13 @@
-"""Memories trained batched (training/multi.py) train exactly as each does alone with train_memory:
-the same initial LoRA, per-step losses and gradients, weights after several epochs, saved folder."""
+"""The trainer (training/trainer.py), one memory or several in one batch, trains each memory as a
+plain PEFT loop trains it alone (peft_reference.py): the same initial LoRA, per-step losses and
+gradients, weights after several epochs, saved folder."""
 
 import json
 
 import pytest
 import torch
 from peft import set_peft_model_state_dict
+from peft_reference import peft_train
 from safetensors.torch import load_file
 
 from conftest import FAST_TRAIN
@@ -14,15 +16,13 @@ from loramem.adapters.batched import batched_lora
 from loramem.errors import LoramemError
 from loramem.prompts import PromptFormat
 from loramem.supervision import Example
-from loramem.training import TrainConfig, train_memory
+from loramem.training import MemoryJob, TrainConfig, train_memories, train_memory
 from loramem.training.batching import encode, make_batches
 from loramem.training.distill import teacher_targets
-from loramem.training.fused import fused_lora
+from loramem.training.lora_state import PEFT_PREFIX, attached_lora, initial_lora
 from loramem.training.loss import supervised_forward
-from loramem.training.multi import PEFT_PREFIX, MemoryJob, initial_lora, train_memories
 from loramem.training.multi_batch import Piece, multi_forward
 from loramem.training.packing import packing_pays
-from loramem.training.trainer import attached_lora
 
 FACTS = [
     Example("What is the phone number of Ada Byron?", "555-010-1234"),
@@ -56,7 +56,7 @@ def test_initial_lora_is_the_one_train_memory_starts_from(tiny_base):
 
 def test_batched_step_gives_each_memory_its_own_loss_and_gradients(tiny_base):
     """Three memories in one forward (a packed batch, a padded one, a distilled one with hidden
-    states; mixed ranks): each memory's loss and LoRA gradients equal its step alone (PEFT, fused)."""
+    states; mixed ranks): each memory's loss and LoRA gradients equal its step alone through PEFT."""
     model, fmt = tiny_base.model, PromptFormat(tiny_base.tokenizer)
     specs = [(FACTS[:2], dict(rank=4), "answer"), (MORE[:4], dict(rank=8), "answer"),
              (DISTILLED, dict(rank=2, distill_hidden=0.5), "distill")]
@@ -79,7 +79,7 @@ def test_batched_step_gives_each_memory_its_own_loss_and_gradients(tiny_base):
         torch.stack([o.loss for o in outs]).sum().backward()
 
     for (config, batch, teacher, layers), w, out in zip(memories, weights, outs):
-        with attached_lora(model, config) as peft_model, fused_lora(peft_model):
+        with attached_lora(model, config) as peft_model:
             set_peft_model_state_dict(peft_model, _state(layers))
             alone = supervised_forward(peft_model.get_base_model(), batch, teacher, config.distill_hidden)
             alone.loss.backward()
@@ -97,14 +97,14 @@ def test_batched_step_gives_each_memory_its_own_loss_and_gradients(tiny_base):
 def test_memories_trained_batched_end_as_each_trained_alone(tiny_base, tmp_path, monkeypatch, budget):
     """Three memories, two at a time: different data, seeds and epoch limits, so they leave at
     different steps and the third joins midway; each ends with the steps, weights and saved
-    folder train_memory gives it alone, whether a step runs them in one forward or, past the
-    attention budget, in a forward each."""
-    from loramem.training import multi, multi_batch
+    folder a plain PEFT loop gives it alone (and train_memory, a batch of one), whether a step runs
+    them in one forward or, past the attention budget, in a forward each."""
+    from loramem.training import multi_batch, trainer
 
     if budget is not None:
         monkeypatch.setattr(multi_batch, "ATTENTION_BUDGET", budget)
     calls = []  # memories per forward
-    monkeypatch.setattr(multi, "multi_forward", lambda *a, f=multi.multi_forward: calls.append(len(a[1])) or f(*a))
+    monkeypatch.setattr(trainer, "multi_forward", lambda *a, f=trainer.multi_forward: calls.append(len(a[1])) or f(*a))
     runs = [(FACTS, dict(epochs=2, seed=0)), (MORE, dict(epochs=3, seed=1, batch_size=2)),
             (FACTS[:2] + MORE[:3], dict(epochs=4, seed=2))]
     jobs = [MemoryJob(ex, TrainConfig(**{**FAST_TRAIN, **s}), tmp_path / f"batched{i}") for i, (ex, s) in enumerate(runs)]
@@ -115,20 +115,26 @@ def test_memories_trained_batched_end_as_each_trained_alone(tiny_base, tmp_path,
     assert done == [0, 1, 2] and epochs_seen == [(1, 1), (1, 2), (1, 3)]
     assert max(calls) == (2 if budget is None else 1)
     for i, job in enumerate(jobs):
+        reference = peft_train(tiny_base, job.examples, job.config, tmp_path / f"peft{i}")
         alone = train_memory(tiny_base, job.examples, job.config, tmp_path / f"alone{i}", progress=False)
-        got = batched[i]
-        assert (got.epochs, got.steps, got.processed_tokens, got.tokens, got.parameters, got.n_examples) == (
-            alone.epochs, alone.steps, alone.processed_tokens, alone.tokens, alone.parameters, alone.n_examples)
-        assert got.recall == pytest.approx(alone.recall)
-        a, b = (load_file(tmp_path / f"{w}{i}" / "adapter_model.safetensors") for w in ("batched", "alone"))
-        assert a.keys() == b.keys()
-        assert max(v.abs().max() for v in b.values()) > 0.05  # it trained
-        for k in a:
-            torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5)
-        folders = [tmp_path / f"{w}{i}" for w in ("batched", "alone")]
-        assert sorted(p.name for p in folders[0].iterdir()) == sorted(p.name for p in folders[1].iterdir())
-        config_a, config_b = (json.loads((f / "adapter_config.json").read_text()) for f in folders)
-        assert config_a == config_b
+        for got in (batched[i], alone):
+            assert (got.epochs, got.steps, got.processed_tokens) == (
+                reference.epochs, reference.steps, reference.processed_tokens)
+            assert got.recall == pytest.approx(reference.recall)
+        assert (batched[i].tokens, batched[i].parameters, batched[i].n_examples) == (
+            alone.tokens, alone.parameters, alone.n_examples)
+        ref = load_file(tmp_path / f"peft{i}" / "adapter_model.safetensors")
+        assert max(v.abs().max() for v in ref.values()) > 0.05  # it trained
+        for way in ("batched", "alone"):
+            got = load_file(tmp_path / f"{way}{i}" / "adapter_model.safetensors")
+            assert got.keys() == ref.keys()
+            for k in got:
+                torch.testing.assert_close(got[k], ref[k], rtol=1e-4, atol=1e-5)
+        folders = [tmp_path / f"{w}{i}" for w in ("batched", "alone", "peft")]
+        files = [{p.name for p in f.iterdir()} for f in folders]
+        assert files[0] == files[1] == files[2] | {"loramem-magnitudes.safetensors"}  # PEFT's, and the TIES thresholds
+        assert len({json.dumps(json.loads((f / "adapter_config.json").read_text()), sort_keys=True)
+                    for f in folders}) == 1
     assert all(not p.requires_grad and p.grad is None for p in tiny_base.model.parameters())
 
 
@@ -137,7 +143,7 @@ def test_a_memory_that_reads_back_stops_early_and_leaves_the_batch(tiny_base, tm
     longer = TrainConfig(**{**FAST_TRAIN, "epochs": 60})  # still training when the first memory is done
     jobs = [MemoryJob(FACTS, config, tmp_path / "a"), MemoryJob(MORE, longer, tmp_path / "b")]
     results = train_memories(tiny_base, jobs, batch_memories=2, progress=False)
-    alone = train_memory(tiny_base, FACTS, config, tmp_path / "alone", progress=False)
+    alone = peft_train(tiny_base, FACTS, config, tmp_path / "alone")
     assert results[0].recall == 1.0 and results[0].epochs < min(config.epochs, results[1].epochs)
     assert results[0].epochs == alone.epochs and results[0].steps == alone.steps
 
@@ -227,7 +233,7 @@ def test_write_collection_command_takes_batch_memories(tmp_path, tiny_model_dir,
 @pytest.mark.parametrize("batched", [False, True])
 def test_a_bf16_write_stops_on_what_the_fp32_model_reads_back(tiny_base, tmp_path, monkeypatch, batched):
     """Training runs on a bf16 copy; the read-back that ends the write runs on the fp32 model that answers."""
-    from loramem.training import multi, readback, trainer
+    from loramem.training import readback, run, trainer
 
     dtypes = []
 
@@ -236,7 +242,7 @@ def test_a_bf16_write_stops_on_what_the_fp32_model_reads_back(tiny_base, tmp_pat
         return readback.read_back(model, batches, n)
 
     monkeypatch.setattr(trainer, "read_back", spying)
-    monkeypatch.setattr(multi, "read_back", spying)
+    monkeypatch.setattr(run, "read_back", spying)
     config = TrainConfig(**{**FAST_TRAIN, "precision": "bf16"})
     if batched:
         (result,) = train_memories(tiny_base, [MemoryJob(FACTS, config, tmp_path / "a")], batch_memories=2, progress=False)
