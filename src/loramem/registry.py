@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import difflib
+import importlib
+import pkgutil
+from collections.abc import Iterable
 from typing import Generic, TypeVar
 
 from loramem.errors import LoramemError
@@ -17,11 +20,14 @@ class Registry(Generic[T]):
         self.kind = kind
         self._items: dict[str, T] = {}
 
-    def register(self, name: str):
+    def register(self, name: str, *aliases: str):
+        """Decorator (or call on a value): `item` under `name` and each alias."""
+
         def decorator(item: T) -> T:
-            if name in self._items:
-                raise ValueError(f"{self.kind} {name!r} is registered twice")
-            self._items[name] = item
+            for key in (name, *aliases):
+                if key in self._items:
+                    raise ValueError(f"{self.kind} {key!r} is registered twice")
+                self._items[key] = item
             return item
 
         return decorator
@@ -38,3 +44,12 @@ class Registry(Generic[T]):
 
     def names(self) -> list[str]:
         return sorted(self._items)
+
+
+def discover(package: str, path: Iterable[str], skip: Iterable[str] = ()) -> None:
+    """Import every module of a registry package (its `__name__`, `__path__`) so that their
+    registrations run: a new entry is one new file. `skip`: modules that must not load with it."""
+    skipped = set(skip)
+    for module in pkgutil.iter_modules(path):
+        if module.name not in skipped:
+            importlib.import_module(f"{package}.{module.name}")

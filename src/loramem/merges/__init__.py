@@ -4,14 +4,11 @@ Every module of this package is imported here so that its registration runs: a n
 method is one new file.
 """
 
-import importlib
-import pkgutil
-
 from loramem.merges.base import MERGES, Adapters, Merge, MergeMethod, check_merge, merge_method
 from loramem.merges.svd import svd_merge
 from loramem.merges.ties import ties_merge
+from loramem.registry import discover
 
-for _module in pkgutil.iter_modules(__path__):
-    importlib.import_module(f"{__name__}.{_module.name}")
+discover(__name__, __path__)
 
 __all__ = ["MERGES", "Adapters", "Merge", "MergeMethod", "check_merge", "merge_method", "svd_merge", "ties_merge"]

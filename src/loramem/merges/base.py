@@ -49,12 +49,14 @@ class MergeMethod:
 MERGES: Registry[MergeMethod] = Registry("merge method")
 
 
-def merge_method(name: str, *, peft: str | None, reference: str, one_rank: bool = False) -> Callable[[Combine], Combine]:
-    """Register the decorated function as the fast path of merge method `name`; its docstring's first line is the summary."""
+def merge_method(name: str, *aliases: str, peft: str | None, reference: str,
+                 one_rank: bool = False) -> Callable[[Combine], Combine]:
+    """Register the decorated function as the fast path of merge method `name` (and `aliases`); its
+    docstring's first line is the summary."""
 
     def decorator(combine: Combine) -> Combine:
         summary = (combine.__doc__ or name).strip().splitlines()[0]
-        MERGES.register(name)(MergeMethod(summary, reference, peft, combine, one_rank))
+        MERGES.register(name, *aliases)(MergeMethod(summary, reference, peft, combine, one_rank))
         return combine
 
     return decorator

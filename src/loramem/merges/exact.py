@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from loramem.merges.base import MERGES, Adapters, Merge, merge_method
+from loramem.merges.base import Adapters, Merge, merge_method
 
 
-@merge_method("sum", peft=None, reference="https://huggingface.co/docs/peft/developer_guides/lora#merge-lora-weights")
+# "cat": PEFT's name for the same exact sum (it concatenates the factors)
+@merge_method("sum", "cat", peft=None, reference="https://huggingface.co/docs/peft/developer_guides/lora#merge-lora-weights")
 def exact_sum(adapters: Adapters, settings: Merge) -> Adapters:
     """the exact weighted sum of the deltas (ranks and target modules may differ)"""
     return adapters
 
-
-MERGES.register("cat")(MERGES.get("sum"))  # PEFT's name for the same exact sum (it concatenates the factors)

@@ -4,12 +4,9 @@ One file per mode: every module of this package is imported here so that its `@M
 runs, and a new mode is one new file (its options, CLI flags and server fields come with it).
 """
 
-import importlib
-import pkgutil
-
 from loramem.modes.base import MODES, AnswerMode, ModeOption, Plan, default_mode, mode_options
+from loramem.registry import discover
 
-for _module in pkgutil.iter_modules(__path__):
-    importlib.import_module(f"{__name__}.{_module.name}")
+discover(__name__, __path__)
 
 __all__ = ["MODES", "AnswerMode", "ModeOption", "Plan", "default_mode", "mode_options"]

@@ -4,13 +4,10 @@ One file per router: every module of this package is imported here so that its
 `@ROUTERS.register` runs, and a new router is one new file (the CLI and server offer it by name).
 """
 
-import importlib
-import pkgutil
-
+from loramem.registry import discover
 from loramem.routing.base import ROUTERS, Route, Router
 
-for _module in pkgutil.iter_modules(__path__):
-    importlib.import_module(f"{__name__}.{_module.name}")
+discover(__name__, __path__)
 
 AUTO = "fused"  # what `auto` routes with: the best by measurement (fused.py; README, "A knowledge base")
 

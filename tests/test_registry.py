@@ -1,0 +1,35 @@
+"""One registration idiom, `register(name, *aliases)`, and one discovery for every registry package."""
+
+import importlib
+import pkgutil
+import sys
+
+import pytest
+
+from loramem.errors import LoramemError
+from loramem.registry import Registry
+
+PACKAGES = ["loramem.merges", "loramem.modes", "loramem.routing", "loramem.supervision.formats",
+            "loramem.supervision.generators", "loramem.updates"]
+
+
+def test_a_name_and_its_aliases_are_one_entry_and_clashes_are_refused():
+    things = Registry("thing")
+
+    @things.register("alpha", "a")
+    class Alpha:
+        pass
+
+    assert things.get("a") is things.get("alpha") is Alpha and things.names() == ["a", "alpha"]
+    with pytest.raises(ValueError, match="'a' is registered twice"):
+        things.register("beta", "a")(object())
+    with pytest.raises(LoramemError, match="Did you mean 'alpha'"):
+        things.get("alpah")
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_importing_a_registry_package_loads_every_module(package):
+    pkg = importlib.import_module(package)
+    skipped = {"apply"} if package == "loramem.updates" else set()  # apply imports the API, which imports updates
+    names = {m.name for m in pkgutil.iter_modules(pkg.__path__)} - skipped
+    assert names and all(f"{package}.{n}" in sys.modules for n in names)
