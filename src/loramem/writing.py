@@ -24,7 +24,7 @@ from loramem.supervision.generators import check_generator
 from loramem.supervision.limits import InputLimits
 from loramem.supervision.stored import Stored, save_supervision
 from loramem.training import TrainConfig, TrainResult, train_memory
-from loramem.training.config import parse_layers
+from loramem.training.config import parse_layers, parse_rank
 
 if TYPE_CHECKING:
     from loramem.api import Memory
@@ -98,10 +98,9 @@ def plan_write(
     """Check a write and build its supervision (see `Memory.write`); every bad request fails here."""
     start = time.perf_counter()
     config = train_config(config, settings)
+    rank = None if rank is None else parse_rank(rank)
     if isinstance(rank, int):
         config = dataclasses.replace(config, rank=rank)
-    elif rank not in (None, "auto"):
-        raise LoramemError(f"rank must be a positive integer or 'auto', got {rank!r}")
     if name is None and not paths:
         raise LoramemError("give a name for a memory written from records or documents in memory")
     name = validate_name(default_name(paths) if name is None else name)  # a name given empty is refused

@@ -102,3 +102,12 @@ def test_auto_precision_picks_bf16_only_where_the_cpu_computes_it_natively(monke
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
     monkeypatch.setattr(precision, "_onednn_bf16", lambda: onednn)
     assert precision.fast_bf16_available(torch.device("cpu")) is expected
+
+
+def test_a_rank_is_parsed_once_for_the_cli_the_api_and_the_server():
+    from loramem.training.config import parse_rank
+
+    assert [parse_rank(v) for v in (8, "16", " auto ", "AUTO")] == [8, 16, "auto", "auto"]
+    for bad in (0, "-2", "eight", 2.5, True, ""):
+        with pytest.raises(LoramemError, match="rank must be a positive integer or 'auto'"):
+            parse_rank(bad)

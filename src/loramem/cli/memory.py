@@ -41,6 +41,7 @@ from loramem.routing import AUTO
 from loramem.routing.abstention import ABSTAIN
 from loramem.scope import SCOPE
 from loramem.training import TrainConfig
+from loramem.training.config import parse_rank
 from loramem.training.trainer import DEFAULT_BATCH_MEMORIES
 from loramem.updates import DEFAULT_UPDATE, UPDATES
 
@@ -86,13 +87,12 @@ def write(
     device: str | None = DeviceOpt,
 ) -> None:
     """Write documents or fact tables into a new memory, verified by read-back."""
-    if rank != "auto" and not rank.lstrip("-").isdigit():
-        raise LoramemError(f"rank must be a positive integer or auto, got {rank!r}")
-    config = TrainConfig(**({} if rank == "auto" else {"rank": int(rank)}), epochs=epochs, patience=patience, seed=seed, lr=lr,
+    rank = parse_rank(rank)
+    config = TrainConfig(**({} if rank == "auto" else {"rank": rank}), epochs=epochs, patience=patience, seed=seed, lr=lr,
                          precision=precision, objective=objective, distill_hidden=distill_hidden,
                          target_modules=target_modules, layers=layers, anchors=anchors)
     args = dict(replace=replace, format=format, generator=generator, config=config, resume=resume,
-                rank="auto" if rank == "auto" else None, chunking=chunking(chunk_tokens),
+                rank=rank if rank == "auto" else None, chunking=chunking(chunk_tokens),
                 generator_options=generator_options(generator_model, generator_key),
                 limits=input_limits(max_record_tokens, max_document_tokens))
     if ray:

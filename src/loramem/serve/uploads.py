@@ -34,6 +34,7 @@ MAX_FILENAME_BYTES = 200  # a file system takes 255 per name; the rest is room f
 def _write_args(fields: dict) -> dict:
     from loramem.supervision import parse_format
     from loramem.training import TrainConfig
+    from loramem.training.config import parse_rank
 
     args: dict = {"format": str(fields.get("format") or "auto"), "replace": str(fields.get("replace", "")).lower()
                   in ("1", "true", "yes")}
@@ -43,8 +44,12 @@ def _write_args(fields: dict) -> dict:
         value = fields.get(key)
         if value in (None, ""):
             continue
-        if key == "rank" and value == "auto":
-            args["rank"] = "auto"
+        if key == "rank":
+            rank = parse_rank(value)
+            if rank == "auto":
+                args["rank"] = rank
+            else:
+                settings[key] = rank
             continue
         try:
             settings[key] = cast(value)

@@ -73,6 +73,19 @@ class TrainConfig:
         return self.alpha if self.alpha is not None else 2.0 * self.rank
 
 
+def parse_rank(value: int | str) -> int | str:
+    """A rank as a user gives it (the CLI, the API, a form field): a positive integer, its digits, or
+    'auto' (`write --rank auto`: picked from the model's datasheet); else a one-line error."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    text = value.strip() if isinstance(value, str) else value
+    if isinstance(text, str) and text.lstrip("-").isdigit():
+        text = int(text)
+    if not isinstance(text, int) or isinstance(text, bool) or text < 1:
+        raise LoramemError(f"rank must be a positive integer or 'auto', got {value!r}")
+    return text
+
+
 def parse_layers(spec: str, n_layers: int | None) -> list[int] | None:
     """Decoder layers that get LoRA: None for all; `early`/`late` are the first/second half.
 
