@@ -95,7 +95,7 @@ def test_full_run_answers_every_arm_and_resumes(tmp_path, tiny_model_dir, monkey
         rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
         blocks = {r["block"] for r in rows}
         assert blocks == {"base", "oracle", "icl", "routed|auto", "routed|fused", "merge|sum", "merge|ties",
-                          "parametric+rag|routed", "rag|collection", "large", "interference|sum|2",
+                          "parametric+rag|routed", "parametric+rag|routed-1", "rag|collection", "large", "interference|sum|2",
                           "interference|ties|2", "held-out|auto"}
         assert sum(r["block"] == "oracle" for r in rows) == 4  # the two papers' questions
         held = [r for r in rows if r["block"] == "held-out|auto"]

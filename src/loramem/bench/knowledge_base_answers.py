@@ -131,6 +131,9 @@ def run_answers(data: Path, out: Path, papers: list[int] | None = None, routers:
     block("rag|collection", "rag over the collection", lambda i, q: {"memories": order, "mode": "rag"})
     block("parametric+rag|routed", f"parametric+rag, auto top {top_k}",
           lambda i, q: {"route": "auto", "top_k": top_k, "mode": "parametric+rag", "collection": COLLECTION})
+    if top_k > 1:  # the top k's adapters are summed: also the routed memory alone, as the seed pairs one with rag
+        block("parametric+rag|routed-1", "parametric+rag, auto top 1",
+              lambda i, q: {"route": "auto", "top_k": 1, "mode": "parametric+rag", "collection": COLLECTION})
     block("icl", "icl, oracle document", lambda i, q: {"memories": [names[i]], "mode": "icl"})
     for router in routers[1:]:
         block(f"routed|{router}", f"{router} top 1", lambda i, q, r=router: {"route": r, "collection": COLLECTION},

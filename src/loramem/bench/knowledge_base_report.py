@@ -72,12 +72,13 @@ def findings(summary: dict) -> list[str]:
     merged = {b: s for b, s in summary.items() if b.startswith("merge|")}
     for s in merged.values():
         lines.append(f"* {s['arm']}: {_against_oracle(s)}.")
-    if "parametric+rag|routed" in summary and "rag|collection" in summary:
-        a, b = summary["parametric+rag|routed"]["rouge_l"], summary["rag|collection"]["rouge_l"]
-        na, nb = summary["parametric+rag|routed"]["questions"], summary["rag|collection"]["questions"]
-        lines.append(f"* Complementarity: parametric+rag over the routed memories {a:.3f} against rag over the "
-                     f"whole collection {b:.3f} ({100 * (a - b):+.1f} points"
-                     + (f"; {na} and {nb} questions" if na != nb else "") + ").")
+    for block in ("parametric+rag|routed", "parametric+rag|routed-1"):
+        if block in summary and "rag|collection" in summary:
+            p, r = summary[block], summary["rag|collection"]
+            lines.append(f"* Complementarity: {p['arm']} {p['rouge_l']:.3f} against rag over the whole collection "
+                         f"{r['rouge_l']:.3f} ({100 * (p['rouge_l'] - r['rouge_l']):+.1f} points"
+                         + (f"; {p['questions']} and {r['questions']} questions" if p["questions"] != r["questions"] else "")
+                         + ").")
     if "large" in summary and oracle is not None:
         lines.append(f"* One large memory vs many small: {_against_oracle(summary['large'])}.")
     for method, curve in _curves(summary).items():
