@@ -60,7 +60,9 @@ def write_large(mem, papers: dict[str, str], config: TrainConfig, made_by: dict,
         check_reused(mem.show(LARGE), asdict(large))
     else:
         log(f"writing {LARGE} (rank {large.rank}: the parameters of the {len(papers)} paper memories together)")
-        mem.write(documents={f"{n}.md": t for n, t in papers.items()}, name=LARGE, config=large, **made_by)
+        # resume: a run stopped in this long write continues from its last epoch's checkpoint
+        mem.write(documents={f"{n}.md": t for n, t in papers.items()}, name=LARGE, config=large, resume=True,
+                  **made_by)
 
 
 def run_answers(data: Path, out: Path, papers: list[int] | None = None, routers: Sequence[str] | None = None,
