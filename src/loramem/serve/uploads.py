@@ -40,21 +40,18 @@ def _write_args(fields: dict) -> dict:
                   in ("1", "true", "yes")}
     parse_format(args["format"])  # an unknown format is refused now, not in the job
     settings = {}
-    for key, cast in (("rank", int), ("epochs", int)):
-        value = fields.get(key)
-        if value in (None, ""):
-            continue
-        if key == "rank":
-            rank = parse_rank(value)
-            if rank == "auto":
-                args["rank"] = rank
-            else:
-                settings[key] = rank
-            continue
+    if fields.get("rank") not in (None, ""):
+        rank = parse_rank(fields["rank"])
+        if rank == "auto":
+            args["rank"] = rank
+        else:
+            settings["rank"] = rank
+    epochs = fields.get("epochs")
+    if epochs not in (None, ""):
         try:
-            settings[key] = cast(value)
+            settings["epochs"] = int(epochs)
         except (TypeError, ValueError):
-            raise LoramemError(f"{key} must be an integer, got {value!r}") from None
+            raise LoramemError(f"epochs must be an integer, got {epochs!r}") from None
     try:
         args["config"] = TrainConfig(**settings)
     except (TypeError, ValueError) as e:
