@@ -292,8 +292,9 @@ def test_a_full_disk_during_update_or_rollback_is_one_line(capsys, monkeypatch, 
 
         rollback = update
 
-    for commands in ("memory", "versions"):  # update is in cli/memory.py, rollback in cli/versions.py
-        monkeypatch.setattr(f"loramem.cli.{commands}.open_memory", lambda *a, **k: FullDisk())
+    # update opens the Memory in cli/memory.py, rollback the store alone in cli/versions.py
+    monkeypatch.setattr("loramem.cli.memory.open_memory", lambda *a, **k: FullDisk())
+    monkeypatch.setattr("loramem.cli.versions.open_store", lambda *a, **k: FullDisk())
     code, _, err = run(capsys, *command)
     assert code == 1 and one_line(err).startswith("error: the disk is full")
     assert ("(writing /store/.staging/x/adapter.bin)" in err) == isinstance(error, OSError)
@@ -304,6 +305,6 @@ def test_other_errors_are_not_taken_for_a_full_disk(capsys, monkeypatch):
         def rollback(self, *args):
             raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598")
 
-    monkeypatch.setattr("loramem.cli.versions.open_memory", lambda *a, **k: Broken())
+    monkeypatch.setattr("loramem.cli.versions.open_store", lambda *a, **k: Broken())
     with pytest.raises(RuntimeError, match="unexpected pos"):
         run(capsys, "rollback", "facts", "1")

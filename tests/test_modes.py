@@ -101,7 +101,8 @@ def test_kv_bad_settings(mem):
 
 @pytest.mark.parametrize("rho", [0.5, 1.0])
 def test_batched_decode_reads_each_question_as_alone(mem, rho):
-    from loramem.kv import KVSettings, decode, decode_many, prefill
+    from loramem.kv import decode, decode_many, prefill
+    from loramem.modes.kv import KVSettings
 
     settings = KVSettings(press="knorm", compression=rho, adapter_phase="decode")
     adapters = [("facts", mem.store.adapter_path(mem.show("facts")))]

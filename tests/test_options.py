@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import pytest
 
 from loramem.errors import LoramemError
-from loramem.kv import KVSettings
 from loramem.modes import MODES, AnswerMode, Plan, mode_options
+from loramem.modes.kv import KVSettings
 from loramem.modes.rag import RagSettings
 from loramem.options import option, user_options
 

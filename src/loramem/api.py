@@ -29,7 +29,7 @@ from loramem.supervision import (
 from loramem.supervision.generators import check_generator
 from loramem.supervision.limits import InputLimits
 from loramem.training import TrainConfig
-from loramem.training.trainer import DEFAULT_BATCH_MEMORIES
+from loramem.training.config import DEFAULT_BATCH_MEMORIES
 from loramem.writing import WriteResult, default_name, plan_write, write_planned
 
 if TYPE_CHECKING:

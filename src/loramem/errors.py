@@ -27,3 +27,7 @@ class BelowTargetError(LoramemError):
 
 class QuestionTooLong(LoramemError):
     """A question (or a chat's messages) whose prompt and answer do not fit in the model's window."""
+
+
+class UnsupportedAdapter(ValueError):
+    """The adapter uses PEFT features that the hook path does not implement: use PEFT instead."""

@@ -21,41 +21,8 @@ from pathlib import Path
 
 import torch
 
-from loramem.errors import LoramemError
 from loramem.kernels.decode_linear import decode_linears
-from loramem.options import option
-
-PRESSES = {  # name → kvpress class name (those that exist in the installed kvpress are offered)
-    "expected_attention": "ExpectedAttentionPress",
-    "snapkv": "SnapKVPress",
-    "knorm": "KnormPress",
-    "streaming_llm": "StreamingLLMPress",
-    "random": "RandomPress",
-    "compactor": "CompactorPress",
-    "tova": "TOVAPress",
-    "observed_attention": "ObservedAttentionPress",
-}
-PHASES = ("prefill+decode", "decode", "none")
-
-
-@dataclass(frozen=True)
-class KVSettings:
-    """The kv mode's options; `seed` (the random press's) is internal, offered to no user."""
-
-    press: str = option("expected_attention", "kvpress press", choices=tuple(PRESSES))
-    compression: float = option(0.5, "fraction of the document's KV pairs evicted, RHO, 0-1 (1 = no document)")
-    adapter_phase: str = option("prefill+decode", "when the memory's adapter is on", choices=PHASES)
-    seed: int = 0
-
-    def check(self) -> KVSettings:
-        if not 0.0 <= self.compression <= 1.0:
-            raise LoramemError(f"compression must be between 0 and 1 (the fraction evicted), got {self.compression}")
-        if self.adapter_phase not in PHASES:
-            raise LoramemError(f"unknown adapter phase {self.adapter_phase!r}; valid: {', '.join(PHASES)}")
-        available = available_presses()
-        if self.press not in available:
-            raise LoramemError(f"unknown press {self.press!r}; valid: {', '.join(available)}")
-        return self
+from loramem.modes.kv import PRESSES, KVSettings
 
 
 @dataclass
@@ -63,14 +30,6 @@ class KVStats:
     document_tokens: int  # the document's prompt prefix before compression
     kept_tokens: int  # KV pairs of it left in the cache
     cache_bytes: int  # of the compressed prefix, all layers, keys and values
-
-
-def available_presses() -> list[str]:
-    try:
-        import kvpress
-    except ImportError:
-        raise LoramemError("the kv mode needs kvpress: pip install kvpress") from None
-    return [name for name, cls in PRESSES.items() if hasattr(kvpress, cls)]
 
 
 def make_press(settings: KVSettings):

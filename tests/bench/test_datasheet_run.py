@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from loramem.bench import datasheet_run
+from loramem.bench import datasheet
 from loramem.bench.datasheet import Probe
 from loramem.capacity import load_saved
 from loramem.cli import main
@@ -22,7 +22,7 @@ def test_datasheet_sweeps_and_saves(tmp_path, tiny_model_dir, monkeypatch, capsy
         return [Probe(rank=r, entries=16, tokens=160, recall=1.0, epochs=3, seconds=1.0, parameters=100 * r)
                 for r in ranks]
 
-    monkeypatch.setattr(datasheet_run, "measure", measure)
+    monkeypatch.setattr(datasheet, "measure", measure)  # datasheet_run imports it when it runs
     for args in (["--quick"], ["--ranks", "2,8", "--tau", "0.8", "--batch-memories", "2"]):
         monkeypatch.setattr("sys.argv", ["loramem", "datasheet", "--out", str(tmp_path / "sheet"),
                                          "--model", str(tiny_model_dir), *args])

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from loramem.bench import updates as updates_study
 from loramem.cli import app
 from loramem.cli.bench import PAPERQA_EPOCHS
+from loramem.cli.lazy import load_group
 from loramem.cli.options import with_mode_options
 from loramem.merges import MERGES
 from loramem.modes import MODES, mode_options
@@ -27,8 +28,8 @@ COMMAND = typer.main.get_command(app)
 
 def params(*path: str) -> dict:
     command = COMMAND
-    for name in path:
-        command = command.commands[name]
+    for name in path:  # `bench` loads when it is run (loramem.cli.lazy)
+        command = command.commands[name] if name in command.commands else load_group(name)
     return {p.name: p for p in command.params}
 
 

@@ -1,18 +1,13 @@
 """Adapters: a memory's LoRA files read into tensors, an LRU of them, and hooks that apply them."""
 
-from loramem.adapters.cache import AdapterCache
-from loramem.adapters.files import (
-    LoraWeights,
-    UnsupportedAdapter,
-    check_adapter_files,
-    load_lora,
-    plain_lora_problems,
-    read_config,
-    save_thresholds,
-)
-from loramem.adapters.hooks import hooked
-from loramem.adapters.thresholds import THRESHOLDS_FILE, TIES_DENSITY
+import lazy_loader
 
-__all__ = ["THRESHOLDS_FILE", "TIES_DENSITY", "AdapterCache", "LoraWeights", "UnsupportedAdapter",
-           "check_adapter_files", "hooked", "load_lora", "plain_lora_problems", "read_config",
-           "save_thresholds"]
+# Names load with their module on first use, so importing the package (for a registry's names,
+# the command line's light commands) imports no torch.
+__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
+    "cache": ["AdapterCache"],
+    "files": ["LoraWeights", "UnsupportedAdapter", "check_adapter_files", "load_lora", "plain_lora_problems",
+              "read_config", "save_thresholds"],
+    "hooks": ["hooked"],
+    "thresholds": ["THRESHOLDS_FILE", "TIES_DENSITY"],
+})

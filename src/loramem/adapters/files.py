@@ -18,7 +18,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load
 
 from loramem.adapters.thresholds import THRESHOLDS_FILE, TIES_DENSITY, load_thresholds, write_thresholds
-from loramem.errors import AdapterFileError
+from loramem.errors import AdapterFileError, UnsupportedAdapter
 
 PREFIX = "base_model.model."
 CONFIG_FILE = "adapter_config.json"
@@ -37,10 +37,6 @@ class LoraWeights:
     layers: dict[str, tuple[torch.Tensor, torch.Tensor]]
     scale: float
     thresholds: dict[str, tuple[float, float]] | None = None
-
-
-class UnsupportedAdapter(ValueError):
-    """The adapter uses PEFT features that the hook path does not implement: use PEFT instead."""
 
 
 def plain_lora_problems(config: dict) -> list[str]:

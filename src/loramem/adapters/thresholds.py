@@ -10,12 +10,13 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import torch
+import lazy_loader
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
 
 if TYPE_CHECKING:
     from loramem.adapters.files import LoraWeights
+
+torch = lazy_loader.load("torch")  # on first use: the TIES merge's registration (the CLI's help) loads no torch
 
 THRESHOLDS_FILE = "loramem-magnitudes.safetensors"  # beside the PEFT files; PEFT ignores it
 TIES_DENSITY = 0.5
@@ -39,6 +40,8 @@ def write_thresholds(weights: LoraWeights, folder: Path, density: float = TIES_D
     modules = sorted(weights.layers)
     a = torch.stack([kth_largest(weights.layers[m][0].reshape(1, -1), density).reshape(()) for m in modules])
     b = torch.stack([kth_largest(weights.layers[m][1].reshape(1, -1), density).reshape(()) for m in modules])
+    from safetensors.torch import save_file
+
     save_file({"A": a, "B": b}, str(folder / THRESHOLDS_FILE),
               metadata={"density": str(density), "modules": json.dumps(modules)})
 

@@ -34,8 +34,8 @@ from loramem.errors import LoramemError
 from loramem.models import load_base
 from loramem.supervision.sources import read_source
 from loramem.training import TrainConfig, TrainResult
+from loramem.training.config import BENCH_BATCH_MEMORIES
 from loramem.training.precision import training_dtype, training_model
-from loramem.training.trainer import BENCH_BATCH_MEMORIES
 from loramem.write_many import write_many
 
 CORPUS_TARGETS = {"speedup": (1.5, True), "mfu": (0.85, True)}  # issue 25, on 2 cores

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from loramem.bench import TAU
-from loramem.bench.datasheet import measure, summarize, write_datasheet
 from loramem.capacity import saved_path
 from loramem.training import TrainConfig
 
@@ -41,6 +40,7 @@ def run_datasheet(model: str | None, device: str | None, out: Path, ranks: list[
                   batch_memories: int = 1) -> tuple[Path, Path]:
     """Measure, write `out/datasheet.md` (+ json, plot) and the saved copy; returns both paths.
     `batch_memories` > 1 trains the ranks' probes together (`loramem.bench.datasheet.measure`)."""
+    from loramem.bench.datasheet import measure, summarize, write_datasheet  # torch: not for `datasheet --help`
     from loramem.models import load_base
 
     sweep = QUICK if quick else FULL

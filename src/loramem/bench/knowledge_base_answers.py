@@ -31,7 +31,7 @@ from loramem.bench.rows import append_jsonl, read_jsonl
 from loramem.errors import LoramemError
 from loramem.routing import ROUTERS, resolve_router
 from loramem.training import TrainConfig
-from loramem.training.trainer import DEFAULT_BATCH_MEMORIES
+from loramem.training.config import DEFAULT_BATCH_MEMORIES
 
 LARGE = "all-papers"  # Q8: one memory of every paper, rank x papers
 MERGES = ("sum", "ties")

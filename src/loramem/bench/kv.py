@@ -43,7 +43,8 @@ def run_kv_study(
 ) -> Path:
     """Run (or resume) the study into `out`; returns the report's path."""
     from loramem.api import Memory
-    from loramem.kv import KVSettings, decode_many, prefill
+    from loramem.kv import decode_many, prefill
+    from loramem.modes.kv import KVSettings
     from loramem.supervision import parse_format
 
     all_papers, chosen = choose_papers(data, papers)

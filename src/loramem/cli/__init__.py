@@ -1,7 +1,9 @@
 """The `loramem` command line: parse, validate, call the library. Errors print as one line.
 
 `memory` holds the user's commands, `versions` those on versions and the store (log, rollback, gc,
-recover; registered on `memory`'s app when imported), `bench` the benchmarks, `options` what they share.
+recover; registered on `memory`'s app when imported), `bench` the benchmarks (loaded only when run:
+`lazy`), `options` what they share. Nothing here imports torch before a command needs it, so `--help`,
+`ls`, `show` and `log` answer at once (tests/cli/test_cli_start.py).
 """
 
 from __future__ import annotations
@@ -10,12 +12,9 @@ import errno
 import os
 import sys
 
-from loramem.cli import knowledge_base, versions  # noqa: F401 (their commands join the apps)
-from loramem.cli.bench import bench_app
+from loramem.cli import versions  # noqa: F401 (its commands join the app)
 from loramem.cli.memory import app
 from loramem.errors import LoramemError
-
-app.add_typer(bench_app, name="bench")
 
 __all__ = ["app", "main"]
 

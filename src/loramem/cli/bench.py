@@ -42,11 +42,11 @@ from loramem.cli.options import (
     train_option,
 )
 from loramem.errors import LoramemError
-from loramem.kv import PRESSES
+from loramem.modes.kv import PRESSES
 from loramem.training import TrainConfig
 from loramem.updates import UPDATES
 
-bench_app = typer.Typer(help="Benchmarks: measure and print numbers (a table, and JSON with --out).")
+bench_app = typer.Typer()  # its help: loramem.cli.lazy.LAZY_GROUPS
 ResultsDirOpt = typer.Option(..., "--out", help="results folder (rerun to resume)")
 PaperQAOpt = typer.Option(..., "--data", help="PaperQA JSON (a list of papers with title, introduction, QA)")
 PapersOpt = typer.Option(None, "--papers", help="paper indices such as 0-2 or 0,4 (default: all)")

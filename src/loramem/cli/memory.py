@@ -10,6 +10,7 @@ from rich.table import Table
 
 from loramem.bench import TAU
 from loramem.bench.datasheet_run import QUICK
+from loramem.cli.lazy import LoramemGroup
 from loramem.cli.options import (
     ChunkOpt,
     DeviceOpt,
@@ -20,6 +21,7 @@ from loramem.cli.options import (
     JsonOpt,
     ModelOpt,
     StoreOpt,
+    ask_served,
     choices,
     chunking,
     err_console,
@@ -30,6 +32,7 @@ from loramem.cli.options import (
     merge_names,
     mode_names,
     open_memory,
+    open_store,
     out,
     route_names,
     train_option,
@@ -41,11 +44,10 @@ from loramem.routing import AUTO
 from loramem.routing.abstention import ABSTAIN
 from loramem.scope import SCOPE
 from loramem.training import TrainConfig
-from loramem.training.config import parse_rank
-from loramem.training.trainer import DEFAULT_BATCH_MEMORIES
+from loramem.training.config import DEFAULT_BATCH_MEMORIES, parse_rank
 from loramem.updates import DEFAULT_UPDATE, UPDATES
 
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
+app = typer.Typer(cls=LoramemGroup, add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
                   help="Store knowledge in LoRA adapters and read it back.")
 
 
@@ -198,38 +200,42 @@ def ask(
                                 f"{choices(ABSTAIN)} (base: the base model; rag: rag over the routed collection's "
                                 "documents; never: the top route all the same)"),
     as_json: bool = JsonOpt,
+    no_server: bool = typer.Option(False, "--no-server", help="answer in this process even when a `loramem serve` "
+                                   "runs on the store (by default it answers, in its own time)"),
     store: Path | None = StoreOpt,
     model: str | None = ModelOpt,
     device: str | None = DeviceOpt,
     **mode_options,
 ) -> None:
     """Answer a question with the named memories."""
-    options = {k: v for k, v in mode_options.items() if v is not None}
-    answer = open_memory(store, model, device).ask(question, memories=memory, mode=mode, max_new_tokens=max_new_tokens,
-                                              route=route, top_k=top_k, merge=merge, collection=collection,
-                                              mode_options=options, scope=scope, abstain=abstain)
-    for held in [] if as_json else answer.out_of_scope:  # --json carries them in its object
+    args = dict(question=question, memories=memory, mode=mode, max_new_tokens=max_new_tokens, route=route, top_k=top_k,
+                merge=merge, collection=collection, mode_options={k: v for k, v in mode_options.items() if v is not None},
+                scope=scope, abstain=abstain)
+    answer = None if no_server or device is not None else ask_served(store, model, args)
+    if answer is None:
+        answer = open_memory(store, model, device).ask(**args).to_dict()
+    for held in [] if as_json else answer["out_of_scope"]:  # --json carries them in its object
         err_console.print(f"memory {held['name']!r}: the question is outside its scope (nearest record "
                           f"{held['score']:.2f} < {scope:.2f}); the base model answers")
-    if answer.abstained and not as_json:
-        best = answer.routes[0] if answer.routes else None
+    if answer["abstained"] and not as_json:
+        best = answer["routes"][0] if answer["routes"] else None
         err_console.print(f"no memory holds this question (best route {best['name']!r}, score {best['score']:.2f}): "
-                          f"answered by {'rag over the collection' if answer.mode == 'rag' else 'the base model'}"
+                          f"answered by {'rag over the collection' if answer['mode'] == 'rag' else 'the base model'}"
                           if best else "no memory holds this question: answered without one")
-    if answer.kv and not as_json:
-        kv = answer.kv
+    if answer["kv"] and not as_json:
+        kv = answer["kv"]
         err_console.print(f"kv cache: {kv['kept_tokens']} of {kv['document_tokens']} document tokens kept, "
                           f"{kv['cache_bytes'] / 2**20:.1f} MiB")
     if as_json:
-        print(json.dumps(answer.to_dict()))
+        print(json.dumps(answer))
     else:
-        out.print(answer.answer, markup=False, highlight=False)
+        out.print(answer["answer"], markup=False, highlight=False)
 
 
 @app.command("ls")
 def list_memories(as_json: bool = typer.Option(False, "--json"), store: Path | None = StoreOpt) -> None:
     """List the memories in the store."""
-    records = open_memory(store).list()
+    records = open_store(store).list()
     if as_json:
         print(json.dumps([r.summary() for r in records]))
         return
@@ -245,16 +251,16 @@ def list_memories(as_json: bool = typer.Option(False, "--json"), store: Path | N
 @app.command()
 def show(name: str, store: Path | None = StoreOpt) -> None:
     """Show everything the catalogue holds about one memory."""
-    mem = open_memory(store)
-    record = mem.show(name)
+    catalogue = open_store(store)
+    record = catalogue.get(name)
     placement = record.config.get("placement", {"target_modules": record.config.get("target_modules"), "layers": "all"})
-    print(json.dumps({**record.summary(), "placement": placement, "path": str(mem.store.adapter_path(record))}, indent=2))
+    print(json.dumps({**record.summary(), "placement": placement, "path": str(catalogue.adapter_path(record))}, indent=2))
 
 
 @app.command()
 def rm(name: str, store: Path | None = StoreOpt) -> None:
     """Remove a memory with all its versions and their adapter folders."""
-    open_memory(store).forget(name)
+    open_store(store).remove(name)
     out.print(f"removed {name}")
 
 
@@ -368,6 +374,6 @@ def export_vllm(
     """Write vLLM-ready LoRA folders and print the `vllm serve` command that loads them."""
     from loramem.export import export_vllm as run
 
-    result = run(open_memory(store).store, out_dir, memory or None, collection)
+    result = run(open_store(store), out_dir, memory or None, collection)
     err_console.print(f"exported {len(result.folders)} memories to {out_dir}")
     print(result.command)

@@ -152,6 +152,36 @@ def generator_options(model: str | None, key: str | None) -> dict:
     return {k: v for k, v in (("model", model), ("api_key", key)) if v}
 
 
+def open_store(store: Path | None):
+    """The store alone, for commands that read or change the catalogue only (no model, no torch)."""
+    from loramem.store import MemoryStore
+
+    return MemoryStore(store)
+
+
+def ask_served(store: Path | None, model: str | None, args: dict) -> dict | None:
+    """`Memory.ask(**args).to_dict()` as answered by a `loramem serve` running on `store` with this
+    base model (loramem.handoff); None when none runs or it cannot take the question."""
+    from loramem.handoff import Unreachable, ask_server, running_server
+    from loramem.store import default_store_path
+
+    server = running_server(store or default_store_path())
+    if server is None or model not in (None, server["model"]):
+        return None
+    body = {"model": "base", "prompt": args["question"], "max_tokens": args["max_new_tokens"],
+            **{k: v for k, v in args.items() if k not in ("question", "max_new_tokens", "mode_options")},
+            **args["mode_options"]}
+    try:
+        reply = ask_server(server, body)
+    except Unreachable as e:
+        err_console.print(f"note: {e}; answering here", markup=False, highlight=False)
+        return None
+    choice, usage = reply["choices"][0], reply["usage"]
+    return {"answer": choice["text"], "question": args["question"], "prompt_tokens": usage["prompt_tokens"],
+            "completion_tokens": usage["completion_tokens"], "truncated": choice["finish_reason"] == "length",
+            **reply["loramem"]}
+
+
 def open_memory(store: Path | None, model: str | None = None, device: str | None = None):
     from loramem.api import Memory
 

@@ -9,13 +9,13 @@ import typer
 from rich.table import Table
 
 from loramem.cli.memory import app
-from loramem.cli.options import JsonOpt, StoreOpt, open_memory, out
+from loramem.cli.options import JsonOpt, StoreOpt, open_store, out
 
 
 @app.command("log")
 def log_versions(name: str, as_json: bool = JsonOpt, store: Path | None = StoreOpt) -> None:
     """List a memory's versions: what each changed, its recall and how long it took."""
-    versions = open_memory(store).log(name)
+    versions = open_store(store).versions(name)
     if as_json:
         print(json.dumps([v.summary() for v in versions]))
         return
@@ -37,7 +37,7 @@ def log_versions(name: str, as_json: bool = JsonOpt, store: Path | None = StoreO
 @app.command()
 def rollback(name: str, version: int, store: Path | None = StoreOpt) -> None:
     """Make an earlier version of a memory current again (later versions are kept)."""
-    record = open_memory(store).rollback(name, version)
+    record = open_store(store).rollback(name, version)
     out.print(f"{name} is at version {record.version} again (recall {record.recall:.1%})")
 
 
@@ -48,7 +48,7 @@ def gc(
     store: Path | None = StoreOpt,
 ) -> None:
     """Delete old versions and their adapter folders; the current version always stays."""
-    versions, folders = open_memory(store).gc(name, keep)
+    versions, folders = open_store(store).gc(name, keep)
     out.print(f"removed {versions} old versions ({folders} adapter folders)")
 
 

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from loramem.adapters import LoraWeights
 from loramem.registry import Registry
 
-Adapters = list[tuple[LoraWeights, float]]  # (adapter, weight) pairs, one per memory, in the caller's order
+if TYPE_CHECKING:
+    from loramem.adapters.files import LoraWeights
+
+Adapters = list[tuple["LoraWeights", float]]  # (adapter, weight) pairs, one per memory, in the caller's order
 
 
 @dataclass(frozen=True)

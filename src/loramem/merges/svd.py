@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
-from loramem.adapters import LoraWeights
+import lazy_loader
+
 from loramem.merges.base import Adapters, Merge, merge_method
+
+if TYPE_CHECKING:
+    from loramem.adapters.files import LoraWeights
+
+torch = lazy_loader.load("torch")  # on first use: naming the merges (the CLI's help) loads no torch
 
 
 def svd_merge(adapters: Adapters, rank: int | None = None) -> LoraWeights:
@@ -34,6 +40,8 @@ def svd_merge(adapters: Adapters, rank: int | None = None) -> LoraWeights:
         b = (qb @ u[:, :k]) * sv[:k]  # PEFT's split: B = U S, A = Vh
         a = vh[:k] @ qa.T
         layers[m] = (a.to(dtype), b.to(dtype))
+    from loramem.adapters.files import LoraWeights
+
     return LoraWeights(layers, scale=1.0)
 
 

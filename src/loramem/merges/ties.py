@@ -7,11 +7,18 @@ the B factors separately, so the result is not a TIES merge of the deltas B A.
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
-from loramem.adapters import TIES_DENSITY, LoraWeights, UnsupportedAdapter
-from loramem.adapters.thresholds import kth_largest
+import lazy_loader
+
+from loramem.adapters.thresholds import TIES_DENSITY, kth_largest
+from loramem.errors import UnsupportedAdapter
 from loramem.merges.base import Adapters, Merge, merge_method
+
+if TYPE_CHECKING:
+    from loramem.adapters.files import LoraWeights
+
+torch = lazy_loader.load("torch")  # on first use: naming the merges (the CLI's help) loads no torch
 
 _TIES_SLICE = 1 << 18  # entries per slice of a CPU TIES merge (~1 MB of float32)
 
@@ -92,6 +99,8 @@ def ties_merge(adapters: Adapters, density: float = 0.5) -> LoraWeights:
                                       dtype=stack.dtype) if precomputed else None
             for m, merged in zip(names, _ties(stack, scales[slot].to(stack.dtype), density, thresholds)):
                 factors[m][slot] = merged
+    from loramem.adapters.files import LoraWeights
+
     return LoraWeights({m: (a, b) for m, (a, b) in factors.items()}, scale=1.0)
 
 

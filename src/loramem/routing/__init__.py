@@ -7,7 +7,7 @@ One file per router: every module of this package is imported here so that its
 from loramem.registry import discover
 from loramem.routing.base import ROUTERS, Route, Router
 
-discover(__name__, __path__)
+discover(__name__, __path__, skip=["likelihood"])  # the reranker's signal (torch): loaded when it scores
 
 AUTO = "fused"  # what `auto` routes with: the best by measurement (fused.py; README, "A knowledge base")
 

@@ -8,12 +8,14 @@ cosine), so a memory holding many facts is found by any one of them.
 
 from __future__ import annotations
 
+import lazy_loader
 import numpy as np
-import torch
 
 from loramem.errors import LoramemError
 from loramem.retrieval import embed_question
 from loramem.routing.base import ROUTERS, Route, Router
+
+torch = lazy_loader.load("torch")  # on first use: naming the routers (the CLI's help) loads no torch
 
 
 @ROUTERS.register("embedding")

@@ -18,11 +18,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from loramem.adapters.files import UnsupportedAdapter
-from loramem.errors import LoramemError
+from loramem.errors import LoramemError, UnsupportedAdapter
 from loramem.routing.base import ROUTERS, Router
 from loramem.routing.fused import FusedRouter
-from loramem.routing.likelihood import likelihood_gains
 
 CANDIDATES = 2  # reranked where the channels disagree: the best of 2-5 measured (see above)
 
@@ -42,6 +40,8 @@ class RerankRouter(Router):
         base = self.memory.base
         weights = [self.memory.adapters.get(self.store.adapter_path(record), base.device, base.model.dtype, record.name)
                    for record in map(self.store.get, names)]
+        from loramem.routing.likelihood import likelihood_gains  # torch: loaded when a question is reranked
+
         return likelihood_gains(base.model, base.tokenizer, question, weights)
 
     def route(self, question, k, collection=None):

@@ -234,8 +234,11 @@ def serve(memory, host: str = "127.0.0.1", port: int = 8000, api_key: str | None
     `allowed_hosts` ("*": any)."""
     import uvicorn
 
+    from loramem.handoff import announce
+
     app = create_app(memory, api_key, max_upload_bytes, allowed_hosts=(host, *allowed_hosts))
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    with announce(memory.store.path, host, port, memory.base.name):  # `loramem ask` on this store comes here
+        uvicorn.run(app, host=host, port=port, log_level="info")
 
 
 class ServerThread:

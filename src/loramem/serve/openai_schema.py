@@ -113,8 +113,9 @@ def usage(answer) -> dict:
 
 
 def extras(answer) -> dict:
-    return {"memories": answer.memories, "mode": answer.mode, "routes": answer.routes, "kv": answer.kv,
-            "out_of_scope": answer.out_of_scope, "abstained": answer.abstained}
+    return {"memories": answer.memories, "versions": answer.versions, "mode": answer.mode, "routes": answer.routes,
+            "kv": answer.kv, "out_of_scope": answer.out_of_scope, "abstained": answer.abstained,
+            "seconds": answer.seconds}
 
 
 def finish_reason(answer) -> Literal["stop", "length"]:

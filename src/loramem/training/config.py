@@ -7,6 +7,15 @@ from dataclasses import dataclass, field
 from loramem.errors import LoramemError
 from loramem.training.objectives import OBJECTIVES, check_objective
 
+# Memories trained together by default: 8, by measurement (`loramem bench corpus`, 16 PhoneBook
+# sectors of 4 entries, SmolLM2-135M, fp32, 2 CPU threads): 1.34x the memories per hour of one at a
+# time at N = 4, 1.45-1.53x at N = 8, 1.45x at N = 16, every memory reading back 100% both ways in
+# the same number of epochs (`benchmarks/corpus-cpu.json`). A CPU gains little: one memory's step
+# already runs its GEMMs at about half the matmul peak. On a GPU, where one memory fills a small
+# part of the device, a larger N (16-64) should pay.
+BENCH_BATCH_MEMORIES = 8  # what `bench corpus` compares against one by one
+DEFAULT_BATCH_MEMORIES = BENCH_BATCH_MEMORIES
+
 TARGET_MODULES = {
     "all-linear": "all-linear",  # PEFT picks every linear layer but the output head
     "ffn": ["gate_proj", "up_proj", "down_proj"],

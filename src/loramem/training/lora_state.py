@@ -9,7 +9,6 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
-from peft import get_peft_model_state_dict, set_peft_model_state_dict
 from safetensors.torch import save_file
 
 from loramem.adapters import UnsupportedAdapter, save_thresholds
@@ -65,6 +64,8 @@ def to_state(layers: Layers) -> dict[str, torch.Tensor]:
 def initial_lora(model: torch.nn.Module, config: TrainConfig) -> Layers:
     """The LoRA a write starts from on `model`: PEFT's init under `torch.manual_seed(config.seed)`,
     attached and taken off again, so the values are PEFT's own."""
+    from peft import get_peft_model_state_dict  # PEFT imports in seconds: only a write pays for it
+
     with attached_lora(model, config) as peft_model:
         return from_state(get_peft_model_state_dict(peft_model))
 
@@ -97,6 +98,8 @@ def save_adapter(model: torch.nn.Module, config: TrainConfig, layers: Layers, fo
             (folder / name).write_bytes(data)
         save_file(state, str(folder / WEIGHTS_FILE), metadata={"format": "pt"})
     else:
+        from peft import set_peft_model_state_dict
+
         with attached_lora(model, config) as peft_model:
             set_peft_model_state_dict(peft_model, state)
             peft_model.save_pretrained(str(folder))

@@ -31,21 +31,12 @@ from loramem.models import BaseModel
 from loramem.prompts import PromptFormat
 from loramem.supervision.examples import Example
 from loramem.training.batching import encode, make_batches
-from loramem.training.config import TrainConfig
+from loramem.training.config import BENCH_BATCH_MEMORIES, TrainConfig
 from loramem.training.lora_state import init_key, initial_lora
 from loramem.training.multi_batch import Piece, forward_groups, multi_forward
 from loramem.training.precision import training_dtype, training_model
 from loramem.training.readback import read_back
 from loramem.training.run import MemoryJob, MemoryRun, TrainResult
-
-# Memories trained together by default: 8, by measurement (`loramem bench corpus`, 16 PhoneBook
-# sectors of 4 entries, SmolLM2-135M, fp32, 2 CPU threads): 1.34x the memories per hour of one at a
-# time at N = 4, 1.45-1.53x at N = 8, 1.45x at N = 16, every memory reading back 100% both ways in
-# the same number of epochs (`benchmarks/corpus-cpu.json`). A CPU gains little: one memory's step
-# already runs its GEMMs at about half the matmul peak. On a GPU, where one memory fills a small
-# part of the device, a larger N (16-64) should pay.
-BENCH_BATCH_MEMORIES = 8  # what `bench corpus` compares against one by one
-DEFAULT_BATCH_MEMORIES = BENCH_BATCH_MEMORIES
 
 
 def train_memory(

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from loramem.models import BaseModel
 from loramem.registry import Registry
 from loramem.supervision.examples import Example
-from loramem.training import TrainConfig
+from loramem.training.config import TrainConfig
+
+if TYPE_CHECKING:
+    from loramem.models import BaseModel
 
 DEFAULT_UPDATE = "replay"
 

@@ -27,9 +27,7 @@ import random
 
 from loramem.supervision.examples import Example
 from loramem.supervision.stored import ANCHOR, FORGET
-from loramem.training import train_memory
 from loramem.training.stopping import required_recall
-from loramem.training.trainer import read_back_adapter
 from loramem.updates.base import Trained, UpdateJob, UpdateMethod, update_method
 
 REPLAY_RATIO = 1.0  # replayed examples per changed example
@@ -41,6 +39,8 @@ REPAIR_ANCHORS = 4  # anchors beside the slipped facts and the change in a repai
 def _round(job: UpdateJob, examples: list[Example], so_far: Trained) -> Trained:
     """Train `examples` into `job.save_to`, from the current version's adapter in the first round and
     from the last round's after; `so_far` with this round added."""
+    from loramem.training.trainer import train_memory  # torch: loaded when an update trains
+
     init = job.save_to if so_far.rounds else job.previous
     r = train_memory(job.base, examples, job.config, job.save_to, progress=job.progress, init_adapter=init)
     return Trained(epochs=so_far.epochs + r.epochs, steps=so_far.steps + r.steps, rounds=so_far.rounds + 1,
@@ -51,6 +51,8 @@ def _round(job: UpdateJob, examples: list[Example], so_far: Trained) -> Trained:
                "then repair whatever slipped (time grows with the change)")
 class Replay(UpdateMethod):
     def run(self, job: UpdateJob) -> Trained:
+        from loramem.training.trainer import read_back_adapter  # torch: loaded when an update trains
+
         rng = random.Random(job.config.seed + len(job.kept) * 7919 + len(job.change))
         anchors = [e for e in job.kept if e.kind == ANCHOR]  # cheap and what keeps the base model's knowledge
         facts = [e for e in job.kept if e.kind != ANCHOR]

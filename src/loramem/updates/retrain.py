@@ -7,7 +7,6 @@ memory, not with the change.
 from __future__ import annotations
 
 from loramem.supervision.stored import FORGET
-from loramem.training import train_memory
 from loramem.updates.base import Trained, UpdateJob, UpdateMethod, update_method
 
 
@@ -15,5 +14,7 @@ from loramem.updates.base import Trained, UpdateJob, UpdateMethod, update_method
 class Retrain(UpdateMethod):
     def run(self, job: UpdateJob) -> Trained:
         examples = [e for e in job.kept + job.change if e.kind != FORGET]  # nothing to forget in a fresh adapter
+        from loramem.training.trainer import train_memory  # torch: loaded when an update trains
+
         r = train_memory(job.base, examples, job.config, job.save_to, progress=job.progress)
         return Trained(epochs=r.epochs, steps=r.steps, examples=len(examples), tokens=r.tokens)

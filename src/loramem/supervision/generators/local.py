@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
-
-from loramem.kernels.decode_linear import decode_linears
 from loramem.prompts import PromptFormat
 from loramem.supervision.generators.base import GENERATORS, Generator
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -25,9 +26,12 @@ class LocalGenerator(Generator):
     def label(self) -> str:
         return f"{self.base.name} (the base model)"
 
-    @torch.no_grad()
     def _generate(self, ids: torch.Tensor, fmt: PromptFormat, n: int, sample: bool) -> list[str]:
-        with decode_linears(self.base.model):  # few rows a step: the CPU kernel (loramem.kernels)
+        import torch  # here, so that naming the generators (the CLI's help) loads no torch
+
+        from loramem.kernels.decode_linear import decode_linears
+
+        with torch.no_grad(), decode_linears(self.base.model):  # few rows a step: the CPU kernel (loramem.kernels)
             out = self.base.model.generate(
                 ids, attention_mask=torch.ones_like(ids), max_new_tokens=self.max_new_tokens,
                 do_sample=sample, temperature=self.temperature if sample else None, top_p=0.95 if sample else None,
@@ -36,6 +40,8 @@ class LocalGenerator(Generator):
         return self.base.tokenizer.batch_decode(out[:, ids.shape[1]:], skip_special_tokens=True)
 
     def complete(self, prompt: str, n: int = 1, seed: int = 0, sample: bool = False) -> list[str]:
+        import torch
+
         fmt = PromptFormat(self.base.tokenizer)
         ids = torch.tensor([fmt.prompt_ids(prompt)], device=self.base.device)
         texts = [] if sample else self._generate(ids, fmt, 1, sample=False)
