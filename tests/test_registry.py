@@ -10,7 +10,7 @@ from loramem.errors import LoramemError
 from loramem.registry import Registry
 
 PACKAGES = ["loramem.merges", "loramem.modes", "loramem.routing", "loramem.supervision.formats",
-            "loramem.supervision.generators", "loramem.updates"]
+            "loramem.supervision.generators", "loramem.updates", "loramem.variants"]
 
 
 def test_a_name_and_its_aliases_are_one_entry_and_clashes_are_refused():

@@ -22,6 +22,7 @@ from loramem.routing import ROUTERS, first_stage_routers
 from loramem.supervision import FORMATS
 from loramem.supervision.limits import InputLimits
 from loramem.training import TrainConfig
+from loramem.variants import VARIANTS
 
 COMMAND = typer.main.get_command(app)
 
@@ -80,6 +81,7 @@ def test_registered_names_are_the_offered_choices():
     assert set(MERGES.names()) <= offered(ask["merge"]) and set(MERGES.names()) <= offered(partitions["merge"])
     for command in ("write", "synth"):
         assert set(FORMATS.names()) <= offered(params(command)["format"])
+    assert set(VARIANTS.names()) <= offered(params("write")["variant"])
 
 
 @pytest.mark.parametrize("path", [("write",), ("bench", "perf"), ("bench", "formats"), ("bench", "kv"),

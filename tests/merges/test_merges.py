@@ -21,9 +21,10 @@ ONE_RANK = [n for n in MERGES.names() if MERGES.get(n).one_rank]
 ANY_RANK = [n for n in MERGES.names() if not MERGES.get(n).one_rank]
 
 
-def _adapter(tiny_base, folder, seed, rank=8):
+def _adapter(tiny_base, folder, seed, rank=8, variant="lora"):
     facts = [Example(f"Code of item {seed}?", f"{seed * 37 % 1000:03d}")]
-    config = TrainConfig(**{**FAST_TRAIN, "epochs": 3, "seed": seed, "rank": rank, "precision": "fp32"})
+    config = TrainConfig(**{**FAST_TRAIN, "epochs": 3, "seed": seed, "rank": rank, "precision": "fp32",
+                            "variant": variant})
     train_memory(tiny_base, facts, config, folder, progress=False)
     return (f"m{seed}", folder)
 
@@ -37,6 +38,13 @@ def adapters(tiny_base, tmp_path_factory):
 @pytest.fixture(scope="module")
 def mixed_ranks(tiny_base, adapters, tmp_path_factory):
     return [*adapters[:2], _adapter(tiny_base, tmp_path_factory.mktemp("low") / "r2", 7, rank=2)]
+
+
+@pytest.fixture(scope="module")
+def mixed_variants(tiny_base, adapters, tmp_path_factory):
+    """A plain LoRA memory with two rsLoRA ones (scale alpha / sqrt(r)) of the same rank."""
+    root = tmp_path_factory.mktemp("rslora")
+    return [adapters[0], *(_adapter(tiny_base, root / f"rs{i}", i, variant="rslora") for i in (5, 6))]
 
 
 def logits(model):
@@ -88,6 +96,11 @@ def test_every_merge_matches_peft_with_a_negative_weight(tiny_base, adapters, na
 @pytest.mark.parametrize("name", ANY_RANK)
 def test_merges_of_any_rank_match_peft_at_mixed_ranks(tiny_base, mixed_ranks, name):
     _check_contract(tiny_base, mixed_ranks, name)
+
+
+@pytest.mark.parametrize("name", MERGES.names())
+def test_every_merge_matches_peft_over_lora_variants(tiny_base, mixed_variants, name):
+    _check_contract(tiny_base, mixed_variants, name)
 
 
 @pytest.mark.parametrize("name", ONE_RANK)

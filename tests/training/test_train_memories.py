@@ -106,7 +106,7 @@ def test_memories_trained_batched_end_as_each_trained_alone(tiny_base, tmp_path,
     calls = []  # memories per forward
     monkeypatch.setattr(trainer, "multi_forward", lambda *a, f=trainer.multi_forward: calls.append(len(a[1])) or f(*a))
     runs = [(FACTS, dict(epochs=2, seed=0)), (MORE, dict(epochs=3, seed=1, batch_size=2)),
-            (FACTS[:2] + MORE[:3], dict(epochs=4, seed=2))]
+            (FACTS[:2] + MORE[:3], dict(epochs=4, seed=2, variant="rslora"))]  # a LoRA variant: PEFT's use_rslora
     jobs = [MemoryJob(ex, TrainConfig(**{**FAST_TRAIN, **s}), tmp_path / f"batched{i}") for i, (ex, s) in enumerate(runs)]
     epochs_seen: list[tuple[int, int]] = []
     jobs[1].on_epoch = lambda epoch, seconds: epochs_seen.append((1, epoch))

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from loramem.errors import LoramemError
+from loramem.training.config import FIELDS_ADDED
 
 if TYPE_CHECKING:
     from loramem.store import MemoryRecord
@@ -99,7 +100,8 @@ def claim_folder(out: Path, settings: Mapping, results: Sequence[Path] = (), fil
 def check_reused(record: MemoryRecord, wanted: Mapping, where: Path | str = "") -> None:
     """Refuse to reuse the stored memory `record` unless it was written with `wanted`: catalogue
     fields (`rank`, `examples`, ...) and the resolved training settings it keeps in `config`."""
-    written = {**{k: v for k, v in vars(record).items() if k not in ("config", "document")}, **record.config}
+    written = {**FIELDS_ADDED, **{k: v for k, v in vars(record).items() if k not in ("config", "document")},
+               **record.config}
     have = plain({k: written.get(k, "(not set)") for k in wanted})
     diff = differences(have, plain(wanted))
     if diff:

@@ -58,6 +58,7 @@ def write(
     format: str = FormatOpt,
     rank: str = typer.Option(str(user_option(TrainConfig, "rank").default), "--rank",
                              help="LoRA rank, or auto (from this model's datasheet)"),
+    variant: str = train_option("variant"),
     epochs: int = train_option("epochs"),
     patience: int | None = train_option("patience"),
     seed: int = train_option("seed"),
@@ -90,8 +91,8 @@ def write(
 ) -> None:
     """Write documents or fact tables into a new memory, verified by read-back."""
     rank = parse_rank(rank)
-    config = TrainConfig(**({} if rank == "auto" else {"rank": rank}), epochs=epochs, patience=patience, seed=seed, lr=lr,
-                         precision=precision, objective=objective, distill_hidden=distill_hidden,
+    config = TrainConfig(**({} if rank == "auto" else {"rank": rank}), variant=variant, epochs=epochs, patience=patience,
+                         seed=seed, lr=lr, precision=precision, objective=objective, distill_hidden=distill_hidden,
                          target_modules=target_modules, layers=layers, anchors=anchors)
     args = dict(replace=replace, format=format, generator=generator, config=config, resume=resume,
                 rank=rank if rank == "auto" else None, chunking=chunking(chunk_tokens),

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from loramem.errors import LoramemError
 from loramem.training.objectives import OBJECTIVES, check_objective
+from loramem.variants import DEFAULT_VARIANT, VARIANTS
 
 # Memories trained together by default: 8, by measurement (`loramem bench corpus`, 16 PhoneBook
 # sectors of 4 entries, SmolLM2-135M, fp32, 2 CPU threads): 1.34x the memories per hour of one at a
@@ -29,6 +30,8 @@ class TrainConfig:
 
     rank: int = field(default=8, metadata={"help": "LoRA rank r"})
     alpha: float | None = field(default=None, metadata={"help": "LoRA alpha (default 2 * rank)"})
+    variant: str = field(default=DEFAULT_VARIANT, metadata={
+        "help": "LoRA variant: " + "; ".join(f"{n}: {VARIANTS.get(n).summary}" for n in VARIANTS.names())})
     epochs: int = field(default=40, metadata={"help": "upper bound on passes over the supervision"})
     lr: float = field(default=2e-3, metadata={"help": "peak learning rate (AdamW)"})
     warmup_steps: int = field(default=5, metadata={"help": "linear warm-up steps"})
@@ -71,6 +74,7 @@ class TrainConfig:
             )
 
         check_objective(self.objective)
+        VARIANTS.get(self.variant)  # unknown: one line naming the registered ones
         if self.distill_hidden < 0:
             raise LoramemError(f"distill_hidden must be >= 0, got {self.distill_hidden}")
         parse_layers(self.layers, None)
@@ -80,6 +84,23 @@ class TrainConfig:
     @property
     def lora_alpha(self) -> float:
         return self.alpha if self.alpha is not None else 2.0 * self.rank
+
+    @property
+    def scale(self) -> float:
+        """The factor on the adapter's B A, as its variant applies alpha and the rank."""
+        return VARIANTS.get(self.variant).scale(self.lora_alpha, self.rank)
+
+
+# Fields added to TrainConfig after memories were written without them, with the value those were
+# written with: a stored config or a checkpoint's key that lacks one is read as that value.
+FIELDS_ADDED = {"variant": DEFAULT_VARIANT}
+
+
+def as_written(config: TrainConfig) -> dict:
+    """`config` as a dict, without the added fields at the value older memories have (so a checkpoint
+    key, or a benchmark's check that a stored memory was written as asked, stays what it was)."""
+    d = asdict(config)
+    return {k: v for k, v in d.items() if not (k in FIELDS_ADDED and v == FIELDS_ADDED[k])}
 
 
 def parse_rank(value: int | str) -> int | str:

@@ -14,11 +14,12 @@ from safetensors.torch import save_file
 from loramem.adapters import UnsupportedAdapter, save_thresholds
 from loramem.adapters.files import CONFIG_FILE, WEIGHTS_FILE
 from loramem.training.config import TARGET_MODULES, TrainConfig, parse_layers
+from loramem.variants import VARIANTS
 
 Layers = dict[str, tuple[torch.Tensor, torch.Tensor]]
 PEFT_PREFIX = "base_model.model."
 PEFT_FILES = (CONFIG_FILE, "README.md")  # what save_pretrained writes beside the weights
-LORA_SETTINGS = ("rank", "alpha", "target_modules", "layers")  # TrainConfig fields PEFT's LoraConfig takes
+LORA_SETTINGS = ("rank", "alpha", "variant", "target_modules", "layers")  # TrainConfig fields PEFT's LoraConfig takes
 
 
 @contextmanager
@@ -36,7 +37,7 @@ def attached_lora(model: torch.nn.Module, config: TrainConfig) -> Iterator[torch
                           if isinstance(m, torch.nn.Linear) and ".layers." in f".{name}"})
     lora = LoraConfig(r=config.rank, lora_alpha=config.lora_alpha, lora_dropout=0.0, target_modules=targets,
                       layers_to_transform=layers, layers_pattern="layers" if layers is not None else None,
-                      task_type="CAUSAL_LM")
+                      task_type="CAUSAL_LM", **VARIANTS.get(config.variant).peft)
     was_training = model.training
     peft_model = get_peft_model(model, lora)
     try:

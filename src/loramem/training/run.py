@@ -11,7 +11,7 @@ import os
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -22,7 +22,7 @@ from loramem.models import BaseModel
 from loramem.prompts import PromptFormat
 from loramem.supervision.examples import Example
 from loramem.training.batching import Encoded, encode, make_batches
-from loramem.training.config import TrainConfig
+from loramem.training.config import TrainConfig, as_written
 from loramem.training.distill import teacher_targets
 from loramem.training.lora_state import Layers, from_state, save_adapter, to_state
 from loramem.training.optim import adamw, schedule
@@ -67,7 +67,7 @@ class MemoryJob:
 
 def run_key(encoded: list[Encoded], config: TrainConfig, init_adapter: Path | None = None) -> str:
     """Identifies a training run: a checkpoint resumes only the run it was saved from."""
-    h = hashlib.sha256(json.dumps([CHECKPOINT_FORMAT, asdict(config)], sort_keys=True).encode())
+    h = hashlib.sha256(json.dumps([CHECKPOINT_FORMAT, as_written(config)], sort_keys=True).encode())
     if init_adapter is not None:
         h.update((Path(init_adapter) / "adapter_model.safetensors").read_bytes())
     for e in encoded:
@@ -124,7 +124,7 @@ class MemoryRun:
             _start_layers(job, init, device)
         self.layers = {p: (a.to(init[p][0].dtype).clone().requires_grad_(True),
                            b.to(init[p][1].dtype).clone().requires_grad_(True)) for p, (a, b) in start.items()}
-        self.weights = LoraWeights(self.layers, config.lora_alpha / config.rank)
+        self.weights = LoraWeights(self.layers, config.scale)
         self.params = [t for ab in self.layers.values() for t in ab]
         self.optimizer = adamw(self.params, config.lr)
         self.scheduler = schedule(self.optimizer, self.total_steps, config.warmup_steps)

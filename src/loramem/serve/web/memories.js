@@ -118,6 +118,7 @@ export async function memoryView(name) {
   const placement = {
     "target modules": c.placement?.target_modules ?? c.target_modules,
     layers: c.placement?.layers ?? c.layers, rank: m.rank, alpha: c.alpha ?? `${2 * m.rank} (2 × rank)`,
+    variant: c.variant ?? "lora",  // memories written before variants are plain LoRA
   };
   const settings = {
     format: c.format, generator: c.generator, objective: c.objective, epochs: `${c.epochs_run} run of at most ${c.epochs}`,
