@@ -11,7 +11,6 @@ from pathlib import Path
 import httpx
 import pytest
 import torch
-from test_cli import run
 
 from loramem import Memory
 from loramem.answering import active_adapters
@@ -20,6 +19,7 @@ from loramem.export import export_vllm
 from loramem.serve import ServerThread, create_app
 from loramem.training import TrainConfig
 from loramem.variants import VARIANTS
+from test_cli import run
 
 ADA = "What is the phone number of Ada Byron?"
 
@@ -65,3 +65,4 @@ def test_a_variant_memory_is_written_answered_served_and_loads_in_peft(variant, 
 def test_an_unknown_variant_is_one_line_naming_the_registered_ones():
     with pytest.raises(LoramemError, match="unknown LoRA variant 'dorra'.*Valid: " + ", ".join(VARIANTS.names())):
         TrainConfig(variant="dorra")
+

@@ -42,9 +42,11 @@ def mixed_ranks(tiny_base, adapters, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def mixed_variants(tiny_base, adapters, tmp_path_factory):
-    """A plain LoRA memory with two rsLoRA ones (scale alpha / sqrt(r)) of the same rank."""
-    root = tmp_path_factory.mktemp("rslora")
-    return [adapters[0], *(_adapter(tiny_base, root / f"rs{i}", i, variant="rslora") for i in (5, 6))]
+    """A plain LoRA memory, an rsLoRA one (scale alpha / sqrt(r)) and a PiSSA one of rank 4, saved at
+    rank 8 as PEFT converts it: one rank, so every merge applies."""
+    root = tmp_path_factory.mktemp("variants")
+    return [adapters[0], _adapter(tiny_base, root / "rs", 5, variant="rslora"),
+            _adapter(tiny_base, root / "pissa", 6, rank=4, variant="pissa")]
 
 
 def logits(model):

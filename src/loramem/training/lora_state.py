@@ -23,9 +23,10 @@ LORA_SETTINGS = ("rank", "alpha", "variant", "target_modules", "layers")  # Trai
 
 
 @contextmanager
-def attached_lora(model: torch.nn.Module, config: TrainConfig) -> Iterator[torch.nn.Module]:
+def attached_lora(model: torch.nn.Module, config: TrainConfig, peft: dict | None = None) -> Iterator[torch.nn.Module]:
     """A fresh PEFT LoRA on `model` for the duration of the block (initialised under
-    `torch.manual_seed(config.seed)`); the model is restored afterwards, its train/eval mode too."""
+    `torch.manual_seed(config.seed)`); the model is restored afterwards, its train/eval mode too.
+    `peft`: LoraConfig keywords besides the variant's (a test's reference: PEFT's own PiSSA)."""
     from peft import LoraConfig, get_peft_model
 
     torch.manual_seed(config.seed)
@@ -37,7 +38,7 @@ def attached_lora(model: torch.nn.Module, config: TrainConfig) -> Iterator[torch
                           if isinstance(m, torch.nn.Linear) and ".layers." in f".{name}"})
     lora = LoraConfig(r=config.rank, lora_alpha=config.lora_alpha, lora_dropout=0.0, target_modules=targets,
                       layers_to_transform=layers, layers_pattern="layers" if layers is not None else None,
-                      task_type="CAUSAL_LM", **VARIANTS.get(config.variant).peft)
+                      task_type="CAUSAL_LM", **{**VARIANTS.get(config.variant).peft, **(peft or {})})
     was_training = model.training
     peft_model = get_peft_model(model, lora)
     try:
@@ -64,11 +65,12 @@ def to_state(layers: Layers) -> dict[str, torch.Tensor]:
 
 def initial_lora(model: torch.nn.Module, config: TrainConfig) -> Layers:
     """The LoRA a write starts from on `model`: PEFT's init under `torch.manual_seed(config.seed)`,
-    attached and taken off again, so the values are PEFT's own."""
+    attached and taken off again, so the values are PEFT's own; then as the variant starts it."""
     from peft import get_peft_model_state_dict  # PEFT imports in seconds: only a write pays for it
 
     with attached_lora(model, config) as peft_model:
-        return from_state(get_peft_model_state_dict(peft_model))
+        peft_init = from_state(get_peft_model_state_dict(peft_model))
+    return VARIANTS.get(config.variant).initial(model, config, peft_init)
 
 
 def lora_key(config: TrainConfig) -> str:
@@ -92,6 +94,7 @@ def save_adapter(model: torch.nn.Module, config: TrainConfig, layers: Layers, fo
     own weights under the same names, which is what save_pretrained writes for them (tested):
     attaching PEFT cost ~0.6 s a memory on SmolLM2, a tenth of a batched corpus write.
     """
+    config = VARIANTS.get(config.variant).saved(config)  # PiSSA: the rank-2r LoRA PEFT converts it to
     state, key = to_state(layers), lora_key(config)
     if key in templates:
         folder.mkdir(parents=True, exist_ok=True)

@@ -28,6 +28,7 @@ from loramem.training.lora_state import Layers, from_state, save_adapter, to_sta
 from loramem.training.optim import adamw, schedule
 from loramem.training.readback import counted, read_back
 from loramem.training.stopping import stopping_for
+from loramem.variants import VARIANTS
 
 CHECKPOINT_FORMAT = 2  # in the run key: a checkpoint of the earlier trainer (its optimizer held PEFT's order) is not resumed
 
@@ -98,6 +99,17 @@ def _start_layers(job: MemoryJob, init: Layers, device: torch.device) -> Layers:
     return from_state(load_peft_weights(str(job.init_adapter), device=str(device)))
 
 
+def _train_leading(layers: Layers, rank: int | None) -> int:
+    """Let only the leading `rank` rows of each A and columns of each B train (None: all): the others
+    get a zero gradient, so AdamW (no weight decay) leaves them as they started. The parameters that train."""
+    if rank is None:
+        return sum(t.numel() for ab in layers.values() for t in ab)
+    for a, b in layers.values():
+        a.register_hook(lambda g, r=rank: torch.cat([g[:r], torch.zeros_like(g[r:])]))
+        b.register_hook(lambda g, r=rank: torch.cat([g[:, :r], torch.zeros_like(g[:, r:])], dim=1))
+    return sum(rank * (a.shape[1] + b.shape[0]) for a, b in layers.values())
+
+
 class MemoryRun:
     """One memory in the trainer, stepping as it would alone."""
 
@@ -126,6 +138,7 @@ class MemoryRun:
                            b.to(init[p][1].dtype).clone().requires_grad_(True)) for p, (a, b) in start.items()}
         self.weights = LoraWeights(self.layers, config.scale)
         self.params = [t for ab in self.layers.values() for t in ab]
+        self.trained = _train_leading(self.layers, VARIANTS.get(config.variant).trained_rank(config))
         self.optimizer = adamw(self.params, config.lr)
         self.scheduler = schedule(self.optimizer, self.total_steps, config.warmup_steps)
         self.step = self.epoch = self.processed = 0
@@ -202,6 +215,6 @@ class MemoryRun:
         return TrainResult(
             recall=recall, epochs=self.epoch, steps=self.step, tokens=sum(len(e.ids) for e in self.encoded),
             target_tokens=sum(len(e.ids) - e.n_prompt for e in self.encoded),
-            parameters=sum(p.numel() for p in self.params), seconds=time.perf_counter() - self.start,
+            parameters=self.trained, seconds=time.perf_counter() - self.start,
             n_examples=self.n, train_seconds=self.train_seconds, processed_tokens=self.processed,
             resumed_from_epoch=self.resumed_from)
