@@ -378,3 +378,20 @@ def export_vllm(
     result = run(open_store(store), out_dir, memory or None, collection)
     err_console.print(f"exported {len(result.folders)} memories to {out_dir}")
     print(result.command)
+
+
+@export_app.command("gguf")
+def export_gguf(
+    out_dir: Path = typer.Argument(..., help="folder to write one llama.cpp adapter (NAME.gguf) and Modelfile per memory into"),
+    memory: list[str] = typer.Option([], "--memory", "-m", help="memory to export (repeatable; default: all)"),
+    collection: str | None = typer.Option(None, "--collection", help="export this collection's memories"),
+    store: Path | None = StoreOpt,
+    model: str | None = ModelOpt,
+) -> None:
+    """Write llama.cpp LoRA adapters (GGUF) and print the llama-server and Ollama commands that load them."""
+    from loramem.export_gguf import export_gguf as run
+
+    mem = open_memory(store, model, "cpu")
+    result = run(mem.store, mem.base, out_dir, memory or None, collection)
+    err_console.print(f"exported {len(result.files)} memories to {out_dir}")
+    print(result.commands)
