@@ -30,7 +30,7 @@ ARCHITECTURES = {"llama": ("llama", True), "mistral": ("llama", True)}
 @dataclass
 class GGUFExport:
     files: dict[str, Path]  # memory name -> adapter file
-    base_gguf: Path | None  # the base model's GGUF when loramem knows it (the embedded default)
+    base_gguf: Path | None  # the GGUF the base model was converted from, when it was one
 
     @property
     def commands(self) -> str:
@@ -118,7 +118,7 @@ def export_gguf(store: MemoryStore, base, out: Path, names: list[str] | None = N
             raise LoramemError(f"memory {r.name!r} was written on {r.base_model}, not on {base.name}: export it with "
                                "--model set to the model it was written on")
     _architecture(base.model.config)
-    base_gguf = _default_gguf(base)
+    base_gguf = _base_gguf(base)
     out.mkdir(parents=True, exist_ok=True)
     files = {}
     import torch
@@ -132,9 +132,12 @@ def export_gguf(store: MemoryStore, base, out: Path, names: list[str] | None = N
     return GGUFExport(files=files, base_gguf=base_gguf)
 
 
-def _default_gguf(base) -> Path | None:
-    """The GGUF file the base model was converted from, when it is the embedded default."""
+def _base_gguf(base) -> Path | None:
+    """The GGUF file the base model was converted from: the embedded default's, or the user's
+    `--model FILE.gguf`; None for a model loaded from a Hugging Face folder."""
     from loramem.models import DEFAULT_MODEL
     from loramem.models.default import find_gguf
 
-    return find_gguf() if base.name == DEFAULT_MODEL else None
+    if base.name == DEFAULT_MODEL:
+        return find_gguf()
+    return Path(base.name) if base.name.lower().endswith(".gguf") and Path(base.name).is_file() else None

@@ -70,7 +70,7 @@ def _generator_help() -> str:
 
 
 StoreOpt = typer.Option(None, "--store", help="store folder (default: $LORAMEM_STORE, else a per-user folder)")
-ModelOpt = typer.Option(None, "--model", help="base model: folder or hub id (default: embedded SmolLM2-135M-Instruct)")
+ModelOpt = typer.Option(None, "--model", help="base model: folder, hub id or GGUF file (default: embedded SmolLM2-135M-Instruct)")
 DeviceOpt = typer.Option(None, "--device", help="cpu | cuda | auto (default: cuda when present)")
 FormatOpt = typer.Option("auto", "--format", help=_format_help())
 GeneratorOpt = typer.Option("auto", "--generator", help=_generator_help())

@@ -60,7 +60,7 @@ def resolve_device(device: str | None) -> torch.device:
 
 
 def load_base(spec: str | None = None, device: str | None = None) -> BaseModel:
-    """Load `spec` (None or "default" → the embedded SmolLM2-135M-Instruct; else a folder or hub id)."""
+    """Load `spec` (None or "default" → the embedded SmolLM2-135M-Instruct; a .gguf file; else a folder or hub id)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     name = spec or DEFAULT_MODEL
@@ -68,6 +68,11 @@ def load_base(spec: str | None = None, device: str | None = None) -> BaseModel:
         from loramem.models.default import default_model_folder
 
         name, source = DEFAULT_MODEL, str(default_model_folder())
+    elif name.lower().endswith(".gguf"):  # a GGUF chat model, converted once and cached (models/default.py)
+        from loramem.models.default import gguf_model_folder
+
+        source = str(gguf_model_folder(name))
+        name = str(Path(name).resolve())
     else:
         source = name
         if os.sep in name and not Path(name).exists():
