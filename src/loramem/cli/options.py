@@ -166,6 +166,8 @@ def ask_served(store: Path | None, model: str | None, args: dict) -> dict | None
     from loramem.store import default_store_path
 
     server = running_server(store or default_store_path())
+    if model is not None and Path(model).exists():
+        model = str(Path(model).resolve())  # a folder or GGUF file is named by its full path (models/loading.py)
     if server is None or model not in (None, server["model"]):
         return None
     body = {"model": "base", "prompt": args["question"], "max_tokens": args["max_new_tokens"],
