@@ -52,8 +52,6 @@ def available_presses() -> list[str]:
     return [name for name, cls in PRESSES.items() if hasattr(kvpress, cls)]
 
 
-
-
 @MODES.register("kv")
 class CompressedCacheMode(AnswerMode):
     name = "kv"

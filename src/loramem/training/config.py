@@ -97,8 +97,8 @@ FIELDS_ADDED = {"variant": DEFAULT_VARIANT}
 
 
 def as_written(config: TrainConfig) -> dict:
-    """`config` as a dict, without the added fields at the value older memories have (so a checkpoint
-    key, or a benchmark's check that a stored memory was written as asked, stays what it was)."""
+    """`config` as a dict, without the added fields at the value older memories have: a checkpoint's
+    key (training/run.py) stays what it was before the field existed, so old checkpoints resume."""
     d = asdict(config)
     return {k: v for k, v in d.items() if not (k in FIELDS_ADDED and v == FIELDS_ADDED[k])}
 
