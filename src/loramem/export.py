@@ -23,8 +23,10 @@ from loramem.store import MemoryRecord, MemoryStore
 
 MAX_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # vLLM's accepted --max-lora-rank values
 _KEY = re.compile(r"^base_model\.model\.(.+)\.lora_[AB]\.weight$")
-# Linear layers vLLM applies LoRA to in Llama-style decoders (it packs q/k/v and gate/up itself).
-VLLM_MODULES = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+# Linear layers vLLM applies LoRA to in Llama-style decoders (it packs q/k/v and gate/up itself), and
+# the packed layers of models that ship them packed (Phi-3's qkv_proj and gate_up_proj, which vLLM's
+# Phi-3 adapts as they are).
+VLLM_MODULES = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "qkv_proj", "gate_up_proj"}
 
 
 @dataclass

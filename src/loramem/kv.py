@@ -15,6 +15,7 @@ the adapters' hooks are removed after each stage, so the model is left as it was
 
 from __future__ import annotations
 
+import inspect
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,29 @@ def make_press(settings: KVSettings):
     return cls(compression_ratio=settings.compression, **({"seed": settings.seed} if settings.press == "random" else {}))
 
 
+class _LayerRope(torch.nn.Module):
+    """The model's rotary embedding for one layer's rope type: kvpress calls `rotary_emb(x,
+    position_ids)`, which models with a rope per layer type (Gemma 3: sliding and full attention)
+    answer only with the layer's `layer_type`."""
+
+    def __init__(self, rope: torch.nn.Module, layer_type: str) -> None:
+        super().__init__()
+        self.rope, self.layer_type = rope, layer_type
+
+    def forward(self, x, position_ids):
+        return self.rope(x, position_ids, layer_type=self.layer_type)
+
+
+def _rope_per_layer(model) -> None:
+    """Give each layer the rope of its type where the model has one per layer type (see _LayerRope)."""
+    rope, types = getattr(model.model, "rotary_emb", None), getattr(model.config, "layer_types", None)
+    if rope is None or not types or "layer_type" not in inspect.signature(rope.forward).parameters:
+        return
+    for layer, kind in zip(model.model.layers, types):
+        if getattr(layer.self_attn, "rotary_emb", None) is rope:
+            layer.self_attn.rotary_emb = _LayerRope(rope, kind)
+
+
 @contextmanager
 def pressed(press, model):
     """`press(model)`, then remove what the press attached to the attention layers."""
@@ -46,6 +70,7 @@ def pressed(press, model):
     had = [hasattr(layer.self_attn, "rotary_emb") for layer in layers]
     try:
         with press(model):
+            _rope_per_layer(model)
             yield
     finally:
         for layer, present in zip(layers, had):

@@ -20,11 +20,16 @@ CORPUS = [
 ]
 
 
-def build_tiny_model(folder: Path, seed: int = 0, chat: bool = True) -> Path:
-    """Save a 2-layer random Llama and a byte-level BPE tokenizer to `folder`."""
+# Model families the suite builds tiny (tests/models/test_families.py): transformers model types.
+FAMILIES = ("llama", "qwen2", "qwen3", "mistral", "gemma2", "gemma3_text", "olmo2", "granite", "phi3")
+
+
+def build_tiny_model(folder: Path, seed: int = 0, chat: bool = True, family: str = "llama") -> Path:
+    """Save a 2-layer random model of `family` (a transformers model type; default Llama) and a
+    byte-level BPE tokenizer to `folder`."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedTokenizerFast
 
     specials = ["<pad>", "<s>", "</s>", "<|im_start|>", "<|im_end|>"]
     tok = Tokenizer(models.BPE())
@@ -41,12 +46,13 @@ def build_tiny_model(folder: Path, seed: int = 0, chat: bool = True) -> Path:
     if chat:
         hf_tok.chat_template = CHATML
     torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=len(hf_tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+    config = AutoConfig.for_model(
+        family, vocab_size=len(hf_tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
         bos_token_id=hf_tok.bos_token_id, eos_token_id=hf_tok.eos_token_id, pad_token_id=hf_tok.pad_token_id,
+        **({} if family in ("llama", "phi3") else {"head_dim": 16}),
     )
-    LlamaForCausalLM(config).save_pretrained(folder)
+    AutoModelForCausalLM.from_config(config).save_pretrained(folder)
     hf_tok.save_pretrained(folder)
     return folder
 

@@ -17,10 +17,10 @@ from loramem.variants import DEFAULT_VARIANT, VARIANTS
 BENCH_BATCH_MEMORIES = 8  # what `bench corpus` compares against one by one
 DEFAULT_BATCH_MEMORIES = BENCH_BATCH_MEMORIES
 
-TARGET_MODULES = {
+TARGET_MODULES = {  # placements: names of the linear layers they cover, in whichever family has them
     "all-linear": "all-linear",  # PEFT picks every linear layer but the output head
-    "ffn": ["gate_proj", "up_proj", "down_proj"],
-    "attention": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "ffn": ["gate_proj", "up_proj", "down_proj", "gate_up_proj"],  # gate_up_proj: Phi-3's packed gate and up
+    "attention": ["q_proj", "k_proj", "v_proj", "o_proj", "qkv_proj"],  # qkv_proj: Phi-3's packed q, k and v
 }
 
 

@@ -13,6 +13,7 @@ from safetensors.torch import save_file
 
 from loramem.adapters import UnsupportedAdapter, save_thresholds
 from loramem.adapters.files import CONFIG_FILE, WEIGHTS_FILE
+from loramem.errors import LoramemError
 from loramem.training.config import TARGET_MODULES, TrainConfig, parse_layers
 from loramem.variants import VARIANTS
 
@@ -32,10 +33,17 @@ def attached_lora(model: torch.nn.Module, config: TrainConfig, peft: dict | None
     torch.manual_seed(config.seed)
     layers = parse_layers(config.layers, model.config.num_hidden_layers)
     targets = TARGET_MODULES[config.target_modules]
-    if layers is not None and isinstance(targets, str):
-        # PEFT takes layer ranges only with named modules: every linear layer inside the decoder layers.
-        targets = sorted({name.rsplit(".", 1)[-1] for name, m in model.named_modules()
-                          if isinstance(m, torch.nn.Linear) and ".layers." in f".{name}"})
+    linears = {name.rsplit(".", 1)[-1] for name, m in model.named_modules()
+               if isinstance(m, torch.nn.Linear) and ".layers." in f".{name}"}
+    if isinstance(targets, str):
+        if layers is not None:  # PEFT takes layer ranges only with named modules: every linear layer of the decoder
+            targets = sorted(linears)
+    else:  # the placement's layers this model family has
+        targets = [t for t in targets if t in linears]
+        if not targets:
+            raise LoramemError(f"placement {config.target_modules!r} finds none of its layers "
+                               f"({', '.join(TARGET_MODULES[config.target_modules])}) in this model: its linear "
+                               f"layers are {', '.join(sorted(linears))}")
     lora = LoraConfig(r=config.rank, lora_alpha=config.lora_alpha, lora_dropout=0.0, target_modules=targets,
                       layers_to_transform=layers, layers_pattern="layers" if layers is not None else None,
                       task_type="CAUSAL_LM", **{**VARIANTS.get(config.variant).peft, **(peft or {})})
