@@ -20,8 +20,18 @@ def cache(tmp_path, monkeypatch):
 def test_files_that_are_not_whole_gguf_models_are_refused(tmp_path, cache):
     (tmp_path / "notes.gguf").write_text("not a model")
     (tmp_path / "cut.gguf").write_bytes(find_gguf().read_bytes()[: 3 << 20])  # a download cut short
+    import gguf
+    import numpy as np
+
+    writer = gguf.GGUFWriter(str(tmp_path / "other.gguf"), "bogus")  # an architecture transformers lacks
+    writer.add_tensor("token_embd.weight", np.zeros((4, 8), np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
     cases = {"missing.gguf": "does not exist", "notes.gguf": "is not a GGUF file",
-             "cut.gguf": "cannot convert .*cut.gguf .*truncated or damaged"}
+             "cut.gguf": "cannot convert .*cut.gguf .*truncated or damaged",
+             "other.gguf": "cannot convert .*other.gguf .*architecture bogus is not supported"}
     for name, message in cases.items():
         with pytest.raises(LoramemError, match=message) as refused:
             load_base(str(tmp_path / name))
