@@ -176,3 +176,16 @@ def test_report_of_rows_without_a_declared_metric_takes_the_configs_first(tmp_pa
     (tmp_path / "config.yaml").write_text(yaml.safe_dump({"metrics": ["phone_digits", "phone_digit_share"]}))
     text = write_report(tmp_path).read_text()
     assert "score: `phone_digits`" in text and "| 1 | 100 | - | - | - | 2 | 2 of 4 |" in text
+
+
+def test_only_picks_a_lora_variant_of_the_placements():
+    from loramem.bench.experiment import select
+
+    config = ExperimentConfig.from_dict({"name": "v", "dataset": {"name": "phonebook"}, "sizes": [2], "ranks": [1, 2],
+                                         "placements": [{"target_modules": "attention", "variant": v}
+                                                        for v in ("lora", "rslora", "pissa")]})
+    picked = select(config.runs(), {"variant": {"pissa"}, "rank": {"1"}})
+    assert [(r.rank, r.train_config().variant) for r in picked] == [(1, "pissa")]
+    assert len(select(config.runs(), {"variant": {"lora", "rslora"}})) == 4
+    with pytest.raises(LoramemError, match=r"'variant': \['lora', 'pissa', 'rslora'\]"):
+        select(config.runs(), {"variant": {"dora"}})

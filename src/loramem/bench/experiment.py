@@ -162,7 +162,7 @@ class Run:
         return DATASETS.get(self.config.dataset["name"])(**self.dataset_options())
 
 
-ONLY_KEYS = ("size", "rank", "format", "objective", "seed")
+ONLY_KEYS = ("size", "rank", "format", "objective", "seed", "variant")  # variant: of the run's resolved TrainConfig
 
 
 def parse_only(items: list[str]) -> dict[str, set[str]]:
@@ -178,9 +178,13 @@ def parse_only(items: list[str]) -> dict[str, set[str]]:
 
 def select(runs: list[Run], only: dict[str, set[str]]) -> list[Run]:
     """The runs whose settings match every key of `only` (values compared as text)."""
-    picked = [r for r in runs if all(str(r.params()[k]) in values for k, values in only.items())]
+    def value(run: Run, key: str) -> str:
+        params = run.params()
+        return str(params[key] if key in params else getattr(run.train_config(), key))
+
+    picked = [r for r in runs if all(value(r, k) in values for k, values in only.items())]
     if only and not picked:
-        grid = {k: sorted({str(r.params()[k]) for r in runs}) for k in only}
+        grid = {k: sorted({value(r, k) for r in runs}) for k in only}
         raise LoramemError(f"--only matches no run of this grid; it has {grid}")
     return picked
 
