@@ -23,7 +23,7 @@ from pathlib import Path
 from loramem.errors import LoramemError
 
 SERVING_FILE = "serving.json"
-KEY_ENV = "LORAMEM_API_KEY"  # the key `loramem serve --api-key` reads from the environment too
+KEY_ENV = "LORAMEM_API_KEY"  # the key from the environment: `loramem serve --api-key`'s and the client's
 _ANSWER_S = 600.0  # kv over a long document on a busy CPU server can take minutes
 
 

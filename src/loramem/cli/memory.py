@@ -39,6 +39,7 @@ from loramem.cli.options import (
     with_mode_options,
 )
 from loramem.errors import LoramemError
+from loramem.handoff import KEY_ENV
 from loramem.options import user_option
 from loramem.routing import AUTO
 from loramem.routing.abstention import ABSTAIN
@@ -301,7 +302,7 @@ def update(
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="address to bind (default: loopback only)"),
     port: int = typer.Option(8000, "--port"),
-    api_key: str | None = typer.Option(None, "--api-key", envvar="LORAMEM_API_KEY",
+    api_key: str | None = typer.Option(None, "--api-key", envvar=KEY_ENV,
                                        help="every request must send Authorization: Bearer KEY"),
     max_upload_mb: float = typer.Option(16, "--max-upload-mb", help="largest request body accepted"),
     allowed_host: list[str] = typer.Option([], "--allowed-host", help=(
